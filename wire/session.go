@@ -38,6 +38,10 @@ type SessionInfo struct {
 	ApplicationName string
 	RemoteAddr      net.Addr
 	ProcessID       uint32
+	// StartupParams holds every startup parameter the client sent (user,
+	// database, application_name, client_encoding, options, DateStyle, ...)
+	// except protocol extensions (_pq_.*), so a Session can apply them.
+	StartupParams map[string]string
 	// Notify sends a notice to this client. Safe to call from any goroutine
 	// while the session is open; a no-op after it closed.
 	Notify func(Notice)

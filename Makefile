@@ -1,0 +1,23 @@
+# flowgate: the two commands a newcomer needs are `make run` and `make test`.
+GO ?= go
+
+.PHONY: run build test test-short fuzz docs vet
+
+run:
+	$(GO) run ./cmd/flowgate
+
+build:
+	$(GO) build -o bin/flowgate ./cmd/flowgate
+
+# The whole suite, against real PostgreSQL and MariaDB (throwaway instances,
+# or FLOWGATE_TEST_PG_DSN / FLOWGATE_TEST_MYSQL_DSN).
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz=FuzzSplit -fuzztime=60s ./parser/
+	$(GO) test -run '^$$' -fuzz=FuzzParse -fuzztime=60s ./parser/
+
+docs:
+	$(GO) run ./connectors/gendocs > docs/datasources.md

@@ -1,0 +1,20 @@
+// Package file is the local-directory datasource type: files (CSV, JSON
+// lines, ...) in a directory on the gateway's machine.
+package file
+
+import "github.com/flowgate/flowgate/connectors"
+
+// Name is the datasource type name used in CREATE DATASOURCE ... TYPE.
+const Name = "file"
+
+// Type declares the file datasource type.
+func Type() connectors.Type {
+	return connectors.Type{
+		Name:        Name,
+		Description: "A directory on the gateway's machine holding data files. It must exist and be writable.",
+		Options: []connectors.Option{
+			{Name: "path", Required: true, Description: "Path of the directory, absolute or relative to the gateway's working directory.", Example: "/srv/exports"},
+		},
+		Open: Open,
+	}
+}

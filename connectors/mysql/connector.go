@@ -1,0 +1,82 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+
+	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/flowgate/flowgate/connectors"
+)
+
+// Conn is an opened mysql datasource: a lazily connecting *sql.DB.
+type Conn struct {
+	db       *sql.DB
+	database string
+	password string
+}
+
+var (
+	_ connectors.Connector = (*Conn)(nil)
+	_ connectors.Tester    = (*Conn)(nil)
+)
+
+// config builds the driver configuration for validated options. extparam goes
+// through the driver's own DSN parser so every parameter it knows works.
+func config(opts map[string]string) (*driver.Config, error) {
+	cfg, err := driver.ParseDSN("/?" + opts["extparam"])
+	if err != nil {
+		return nil, fmt.Errorf("extparam: %w", err)
+	}
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort(opts["host"], opts["port"])
+	cfg.User = opts["user"]
+	cfg.Passwd = opts["password"]
+	cfg.DBName = opts["database"]
+	cfg.ParseTime = true
+	if cfg.Loc, err = ParseTimeZone(opts["servertimezone"]); err != nil {
+		return nil, fmt.Errorf("servertimezone: %w", err)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = connectors.DefaultTestTimeout
+	}
+	return cfg, nil
+}
+
+// Open opens a *sql.DB for validated options; it does not connect yet.
+func Open(opts map[string]string) (connectors.Connector, error) {
+	cfg, err := config(opts)
+	if err != nil {
+		return nil, connectors.ScrubError(err, opts["password"])
+	}
+	c, err := driver.NewConnector(cfg)
+	if err != nil {
+		return nil, connectors.ScrubError(fmt.Errorf("mysql options: %w", err), opts["password"])
+	}
+	return &Conn{db: sql.OpenDB(c), database: opts["database"], password: opts["password"]}, nil
+}
+
+// DB is the connection pool, for the executor.
+func (c *Conn) DB() *sql.DB { return c.db }
+
+// Database is the database (schema) the datasource works with.
+func (c *Conn) Database() string { return c.database }
+
+// Close closes the pool.
+func (c *Conn) Close() error { return c.db.Close() }
+
+// Test connects and asks the server for its version.
+func (c *Conn) Test(ctx context.Context) (connectors.TestResult, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, connectors.DefaultTestTimeout)
+		defer cancel()
+	}
+	var v string
+	if err := c.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+		return connectors.TestResult{}, connectors.ScrubError(err, c.password)
+	}
+	return connectors.TestResult{ServerVersion: v}, nil
+}

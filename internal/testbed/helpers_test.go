@@ -1,0 +1,5 @@
+package testbed_test
+
+import "os"
+
+func testingThrowaway(env string) bool { return os.Getenv(env) == "" }

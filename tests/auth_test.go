@@ -1,0 +1,98 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestRolesAreEnforced(t *testing.T) {
+	g := startGateway(t)
+	ctx := context.Background()
+	admin := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, admin, "CREATE USER viewer PASSWORD 'viewer-pass-1' ROLE readonly")
+	mustExec(t, admin, "CREATE USER ops PASSWORD 'ops-pass-123' ROLE manage")
+	_, err := admin.Exec(ctx, "CREATE USER viewer PASSWORD 'another-pass' ROLE readonly")
+	wantCode(t, err, "42710")
+	_, err = admin.Exec(ctx, "CREATE USER bad PASSWORD 'another-pass' ROLE superhero")
+	wantCode(t, err, "22023")
+
+	ro := g.connect(t, "viewer", pgx.QueryExecModeExec)
+	_, err = ro.Exec(ctx, "CREATE DATASOURCE x TYPE file OPTIONS (path '/tmp')")
+	wantCode(t, err, "42501")
+	mustExec(t, ro, "SELECT count(*) FROM dataflow.datasources")
+	mustExec(t, ro, "ALTER USER viewer PASSWORD 'viewer-pass-2'")
+
+	ops := g.connect(t, "ops", pgx.QueryExecModeExec)
+	mustExec(t, ops, "CREATE DATASOURCE y TYPE file OPTIONS (path '/tmp')")
+	_, err = ops.Exec(ctx, "CREATE USER z PASSWORD 'zzzzzzzzz' ROLE admin")
+	wantCode(t, err, "42501")
+	_, err = ops.Exec(ctx, "ALTER USER ops ROLE admin")
+	wantCode(t, err, "42501")
+
+	var role string
+	admin.QueryRow(ctx, "SELECT role FROM dataflow.users WHERE name = 'ops'").Scan(&role)
+	if role != "manage" {
+		t.Fatalf("role %q", role)
+	}
+	_, err = admin.Exec(ctx, "DROP USER admin")
+	wantCode(t, err, "55006")
+	mustExec(t, admin, "DROP USER ops")
+	_, err = admin.Exec(ctx, "DROP USER ops")
+	wantCode(t, err, "42704")
+	var audit string
+	admin.QueryRow(ctx, "SELECT string_agg(statement, ' | ') FROM dataflow.audit_log WHERE statement ILIKE '%USER%'").Scan(&audit)
+	if strings.Contains(audit, "viewer-pass") || strings.Contains(audit, "ops-pass") {
+		t.Fatalf("passwords in the audit log: %s", audit)
+	}
+}
+
+// With --auth password every client proves a SCRAM password; a wrong one
+// is 28P01. The admin password is set under trust, then the gateway is
+// restarted in password mode on the same catalog.
+func TestSCRAMPasswords(t *testing.T) {
+	g := startGateway(t)
+	admin := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, admin, "ALTER USER admin PASSWORD 'admin-secret-1'")
+	mustExec(t, admin, "CREATE USER reader PASSWORD 'reader-secret-1' ROLE readonly")
+	admin.Close(context.Background())
+	g.stop()
+	g.args = append(g.args, "--auth", "password")
+	g.restart()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dsn := func(user, pw string) string {
+		return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/flowgate?sslmode=disable", user, pw, g.port)
+	}
+	c, err := pgx.Connect(ctx, dsn("reader", "reader-secret-1"))
+	if err != nil {
+		t.Fatalf("right password refused: %v", err)
+	}
+	var user string
+	c.QueryRow(ctx, "SELECT current_user").Scan(&user)
+	c.Close(ctx)
+	if user != "reader" {
+		t.Fatalf("current_user %q", user)
+	}
+	_, err = pgx.Connect(ctx, dsn("reader", "wrong"))
+	wantCode(t, err, "28P01")
+	_, err = pgx.Connect(ctx, dsn("nobody", "whatever"))
+	wantCode(t, err, "28P01")
+	out, err := g.psql(t, "admin", "-c", "SELECT 1") // no password given, no prompt (-w implied by no tty)
+	if err == nil {
+		t.Fatalf("psql without a password got in under --auth password:\n%s", out)
+	}
+}
+
+func TestNonLoopbackListenNeedsPasswordAuth(t *testing.T) {
+	g := &gateway{t: t, dir: t.TempDir()}
+	cmdOut, err := runFlowgate(t, "--listen", "0.0.0.0:0", "--catalog", g.dir+"/x.db", "--metrics-listen", "")
+	if err == nil || !strings.Contains(cmdOut, "refusing to listen") {
+		t.Fatalf("want refusal, got %v:\n%s", err, cmdOut)
+	}
+}
