@@ -63,7 +63,7 @@ func (s *Session) set(st *parser.Std) (wire.Result, error) {
 		}
 		return tagOnly("SET"), nil
 	}
-	switch st.Name {
+	switch strings.ToLower(st.Name) {
 	case "session characteristics", "transaction":
 		// Isolation levels mean nothing to a catalog answered statement by
 		// statement; accept them so drivers can configure sessions.

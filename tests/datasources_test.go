@@ -67,7 +67,7 @@ func TestDatasourceLifecycleAgainstRealServers(t *testing.T) {
 	execModes(t, func(t *testing.T, mode pgx.QueryExecMode) {
 		ctx := context.Background()
 		c := g.connect(t, "admin", mode)
-		suffix := strings.ToLower(strings.ReplaceAll(mode.String(), "_", ""))
+		suffix := strings.ToLower(strings.NewReplacer("_", "", " ", "").Replace(mode.String()))
 		pgName, myName := "pg_"+suffix, "my_"+suffix
 		for _, stmt := range []string{pgDatasourceSQL(pgName, pg, pg.Password), mysqlDatasourceSQL(myName, my, my.Password, my.Database)} {
 			if _, err := c.Exec(ctx, stmt); err != nil {

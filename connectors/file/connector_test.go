@@ -31,6 +31,7 @@ func TestOK(t *testing.T) {
 
 func TestMissingDir(t *testing.T) {
 	_, err := test(filepath.Join(t.TempDir(), "nope"))
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Errorf("err = %v", err)
 	}
@@ -42,6 +43,7 @@ func TestNotADirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := test(f)
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "is not a directory") {
 		t.Errorf("err = %v", err)
 	}
@@ -55,6 +57,7 @@ func TestNotWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := test(filepath.Join(f, "sub"))
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("err = %v", err)
 	}

@@ -61,6 +61,7 @@ func TestWrongPassword(t *testing.T) {
 	const wrong = "wrong-pw-0815"
 	o["password"] = wrong
 	_, err := test(t, o)
+	t.Logf("error: %v", err)
 	if err == nil {
 		t.Fatal("a wrong password was accepted")
 	}
@@ -77,6 +78,7 @@ func TestUnknownDatabase(t *testing.T) {
 	o := opts(my)
 	o["database"] = "no_such_db_here"
 	_, err := test(t, o)
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "Error 1049 (42000): Unknown database 'no_such_db_here'") {
 		t.Errorf("err = %v", err)
 	}
@@ -90,6 +92,8 @@ func TestConnectionRefused(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	_, err = test(t, map[string]string{"host": "127.0.0.1", "port": strconv.Itoa(port), "database": "d", "user": "u", "password": "refused-pw-1"})
+	t.Logf("error: %v", err)
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("err = %v", err)
 	}

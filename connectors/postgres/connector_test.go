@@ -69,6 +69,7 @@ func TestWrongPassword(t *testing.T) {
 	const wrong = "wrong-pw-0815"
 	o["password"] = wrong
 	_, err := test(t, o)
+	t.Logf("error: %v", err)
 	if err == nil {
 		t.Fatalf("a wrong password was accepted: the server must require password auth on TCP (pg_hba.conf); with %s set, point it at such a server", testbed.EnvPostgresDSN)
 	}
@@ -86,6 +87,7 @@ func TestMissingDatabase(t *testing.T) {
 	o := opts(pg)
 	o["database"] = "no_such_db_here"
 	_, err := test(t, o)
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), `database "no_such_db_here" does not exist`) {
 		t.Errorf("err = %v", err)
 	}
@@ -102,6 +104,8 @@ func TestConnectionRefused(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	_, err = test(t, map[string]string{"host": "127.0.0.1", "port": strconv.Itoa(port), "database": "d", "user": "u", "password": "refused-pw-1"})
+	t.Logf("error: %v", err)
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("err = %v", err)
 	}

@@ -32,6 +32,7 @@ func TestMissingBucket(t *testing.T) {
 	o := opts(srv)
 	o["bucket"] = "no-such-bucket"
 	_, err := connectors.Test(context.Background(), s3.Type(), o)
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), `bucket "no-such-bucket" does not exist`) {
 		t.Errorf("err = %v", err)
 	}
@@ -45,6 +46,7 @@ func TestConnectionRefused(t *testing.T) {
 	o := opts(srv)
 	o["endpoint"] = "http://127.0.0.1:1"
 	_, err := connectors.Test(context.Background(), s3.Type(), o)
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("err = %v", err)
 	}

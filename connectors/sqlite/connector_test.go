@@ -36,6 +36,7 @@ func TestOK(t *testing.T) {
 func TestMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.db")
 	_, err := connectors.Test(context.Background(), sqlite.Type(), map[string]string{"path": path})
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Errorf("err = %v", err)
 	}
@@ -50,6 +51,7 @@ func TestNotADatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := connectors.Test(context.Background(), sqlite.Type(), map[string]string{"path": path})
+	t.Logf("error: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "not a database") {
 		t.Errorf("err = %v", err)
 	}

@@ -13,15 +13,17 @@ import (
 // Initialising a data directory (initdb, mariadb-install-db) is the slow part
 // of a startup, and every test binary would repeat it. So the first one
 // builds a template under the user's cache directory, keyed by the binary
-// and the arguments, and later ones copy it. FLOWGATE_TESTBED_NOCACHE=1
-// turns this off.
+// and the arguments, and later ones copy it.
+
+// EnvNoCache, set to anything, turns the template cache off.
+const EnvNoCache = "FLOWGATE_TESTBED_NOCACHE"
 
 // templateDir returns a data directory template made by initialise, building
-// it when missing. initialise gets an empty directory to fill. ok is false
-// when there is no usable cache directory; the caller then initialises in
-// place.
-func templateDir(kind, bin string, args []string, initialise func(dir string) error) (dir string, ok bool, err error) {
-	if os.Getenv("FLOWGATE_TESTBED_NOCACHE") != "" {
+// it when missing (built is then true). initialise gets a path to create.
+// dir is empty when there is no usable cache directory; the caller then
+// initialises in place.
+func templateDir(kind, bin string, args []string, initialise func(dir string) error) (dir string, built bool, err error) {
+	if os.Getenv(EnvNoCache) != "" {
 		return "", false, nil
 	}
 	root, err := os.UserCacheDir()
@@ -36,7 +38,7 @@ func templateDir(kind, bin string, args []string, initialise func(dir string) er
 	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%s", bin, st.Size(), st.ModTime().UnixNano(), strings.Join(args, "\x00"))
 	final := filepath.Join(root, "flowgate-testbed", kind+"-"+hex.EncodeToString(h.Sum(nil))[:16])
 	if _, err := os.Stat(filepath.Join(final, "ok")); err == nil {
-		return filepath.Join(final, "data"), true, nil
+		return filepath.Join(final, "data"), false, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return "", false, nil

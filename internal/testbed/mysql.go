@@ -175,12 +175,15 @@ func startMariaDB() (*MySQLServer, string, error) {
 	}
 	how := ""
 	initStart := time.Now()
-	tmpl, cached, err := templateDir("mariadb", mysqld, installArgs, initialise)
+	tmpl, built, err := templateDir("mariadb", mysqld, installArgs, initialise)
 	switch {
 	case err != nil:
 		return fail(err)
-	case cached:
+	case tmpl != "":
 		how = "data dir copied from template " + tmpl
+		if built {
+			how = "template built and data dir copied from " + tmpl
+		}
 		err = copyTree(tmpl, data, nil)
 	default:
 		how = "data dir initialised in place"

@@ -140,6 +140,9 @@ func startPostgres() (*PG, string, error) {
 	}
 	// Prefer initdb next to postgres: a stray initdb of another major
 	// version in PATH would make a data dir postgres cannot read.
+	if real, err := filepath.EvalSymlinks(bins["postgres"]); err == nil {
+		bins["postgres"] = real
+	}
 	if p := filepath.Join(filepath.Dir(bins["postgres"]), "initdb"); fileExists(p) {
 		bins["initdb"] = p
 	}
@@ -161,7 +164,7 @@ func startPostgres() (*PG, string, error) {
 	initialise := func(dst string) error { return initPostgres(bins["initdb"], initArgs, dst, u) }
 	how := ""
 	initStart := time.Now()
-	tmpl, cached, err := templateDir("postgres", bins["initdb"], append(initArgs, pgPassword), func(dst string) error {
+	tmpl, built, err := templateDir("postgres", bins["initdb"], append(initArgs, pgPassword), func(dst string) error {
 		// initdb runs unprivileged and may not reach the cache directory:
 		// build in a temp dir, then copy.
 		work, err := tempDir("flowgate-pginit-", u)
@@ -177,8 +180,11 @@ func startPostgres() (*PG, string, error) {
 	switch {
 	case err != nil:
 		return fail(err)
-	case cached:
+	case tmpl != "":
 		how = "data dir copied from template " + tmpl
+		if built {
+			how = "template built and data dir copied from " + tmpl
+		}
 		err = copyTree(tmpl, data, u)
 	default:
 		how = "data dir initialised in place"
@@ -202,7 +208,10 @@ func startPostgres() (*PG, string, error) {
 		"-c", "listen_addresses=127.0.0.1", "-c", "wal_level=logical", "-c", "fsync=off",
 		"-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_wal_senders=10", "-c", "max_replication_slots=10",
-		"-c", "shared_buffers=32MB", "-c", "max_connections=100")
+		"-c", "shared_buffers=32MB", "-c", "max_connections=100",
+		// mmap keeps dynamic shared memory inside the data directory, so
+		// nothing is left in /dev/shm when a killed run's directory goes.
+		"-c", "dynamic_shared_memory_type=mmap")
 	pg := &PG{Host: "127.0.0.1", Port: port, User: "postgres", Password: pgPassword, Database: "postgres"}
 	err = startAndWait(s, logPath, func(ctx context.Context) error {
 		c, err := pgx.Connect(ctx, pg.DSN())

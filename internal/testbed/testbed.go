@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -188,10 +189,57 @@ func chownTree(dir string, u *runAs) error {
 	})
 }
 
+// EnvDir overrides where servers keep their data directories.
+const EnvDir = "FLOWGATE_TESTBED_DIR"
+
+// serverRoot is where data directories go: /dev/shm when there is one,
+// because writing a fresh data directory to a slow virtual disk can take
+// ten times longer than to tmpfs, and throwaway data needs no disk.
+func serverRoot() string {
+	if d := os.Getenv(EnvDir); d != "" {
+		return d
+	}
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() && syscall.Access("/dev/shm", 7) == nil {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+// ownerFile in every directory testbed makes holds the pid of the test
+// binary that made it, so a later run can remove what a killed one left.
+const ownerFile = "testbed.pid"
+
+var sweepOnce sync.Once
+
+// sweepStale removes server directories of test binaries that are gone
+// (killed before Main could clean up; their servers died with them through
+// Pdeathsig). In /dev/shm such leftovers would hold memory until reboot.
+func sweepStale() {
+	dirs, _ := filepath.Glob(filepath.Join(serverRoot(), "flowgate-*", ownerFile))
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(filepath.Dir(f))
+		}
+	}
+}
+
 // tempDir makes a directory the unprivileged user can use.
 func tempDir(prefix string, u *runAs) (string, error) {
-	dir, err := os.MkdirTemp("", prefix)
+	sweepOnce.Do(sweepStale)
+	dir, err := os.MkdirTemp(serverRoot(), prefix)
 	if err != nil {
+		return "", fmt.Errorf("temp dir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return "", fmt.Errorf("temp dir: %w", err)
 	}
 	if err := chownTree(dir, u); err != nil {
