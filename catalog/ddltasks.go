@@ -222,7 +222,10 @@ func (c *Catalog) FailInterruptedDDLTasks(ctx context.Context) (int64, error) {
 // DatasourceUsers names the DDL tasks and sync jobs that use datasource ds.
 func (c *Catalog) DatasourceUsers(ctx context.Context, ds string) ([]string, error) {
 	rows, err := c.r.QueryContext(ctx, `SELECT 'ddl task ' || t.name FROM ddl_tasks t JOIN datasources d ON d.id IN (t.source_id, t.target_id)
-		WHERE d.name = ? ORDER BY t.name`, ds)
+		WHERE d.name = ?
+		UNION ALL
+		SELECT 'sync job ' || j.name FROM sync_jobs j JOIN datasources d ON d.id IN (j.source_id, j.target_id)
+		WHERE d.name = ? ORDER BY 1`, ds, ds)
 	if err != nil {
 		return nil, fmt.Errorf("find users of datasource %s: %w", ds, err)
 	}

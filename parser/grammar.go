@@ -240,3 +240,111 @@ func (p *parser) expectEnd() error {
 	}
 	return nil
 }
+
+// stringContent reads a string literal like stringLiteral and also returns the byte
+// offset of its first character inside the quotes.
+func (p *parser) stringContent(what string) (string, int, error) {
+	t := p.peek()
+	v, _, err := p.stringLiteral(what)
+	if err != nil {
+		return "", 0, err
+	}
+	return v, contentPos(p.text, t), nil
+}
+
+// contentPos is the byte offset just inside the opening delimiter of string token t.
+func contentPos(text string, t token) int {
+	switch c := text[t.pos]; {
+	case c == '\'':
+		return t.pos + 1
+	case c == '$':
+		tag, _ := dollarTag(text[t.pos:])
+		return t.pos + len(tag)
+	case c|0x20 == 'u': // U&'
+		return t.pos + 3
+	default: // E'...', N'...'
+		return t.pos + 2
+	}
+}
+
+// LiteralOffset maps byte k of a decoded string literal whose contents start at
+// byte contentPos of text (a WherePos or ExprPos) to a byte offset in text, so an
+// error inside the literal's value can be pointed at. It undoes doubled quotes in
+// '...' literals and is exact for those and for $$...$$; for E'...' escapes and
+// literals continued over lines it is approximate. The result is clamped to text.
+func LiteralOffset(text string, contentPos, k int) int {
+	if contentPos < 0 || contentPos > len(text) {
+		return len(text)
+	}
+	quoted := contentPos > 0 && text[contentPos-1] == '\''
+	i := contentPos
+	for ; k > 0 && i < len(text); k-- {
+		if quoted && text[i] == '\'' && i+1 < len(text) && text[i+1] == '\'' {
+			i++
+		}
+		i++
+	}
+	if i > len(text) {
+		i = len(text)
+	}
+	return i
+}
+
+// once records that the clause name starts at token t; a second one is an error.
+func (p *parser) once(seen map[string]bool, name string, t token) error {
+	if seen[name] {
+		return syntaxErrorAt(p.text, t, name+" is given more than once")
+	}
+	seen[name] = true
+	return nil
+}
+
+// atEnd reports whether only semicolons are left.
+func (p *parser) atEnd() bool {
+	for k := p.i; ; k++ {
+		t := p.toks[k]
+		if t.kind == tkEOF {
+			return true
+		}
+		if t.kind != tkOp || t.val != ";" {
+			return false
+		}
+	}
+}
+
+// positiveInt reads a whole number > 0 that fits in bits bits.
+func (p *parser) positiveInt(what string, bits int) (int64, int, error) {
+	t := p.peek()
+	if t.kind == tkNumber {
+		if n, err := strconv.ParseInt(t.val, 10, bits); err == nil && n > 0 {
+			p.advance()
+			return n, t.pos, nil
+		}
+	}
+	return 0, 0, p.errHere("expected " + what + ": a positive whole number")
+}
+
+// identListPos parses ( a, b, ... ) and returns the names with their offsets.
+func (p *parser) identListPos(what string) ([]string, []int, error) {
+	var names []string
+	var pos []int
+	err := p.list(func() error {
+		n, at, err := p.identifier(what)
+		names = append(names, n)
+		pos = append(pos, at)
+		return err
+	})
+	return names, pos, err
+}
+
+// schemaName reads an optional [schema.]name; schema is "" without one.
+func (p *parser) schemaName(what string) (schema, name string, pos int, err error) {
+	parts, pos, err := p.qualifiedName(what, 2)
+	if err != nil {
+		return "", "", 0, err
+	}
+	if len(parts) == 2 {
+		return parts[0], parts[1], pos, nil
+	}
+	return "", parts[0], pos, nil
+}

@@ -30,29 +30,29 @@ var rules = []rule{
 	{kw("restore datasource"), "RESTORE DATASOURCE", parseRestoreDatasource},
 	{kw("test datasource"), "TEST DATASOURCE", parseTestDatasource},
 	// Section 3: table models.
-	{kw("import tables"), "IMPORT TABLES", nil},
-	{kw("refresh tables"), "REFRESH TABLES", nil},
-	{kw("create table model"), "CREATE TABLE MODEL", nil},
-	{kw("alter table model"), "ALTER TABLE MODEL", nil},
-	{kw("drop table model"), "DROP TABLE MODEL", nil},
-	{kw("associate table"), "ASSOCIATE TABLE", nil},
-	{kw("dissociate table"), "DISSOCIATE TABLE", nil},
+	{kw("import tables"), "IMPORT TABLES", parseImportTables},
+	{kw("refresh tables"), "REFRESH TABLES", parseRefreshTables},
+	{kw("create table model"), "CREATE TABLE MODEL", parseCreateTableModel},
+	{kw("alter table model"), "ALTER TABLE MODEL", parseAlterTableModel},
+	{kw("drop table model"), "DROP TABLE MODEL", parseDropTableModel},
+	{kw("associate table"), "ASSOCIATE TABLE", parseAssociateTable},
+	{kw("dissociate table"), "DISSOCIATE TABLE", parseDissociateTable},
 	// Section 4: DDL tasks.
-	{kw("create ddl task"), "CREATE DDL TASK", nil},
-	{kw("run ddl task"), "RUN DDL TASK", nil},
-	{kw("alter ddl task"), "ALTER DDL TASK", nil},
-	{kw("drop ddl task"), "DROP DDL TASK", nil},
+	{kw("create ddl task"), "CREATE DDL TASK", parseCreateDDLTask},
+	{kw("run ddl task"), "RUN DDL TASK", parseRunDDLTask},
+	{kw("alter ddl task"), "ALTER DDL TASK", parseAlterDDLTask},
+	{kw("drop ddl task"), "DROP DDL TASK", parseDropDDLTask},
 	// Section 5: sync jobs.
-	{kw("create sync job"), "CREATE SYNC JOB", nil},
-	{kw("alter sync job"), "ALTER SYNC JOB", nil},
-	{kw("drop sync job"), "DROP SYNC JOB", nil},
-	{kw("run sync job"), "RUN SYNC JOB", nil},
-	{kw("stop sync job"), "STOP SYNC JOB", nil},
-	{kw("pause sync job"), "PAUSE SYNC JOB", nil},
-	{kw("resume sync job"), "RESUME SYNC JOB", nil},
-	{kw("retry run"), "RETRY RUN", nil},
-	{kw("clean source data"), "CLEAN SOURCE DATA", nil},
-	{kw("clean export files"), "CLEAN EXPORT FILES", nil},
+	{kw("create sync job"), "CREATE SYNC JOB", parseCreateSyncJob},
+	{kw("alter sync job"), "ALTER SYNC JOB", parseAlterSyncJob},
+	{kw("drop sync job"), "DROP SYNC JOB", parseDropSyncJob},
+	{kw("run sync job"), "RUN SYNC JOB", parseRunSyncJob},
+	{kw("stop sync job"), "STOP SYNC JOB", parseStopSyncJob},
+	{kw("pause sync job"), "PAUSE SYNC JOB", parsePauseSyncJob},
+	{kw("resume sync job"), "RESUME SYNC JOB", parseResumeSyncJob},
+	{kw("retry run"), "RETRY RUN", parseRetryRun},
+	{kw("clean source data"), "CLEAN SOURCE DATA", parseCleanSourceData},
+	{kw("clean export files"), "CLEAN EXPORT FILES", parseCleanExportFiles},
 }
 
 func kw(s string) []string { return strings.Fields(s) }
@@ -119,15 +119,22 @@ func Parse(text string) (Statement, error) {
 	}
 	if r.parse == nil {
 		e := pgErr(CodeFeatureNotSupp, r.kind+" is not supported yet", OffsetToPosition(text, toks[0].pos))
-		e.Hint = "This flowgate version supports CREATE/ALTER/DROP/RESTORE/TEST DATASOURCE and CREATE/ALTER/DROP USER; see docs/sql-reference.md."
+		e.Hint = "See docs/sql-reference.md for the statements this flowgate version supports."
 		return nil, e
 	}
 	p.i = len(r.words)
 	st, err := r.parse(p)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = p.expectEnd()
 	}
-	if err := p.expectEnd(); err != nil {
+	if err != nil {
+		// CREATE TABLE model (...), DROP TABLE model: a PostgreSQL statement about a
+		// table called "model" gets PostgreSQL's answer, not our syntax error.
+		if len(r.words) == 3 && r.words[1] == "table" && r.words[2] == "model" && isSyntaxError(err) {
+			if std, stdErr := parseStd(text); !isSyntaxError(stdErr) {
+				return std, stdErr
+			}
+		}
 		return nil, err
 	}
 	st.(interface{ setSQL(string) }).setSQL(text)

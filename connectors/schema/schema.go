@@ -94,6 +94,9 @@ type Index struct {
 	Name    string
 	Unique  bool
 	Columns []string
+	// Lengths are MySQL prefix lengths per column (0 = the whole column);
+	// nil when no column is a prefix.
+	Lengths []int `json:",omitempty"`
 }
 
 // Table is one table's structure.
