@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowgate/flowgate/catalog/pgquery"
 	sqlfiles "github.com/flowgate/flowgate/sql"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
@@ -61,7 +62,9 @@ func Open(ctx context.Context, path string, opts Options) (*Catalog, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	r, err := sql.Open("sqlite3", dsn("deferred"))
+	// The read pool answers translated SELECTs, which call the functions
+	// pgquery registers (regular expressions, format(), arrays).
+	r, err := sql.Open(pgquery.DriverName, dsn("deferred"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)

@@ -166,6 +166,12 @@ func (s *Session) dropDatasource(ctx context.Context, st *parser.DropDatasource)
 	if err != nil {
 		return nil, err
 	}
+	if users, err := s.usersOf(ctx, d.Name); err != nil {
+		return nil, err
+	} else if users != "" {
+		return nil, withHint(pgErr(codeDependentObjects, "cannot drop datasource %q because %s use it", d.Name, users),
+			"Drop or change those first.")
+	}
 	if st.Purge {
 		if err := s.ex.cat.PurgeDatasource(ctx, d.Name); err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/executor/runopts"
 	"github.com/flowgate/flowgate/parser"
 	"github.com/flowgate/flowgate/wire"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -84,6 +85,48 @@ func (s *Session) run(ctx context.Context, p parser.Statement) (wire.Result, err
 		return s.alterUser(ctx, st)
 	case *parser.DropUser:
 		return s.dropUser(ctx, st)
+	case *parser.ImportTables:
+		return s.runImportTables(ctx, st)
+	case *parser.RefreshTables:
+		return s.runRefreshTables(ctx, st)
+	case *parser.CreateTableModel:
+		return s.runCreateTableModel(ctx, st)
+	case *parser.AlterTableModel:
+		return s.runAlterTableModel(ctx, st)
+	case *parser.DropTableModel:
+		return s.runDropTableModel(ctx, st)
+	case *parser.AssociateTable:
+		return s.runAssociateTable(ctx, st)
+	case *parser.DissociateTable:
+		return s.runDissociateTable(ctx, st)
+	case *parser.CreateDDLTask:
+		return s.runCreateDDLTask(ctx, st)
+	case *parser.RunDDLTask:
+		return s.runRunDDLTask(ctx, st)
+	case *parser.AlterDDLTask:
+		return s.runAlterDDLTask(ctx, st)
+	case *parser.DropDDLTask:
+		return s.runDropDDLTask(ctx, st)
+	case *parser.CreateSyncJob:
+		return s.runCreateSyncJob(ctx, st)
+	case *parser.AlterSyncJob:
+		return s.runAlterSyncJob(ctx, st)
+	case *parser.DropSyncJob:
+		return s.runDropSyncJob(ctx, st)
+	case *parser.RunSyncJob:
+		return s.runRunSyncJob(ctx, st)
+	case *parser.StopSyncJob:
+		return s.runStopSyncJob(ctx, st)
+	case *parser.PauseSyncJob:
+		return s.setScheduleState(ctx, st.Name, catalog.SchedulePaused, "PAUSE SYNC JOB")
+	case *parser.ResumeSyncJob:
+		return s.setScheduleState(ctx, st.Name, catalog.ScheduleActive, "RESUME SYNC JOB")
+	case *parser.RetryRun:
+		return s.runRetryRun(ctx, st)
+	case *parser.CleanSourceData:
+		return s.runCleanSourceData(ctx, st)
+	case *parser.CleanExportFiles:
+		return s.runCleanExportFiles(ctx, st)
 	}
 	return nil, pgErr(codeFeatureNotSupp, "flowgate cannot run %s yet", p.Kind())
 }
@@ -93,6 +136,22 @@ func staticColumns(p parser.Statement) []wire.Column {
 	switch st := p.(type) {
 	case *parser.TestDatasource:
 		return testDatasourceColumns
+	case *parser.ImportTables, *parser.RefreshTables:
+		return importTablesColumns
+	case *parser.RunDDLTask:
+		return ddlTaskColumns
+	case *parser.RunSyncJob, *parser.StopSyncJob, *parser.RetryRun:
+		return runColumns
+	case *parser.CleanSourceData, *parser.CleanExportFiles:
+		return cleanColumns
+	case *parser.CreateDDLTask:
+		for _, o := range st.With {
+			if o.Key == "run_now" {
+				if v, err := runopts.DDLTask.Check(map[string]string{o.Key: o.Value}); err == nil && v[o.Key] == "on" {
+					return ddlTaskColumns
+				}
+			}
+		}
 	case *parser.Std:
 		if st.Command == "SHOW" {
 			if st.Name == "all" {

@@ -27,6 +27,15 @@ const (
 	codeWarning           = "01000"
 	codeInvalidPassword   = "28P01"
 	codeInvalidParamValue = "22023"
+	codeConnectionFailure = "08001"
+	codeSystemError       = "58000"
+	codeUndefinedColumn   = "42703"
+	codeDuplicateColumn   = "42701"
+	codeInvalidTableDef   = "42P16"
+	codeAmbiguous         = "42P09"
+	codeDatatypeMismatch  = "42804"
+	codeSyntaxError       = "42601"
+	codeDependentObjects  = "2BP01"
 )
 
 func pgErr(code, format string, args ...any) *pgconn.PgError {

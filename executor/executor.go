@@ -16,8 +16,11 @@ import (
 	"sync"
 
 	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/catalog/pgcatalog"
 	"github.com/flowgate/flowgate/catalog/pgquery"
 	"github.com/flowgate/flowgate/connectors"
+	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/schedule"
 	"github.com/flowgate/flowgate/wire"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -46,10 +49,12 @@ const (
 
 // Config wires an Executor.
 type Config struct {
-	Catalog *catalog.Catalog
-	Auth    AuthMode
-	Logger  *slog.Logger
-	Metrics *Metrics // nil disables metrics
+	Catalog      *catalog.Catalog
+	Auth         AuthMode
+	Logger       *slog.Logger
+	Metrics      *Metrics       // nil disables metrics
+	BatchMetrics *batch.Metrics // nil disables job metrics
+	StagingDir   string         // local staging directory for batch runs
 }
 
 // Executor is the wire.Handler of flowgate.
@@ -62,6 +67,9 @@ type Executor struct {
 	relOnce sync.Once
 	rels    *resolver
 	relErr  error
+
+	engine *batch.Engine
+	sched  *schedule.Scheduler
 }
 
 var _ wire.Handler = (*Executor)(nil)
@@ -74,7 +82,35 @@ func New(cfg Config) *Executor {
 	if cfg.Auth == "" {
 		cfg.Auth = AuthTrustLoopback
 	}
-	return &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics}
+	e := &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics}
+	e.engine = batch.New(batch.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger, Metrics: cfg.BatchMetrics})
+	e.sched = schedule.New(cfg.Catalog, e.fireScheduled, cfg.Logger)
+	return e
+}
+
+// Start recovers from the previous process (runs and DDL tasks it left
+// running are marked failed, "interrupted by restart"; RETRY RUN resumes a
+// run) and arms the schedules.
+func (e *Executor) Start(ctx context.Context) error {
+	if n, err := e.cat.FailInterruptedDDLTasks(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		e.log.Warn("DDL tasks interrupted by the last shutdown marked failed", "count", n)
+	}
+	if n, err := e.cat.FailInterruptedRuns(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		e.log.Warn("runs interrupted by the last shutdown marked failed; RETRY RUN resumes them", "count", n)
+	}
+	return e.sched.Reload(ctx)
+}
+
+// Close stops the schedules and the running runs (they end failed and can
+// be retried) and waits for them to record that.
+func (e *Executor) Close() {
+	e.sched.Stop()
+	e.engine.StopAll()
+	e.engine.Wait()
 }
 
 // Auth implements wire.Handler.
@@ -179,6 +215,9 @@ func (e *Executor) resolver(ctx context.Context) (*resolver, error) {
 			r.byName[v.Schema+"."+v.Name] = rel
 			r.names = append(r.names, v.Schema+"."+v.Name)
 		}
+		if e.relErr = e.addPGCatalog(ctx, r); e.relErr != nil {
+			return
+		}
 		e.rels = r
 	})
 	return e.rels, e.relErr
@@ -212,9 +251,13 @@ func typeOID(m *pgtype.Map, name string) (uint32, error) {
 type resolver struct {
 	byName map[string]*pgquery.Relation
 	names  []string
+	pg     *pgcatalog.Catalog // dataflow views plus pg_catalog and information_schema
 }
 
 func (r *resolver) Relation(schema, name string) (*pgquery.Relation, bool) {
+	if r.pg != nil {
+		return r.pg.Relation(schema, name)
+	}
 	if schema == "" {
 		schema = "dataflow"
 	}

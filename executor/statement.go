@@ -51,6 +51,7 @@ func (st *statement) prepare() error {
 		Setting:         st.s.setting,
 		Version:         VersionText,
 		BackendPID:      int32(st.s.info.ProcessID),
+		Settings:        st.s.settingRows,
 	}
 	if v, ok := st.s.setting("application_name"); ok {
 		env.ApplicationName = v
@@ -201,6 +202,9 @@ func (s *Session) runSelect(ctx context.Context, q *pgquery.Query, params []wire
 func catalogQueryError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return pgErr(codeQueryCanceled, "canceling statement due to user request")
+	}
+	if pe := pgquery.SQLiteError(err); pe != err {
+		return pe
 	}
 	return fmt.Errorf("catalog query: %w", err)
 }

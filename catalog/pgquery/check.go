@@ -95,7 +95,12 @@ func (t *translator) checkCTE(cte *pg_query.CommonTableExpr) error {
 }
 
 // missingRelation builds 42P01 with a hint naming what can be queried.
-func (t *translator) missingRelation(name string, loc int32) error {
+func (t *translator) missingRelation(schema, relname, name string, loc int32) error {
+	if u, ok := t.res.(UnsupportedRelations); ok {
+		if msg, ok := u.Unsupported(schema, relname); ok {
+			return t.errAt("0A000", loc, "%s", msg)
+		}
+	}
 	e := t.errAt("42P01", loc, "relation %q does not exist", name)
 	hint := "flowgate answers SELECTs over dataflow.* views"
 	if l, ok := t.res.(RelationLister); ok {

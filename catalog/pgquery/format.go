@@ -27,6 +27,20 @@ func FormatValue(oid uint32, typmod int32, v any) ([]byte, error) {
 		v = string(b)
 	}
 	var s string
+	switch {
+	case isArrayType(oid):
+		js, ok := v.(string)
+		if !ok {
+			return []byte(fmt.Sprint(v)), nil
+		}
+		out, err := formatArrayJSON(js, elemType(oid), oid == oidInt2Vector || oid == oidOIDVector)
+		return []byte(out), err
+	case oid == oidRecord:
+		if js, ok := v.(string); ok {
+			out, err := formatRecordJSON(js)
+			return []byte(out), err
+		}
+	}
 	switch oid {
 	case oidBool:
 		s = formatBool(v)

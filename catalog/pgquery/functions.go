@@ -82,21 +82,22 @@ func init() {
 		"trunc":                 fnTrunc,
 		"nullif":                fnNullif,
 	}
+	registerCatalogFuncs()
 }
 
 func (t *translator) funcCall(fc *pg_query.FuncCall, sc *scope) (expr, error) {
 	full := funcName(fc)
 	name := strings.TrimPrefix(full, "pg_catalog.")
 	loc := fc.GetLocation()
-	if fc.GetOver() != nil {
-		return expr{}, t.errAt("0A000", loc, "window functions are not supported by flowgate")
-	}
 	if fc.GetAggWithinGroup() || fc.GetFuncVariadic() {
 		return expr{}, t.errAt("0A000", loc, "WITHIN GROUP and VARIADIC are not supported by flowgate")
 	}
+	if fc.GetOver() != nil {
+		return t.windowCall(fc, name, sc)
+	}
 	isAgg := aggregates[name] && !strings.Contains(name, ".")
 	impl := scalarFuncs[name]
-	if strings.Contains(name, ".") || (!isAgg && impl == nil) {
+	if !isAgg && impl == nil {
 		// Describe the call like PostgreSQL: function foo(integer, unknown).
 		var types []string
 		for _, a := range fc.GetArgs() {
@@ -289,6 +290,24 @@ func (t *translator) aggregate(c *call) (expr, error) {
 		}
 		out.typ = oidText
 		out.sql = "group_concat(" + t.toText(a) + ", " + sep.sql + order + ")" + filter
+	case "array_agg":
+		if err := t.arity(c, 1, 1); err != nil {
+			return out, err
+		}
+		a, err := t.resolveUnknown(c.args[0])
+		if err != nil {
+			return a, err
+		}
+		out.typ = arrayOf(a.typ)
+		if out.typ == 0 || isArrayType(a.typ) {
+			return out, t.errAt("0A000", fc.GetLocation(), "array_agg over %s is not supported by flowgate", typeName(a.typ))
+		}
+		order, err := t.aggOrder(c)
+		if err != nil {
+			return out, err
+		}
+		// json_group_array gives [] over no rows; PostgreSQL gives NULL.
+		out.sql = "nullif(json_group_array(" + distinct + t.jsonValue(a) + order + ")" + filter + ", '[]')"
 	case "json_agg", "jsonb_agg":
 		if err := t.arity(c, 1, 1); err != nil {
 			return out, err

@@ -120,11 +120,24 @@ func paramValue(oid uint32, p []byte) (any, error) {
 			return nil, bad("22007")
 		}
 		return iv.seconds(), nil
+	case oidRegclass, oidRegtype, oidRegproc, oidRegnamespace, oidRegrole, oidRegprocedure:
+		v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return nil, pgErr("0A000", 0, "flowgate accepts %s parameters as OIDs only; cast a text parameter instead ($1::text::%s)", typeName(oid), typeName(oid))
+		}
+		return v, nil
 	case oidJSON, oidJSONB:
 		if !jsonValid(s) {
 			return nil, pgErr("22P02", 0, "invalid input syntax for type json")
 		}
 		return s, nil
+	}
+	if isArrayType(oid) {
+		js, err := arrayLiteralJSON(s, elemType(oid))
+		if err != nil {
+			return nil, pgErr("22P02", 0, "%s", err.Error())
+		}
+		return js, nil
 	}
 	return s, nil
 }

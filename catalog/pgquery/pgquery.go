@@ -22,8 +22,13 @@ import (
 type Relation struct {
 	Schema, Name string
 	SQLiteName   string // name of the SQLite view or table
-	OID          uint32 // reported as TableOID of its columns
-	Columns      []Column
+	// SQL, when set, is a SQLite SELECT that produces the relation
+	// (Columns in order) instead of SQLiteName; Dynamic builds it per
+	// session (pg_settings).
+	SQL     string
+	Dynamic func(Env) string
+	OID     uint32 // reported as TableOID of its columns
+	Columns []Column
 }
 
 // Column is one column of a Relation, typed with a PostgreSQL type OID.
@@ -55,6 +60,14 @@ type Env struct {
 	Version string
 	// BackendPID is reported by pg_backend_pid().
 	BackendPID int32
+	// Settings lists the session's settings for pg_settings.
+	Settings func() []Setting
+}
+
+// Setting is one row of pg_settings.
+type Setting struct {
+	Name, Value, Description string
+	ReadOnly                 bool
 }
 
 // ResultColumn describes one output column.

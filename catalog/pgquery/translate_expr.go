@@ -28,6 +28,7 @@ type expr struct {
 	tableOID uint32
 	attnum   int16
 	isAgg    bool
+	fields   []recField // composite values only
 }
 
 func exprLoc(n *pg_query.Node) int32 {
@@ -169,9 +170,9 @@ func (t *translator) expr0(n *pg_query.Node, sc *scope) (expr, error) {
 	case *pg_query.Node_CollateClause:
 		return t.expr(v.CollateClause.GetArg(), sc)
 	case *pg_query.Node_AIndirection:
-		return expr{}, t.errAt("0A000", exprLoc(v.AIndirection.GetArg()), "array subscripts and field selection are not supported by flowgate")
+		return t.indirection(v.AIndirection, sc)
 	case *pg_query.Node_AArrayExpr:
-		return expr{}, t.errAt("0A000", v.AArrayExpr.GetLocation(), "arrays are not supported by flowgate")
+		return t.arrayExpr(v.AArrayExpr, sc)
 	case *pg_query.Node_RowExpr:
 		return expr{}, t.errAt("0A000", v.RowExpr.GetLocation(), "row constructors are not supported by flowgate")
 	case *pg_query.Node_GroupingFunc:
@@ -233,7 +234,7 @@ func (t *translator) columnRef(cr *pg_query.ColumnRef, sc *scope) (expr, error) 
 	}
 	name := f[len(f)-1].GetString_().GetSval()
 	mk := func(c column) expr {
-		return expr{sql: c.sql, typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, name: c.name, strength: 2}
+		return expr{sql: c.sql, typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, name: c.name, strength: 2, fields: c.fields}
 	}
 	if len(f) == 1 {
 		for s := sc; s != nil; s = s.parent {
@@ -375,8 +376,21 @@ func (t *translator) literalAs(e expr, to uint32, typmod int32) (expr, error) {
 	bad := func(code, tn string) error {
 		return t.errAt(code, e.loc, "invalid input syntax for type %s: %q", tn, s)
 	}
+	switch {
+	case isRegType(to):
+		r, err := t.regFromLiteral(s, to, e.loc)
+		r.name, r.strength = e.name, e.strength
+		return r, err
+	case isArrayType(to):
+		js, err := arrayLiteralJSON(s, elemType(to))
+		if err != nil {
+			return out, t.errAt("22P02", e.loc, "%s", err.Error())
+		}
+		out.sql = quoteString(js)
+		return out, nil
+	}
 	switch to {
-	case oidText, oidName, oidJSON, oidJSONB, oidBPChar, oidVarchar, oidUnknown:
+	case oidText, oidName, oidJSON, oidJSONB, oidBPChar, oidVarchar, oidUnknown, oidChar, oidPGNodeTree:
 		if to == oidUnknown {
 			out.typ = oidText
 		}
@@ -539,6 +553,11 @@ func (t *translator) cast(e expr, to uint32, typmod int32, loc int32) (expr, err
 		if e.lit != nil {
 			return t.literalAs(e, to, typmod)
 		}
+		if e.param > 0 && isRegType(to) {
+			// A parameter cast to regclass arrives as a name.
+			e, _ = t.coerce(e, oidText)
+			return t.textToReg(e, to, loc)
+		}
 		e, _ = t.coerce(e, to)
 		return t.applyTypmod(e, typmod), nil
 	}
@@ -553,9 +572,21 @@ func (t *translator) cast(e expr, to uint32, typmod int32, loc int32) (expr, err
 	switch {
 	case tc == catString:
 		out.sql = t.toText(e)
+	case isRegType(to):
+		switch {
+		case isInteger(from), isRegType(from):
+		case fc == catString:
+			return t.textToReg(e, to, loc)
+		default:
+			return out, t.cannotCast(from, to, loc)
+		}
+	case isArrayType(to):
+		if !isArrayType(from) || categoryOf(elemType(from)) != categoryOf(elemType(to)) {
+			return out, t.cannotCast(from, to, loc)
+		}
 	case isInteger(to):
 		switch {
-		case isInteger(from), from == oidBool:
+		case isInteger(from), from == oidBool, isRegType(from):
 			// no-op
 		case fc == catNumeric:
 			out.sql = "CAST(round(" + e.sql + ") AS INTEGER)"
@@ -626,6 +657,14 @@ func (t *translator) cannotCast(from, to uint32, loc int32) error {
 // toText renders a value the way PostgreSQL's ::text would.
 func (t *translator) toText(e expr) string {
 	switch {
+	case isRegType(e.typ):
+		return t.regText(e)
+	case isArrayType(e.typ):
+		vec := 0
+		if e.typ == oidInt2Vector || e.typ == oidOIDVector {
+			vec = 1
+		}
+		return fmt.Sprintf("fg_array_out(%s, %d, %d)", e.sql, elemType(e.typ), vec)
 	case e.typ == oidUnknown || isString(e.typ) || categoryOf(e.typ) == catJSON || e.typ == oidDate:
 		return e.sql
 	case e.typ == oidBool:
@@ -924,6 +963,9 @@ func (t *translator) binop(op string, l, r expr, loc int32) (expr, error) {
 		}
 		return expr{sql: "(" + l.sql + " " + op + " " + r.sql + ")", typ: oidBool, isAgg: agg}, nil
 	case "||":
+		if isArrayType(l.typ) || isArrayType(r.typ) {
+			return t.arrayConcat(l, r, loc)
+		}
 		if categoryOf(l.typ) == catJSON || categoryOf(r.typ) == catJSON {
 			return expr{}, t.errAt("0A000", loc, "jsonb concatenation is not supported by flowgate")
 		}
@@ -960,7 +1002,7 @@ func (t *translator) binop(op string, l, r expr, loc int32) (expr, error) {
 	case "+", "-", "*", "/", "%":
 		return t.arith(op, l, r, loc)
 	case "~", "~*", "!~", "!~*":
-		return expr{}, t.errAt("0A000", loc, "regular expression matching is not supported by flowgate; use LIKE or ILIKE")
+		return t.regexOp(op, l, r, loc)
 	case "^":
 		return expr{}, t.errAt("0A000", loc, "operator ^ is not supported by flowgate")
 	}
@@ -1293,7 +1335,7 @@ func (t *translator) anyAll(a *pg_query.A_Expr, sc *scope, op string) (expr, err
 	arr := a.GetRexpr().GetAArrayExpr()
 	isAny := a.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP_ANY
 	if arr == nil || !((isAny && op == "=") || (!isAny && (op == "<>" || op == "!="))) {
-		return expr{}, t.errAt("0A000", a.GetLocation(), "ANY/ALL are only supported as = ANY(ARRAY[...]) and <> ALL(ARRAY[...]) by flowgate")
+		return t.anyArray(a, sc, op, isAny)
 	}
 	in := &pg_query.A_Expr{Kind: pg_query.A_Expr_Kind_AEXPR_IN, Lexpr: a.GetLexpr(), Location: a.GetLocation(),
 		Rexpr: &pg_query.Node{Node: &pg_query.Node_List{List: &pg_query.List{Items: arr.GetElements()}}}}
@@ -1307,6 +1349,8 @@ func (t *translator) subLink(s *pg_query.SubLink, sc *scope) (expr, error) {
 		return expr{}, err
 	}
 	switch s.GetSubLinkType() {
+	case pg_query.SubLinkType_ARRAY_SUBLINK:
+		return t.arraySublink(s, out)
 	case pg_query.SubLinkType_EXISTS_SUBLINK:
 		return expr{sql: "(EXISTS (" + out.sql + "))", typ: oidBool, name: "exists", strength: 2}, nil
 	case pg_query.SubLinkType_EXPR_SUBLINK:

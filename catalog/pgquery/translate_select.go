@@ -32,6 +32,7 @@ type column struct {
 	typmod   int32
 	tableOID uint32
 	attnum   int16
+	fields   []recField
 }
 
 // rel is a FROM item visible by name for qualified references.
@@ -48,6 +49,10 @@ type scope struct {
 	rels   []*rel
 	// aggregates allowed here (select list, HAVING, ORDER BY)
 	aggOK bool
+	// tlist is set while the select list is translated: set-returning
+	// functions there become lateral joins (srfs).
+	tlist bool
+	srfs  []srfJoin
 }
 
 type cteDef struct {
@@ -89,6 +94,9 @@ func (t *translator) translateTop(raw *pg_query.RawStmt) (*Query, error) {
 		q.ParamOIDs = append(q.ParamOIDs, t.paramType(i))
 	}
 	sql := out.sql
+	if w, ok := t.outputWrap(out); ok {
+		sql = w
+	}
 	for i := range t.hidden {
 		sql = strings.ReplaceAll(sql, hiddenMarker(i), "?"+strconv.Itoa(n+1+i))
 	}
@@ -353,6 +361,7 @@ func (t *translator) simpleSelect(s *pg_query.SelectStmt, parent *scope, prefix 
 
 	// Target list.
 	sc.aggOK = true
+	sc.tlist = true
 	var cols []outCol
 	for _, n := range s.GetTargetList() {
 		rt := n.GetResTarget()
@@ -383,6 +392,10 @@ func (t *translator) simpleSelect(s *pg_query.SelectStmt, parent *scope, prefix 
 			e.sql = quoteString(e.ival.String())
 		}
 		cols = append(cols, outCol{name: name, typ: e.typ, typmod: e.typmod, tableOID: e.tableOID, attnum: e.attnum, e: e})
+	}
+	sc.tlist = false
+	for _, j := range sc.srfs {
+		from = append(from, "json_each("+j.arg+") AS "+quoteIdent(j.alias))
 	}
 	uniqueSQLNames(cols)
 
@@ -692,7 +705,7 @@ func (t *translator) fromItem(n *pg_query.Node, sc *scope) (string, *fromResult,
 		}
 		r := &rel{name: name}
 		for _, c := range cols {
-			r.cols = append(r.cols, column{name: c.name, sql: quoteIdent(sqlAlias) + "." + quoteIdent(c.sqlName), typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum})
+			r.cols = append(r.cols, column{name: c.name, sql: quoteIdent(sqlAlias) + "." + quoteIdent(c.sqlName), typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, fields: jsonFields(c.e.fields)})
 		}
 		res := &fromResult{cols: r.cols}
 		if name != "" {
@@ -702,7 +715,7 @@ func (t *translator) fromItem(n *pg_query.Node, sc *scope) (string, *fromResult,
 	case *pg_query.Node_JoinExpr:
 		return t.join(v.JoinExpr, sc)
 	case *pg_query.Node_RangeFunction:
-		return "", nil, t.errAt("0A000", -1, "functions in FROM are not supported by flowgate")
+		return t.rangeFunction(v.RangeFunction, sc)
 	}
 	return "", nil, t.errAt("0A000", -1, "unsupported FROM item; %s", supportedMsg)
 }
@@ -726,7 +739,7 @@ func (t *translator) rangeVar(rv *pg_query.RangeVar) (string, *fromResult, error
 		return "", nil, t.errAt("0A000", rv.GetLocation(), "cross-database references are not implemented: %s.%s.%s", rv.GetCatalogname(), rv.GetSchemaname(), rv.GetRelname())
 	}
 	r := &rel{name: ref}
-	var sqlName string
+	var sqlName, src string
 	if d := t.lookupCTE(rv.GetRelname()); d != nil && rv.GetSchemaname() == "" {
 		sqlName = d.name
 		for _, c := range d.cols {
@@ -743,9 +756,10 @@ func (t *translator) rangeVar(rv *pg_query.RangeVar) (string, *fromResult, error
 			if rv.GetSchemaname() != "" {
 				name = rv.GetSchemaname() + "." + name
 			}
-			return "", nil, t.missingRelation(name, rv.GetLocation())
+			return "", nil, t.missingRelation(rv.GetSchemaname(), rv.GetRelname(), name, rv.GetLocation())
 		}
-		sqlName = rel.SQLiteName
+		sqlName = ""
+		src = t.relSource(rel)
 		if alias == "" {
 			r.schema = rel.Schema
 		}
@@ -761,7 +775,10 @@ func (t *translator) rangeVar(rv *pg_query.RangeVar) (string, *fromResult, error
 			r.cols[i].name = a.GetString_().GetSval()
 		}
 	}
-	return quoteIdent(sqlName) + " AS " + quoteIdent(ref), &fromResult{cols: r.cols, rels: []*rel{r}}, nil
+	if sqlName != "" {
+		src = quoteIdent(sqlName)
+	}
+	return src + " AS " + quoteIdent(ref), &fromResult{cols: r.cols, rels: []*rel{r}}, nil
 }
 
 func (t *translator) join(j *pg_query.JoinExpr, sc *scope) (string, *fromResult, error) {

@@ -44,6 +44,7 @@ const (
 	catDatetime
 	catInterval
 	catJSON
+	catArray
 	catOther
 )
 
@@ -55,7 +56,7 @@ func categoryOf(oid uint32) typeCategory {
 		return catBool
 	case oidInt2, oidInt4, oidInt8, oidOID, oidFloat4, oidFloat8, oidNumeric:
 		return catNumeric
-	case oidText, oidVarchar, oidBPChar, oidName:
+	case oidText, oidVarchar, oidBPChar, oidName, oidChar, oidPGNodeTree:
 		return catString
 	case oidDate, oidTimestamp, oidTimestamptz:
 		return catDatetime
@@ -63,6 +64,12 @@ func categoryOf(oid uint32) typeCategory {
 		return catInterval
 	case oidJSON, oidJSONB:
 		return catJSON
+	}
+	if isRegType(oid) {
+		return catNumeric
+	}
+	if isArrayType(oid) {
+		return catArray
 	}
 	return catOther
 }
@@ -81,6 +88,8 @@ func numericRank(oid uint32) int {
 	case oidInt2:
 		return 1
 	case oidInt4, oidOID:
+		return 2
+	case oidRegproc, oidRegprocedure, oidRegoper, oidRegoperator, oidRegclass, oidRegtype, oidRegnamespace, oidRegrole:
 		return 2
 	case oidInt8:
 		return 3
@@ -138,6 +147,9 @@ func typeName(oid uint32) string {
 	case oidJSONB:
 		return "jsonb"
 	}
+	if ti, ok := LookupType(oid); ok {
+		return FormatType(ti.OID, -1)
+	}
 	return "oid " + strconv.FormatUint(uint64(oid), 10)
 }
 
@@ -166,6 +178,9 @@ func internalTypeName(oid uint32) string {
 	case oidTimestamptz:
 		return "timestamptz"
 	}
+	if ti, ok := LookupType(oid); ok {
+		return ti.Name
+	}
 	return typeName(oid)
 }
 
@@ -180,20 +195,23 @@ var typeByName = map[string]uint32{
 	"float8": oidFloat8, "double precision": oidFloat8,
 	"numeric": oidNumeric, "decimal": oidNumeric,
 	"text": oidText, "varchar": oidVarchar, "character varying": oidVarchar,
-	"bpchar": oidBPChar, "char": oidBPChar, "character": oidBPChar,
-	"name":        oidName,
-	"date":        oidDate,
-	"timestamp":   oidTimestamp,
-	"timestamptz": oidTimestamptz,
-	"interval":    oidInterval,
-	"json":        oidJSON, "jsonb": oidJSONB,
+	"bpchar": oidBPChar, "character": oidBPChar,
+	"char":     oidChar, // only a quoted "char" reaches here: the grammar turns CHAR into bpchar
+	"regclass": oidRegclass, "regtype": oidRegtype, "regproc": oidRegproc, "regprocedure": oidRegprocedure,
+	"regnamespace": oidRegnamespace, "regrole": oidRegrole, "int2vector": oidInt2Vector, "oidvector": oidOIDVector,
+	"pg_node_tree": oidPGNodeTree,
+	"name":         oidName,
+	"date":         oidDate,
+	"timestamp":    oidTimestamp,
+	"timestamptz":  oidTimestamptz,
+	"interval":     oidInterval,
+	"json":         oidJSON, "jsonb": oidJSONB,
 	"oid": oidOID,
 }
 
 // knownButUnsupported are real PostgreSQL types we cannot represent.
 var knownButUnsupported = map[string]bool{
-	"regclass": true, "regproc": true, "regtype": true, "regprocedure": true, "regoper": true,
-	"regnamespace": true, "regrole": true, "bytea": true, "uuid": true, "inet": true, "cidr": true,
+	"regoper": true, "regoperator": true, "bytea": true, "uuid": true, "inet": true, "cidr": true,
 	"time": true, "timetz": true, "xml": true, "money": true, "bit": true, "varbit": true,
 	"point": true, "tsvector": true, "tsquery": true,
 }
@@ -208,10 +226,13 @@ func (t *translator) resolveTypeName(tn *pg_query.TypeName) (uint32, int32, erro
 	if len(parts) > 1 && parts[0] != "pg_catalog" {
 		return 0, 0, t.errAt("42704", tn.GetLocation(), "type %q does not exist", strings.Join(parts, "."))
 	}
-	if len(tn.GetArrayBounds()) > 0 {
-		return 0, 0, t.errAt("0A000", tn.GetLocation(), "flowgate does not support array types (%s[])", name)
-	}
 	oid, ok := typeByName[name]
+	if len(tn.GetArrayBounds()) > 0 {
+		if len(tn.GetArrayBounds()) > 1 || !ok || arrayOf(oid) == 0 || oid == oidInterval || categoryOf(oid) == catJSON {
+			return 0, 0, t.errAt("0A000", tn.GetLocation(), "flowgate does not support this array type (%s[])", name)
+		}
+		return arrayOf(oid), -1, nil
+	}
 	if !ok {
 		if knownButUnsupported[name] {
 			return 0, 0, t.errAt("0A000", tn.GetLocation(), "flowgate does not support type %s in queries", name)

@@ -21,6 +21,7 @@ import (
 	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/connectors/all"
 	"github.com/flowgate/flowgate/executor"
+	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -148,7 +149,12 @@ func run(ctx context.Context, cfg config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := executor.NewMetrics(reg)
-	ex := executor.New(executor.Config{Catalog: cat, Auth: mode, Logger: log, Metrics: metrics})
+	ex := executor.New(executor.Config{Catalog: cat, Auth: mode, Logger: log, Metrics: metrics,
+		BatchMetrics: batch.NewMetrics(reg), StagingDir: cfg.stagingDir})
+	if err := ex.Start(ctx); err != nil {
+		return err
+	}
+	defer ex.Close()
 	srv := wire.NewServer(wire.Config{Handler: ex, TLSConfig: tlsConfig, Logger: log})
 
 	ln, err := net.Listen("tcp", cfg.listen)

@@ -13,6 +13,9 @@
 //   - floats in shortest round-trip form; NaN, Infinity, -Infinity
 //   - date YYYY-MM-DD, time HH:MM:SS[.ffffff], timestamp
 //     YYYY-MM-DD HH:MM:SS[.ffffff], timestamptz the same in UTC followed by +00
+//     (the fraction has 1 to 6 digits; PostgreSQL drops trailing zeros,
+//     MySQL writes the column's fsp; readers accept both, and accept any
+//     offset on input)
 //   - binary as \x followed by lower-case hex
 //   - json as the database prints it; arrays as PostgreSQL array literals
 //
@@ -22,6 +25,7 @@ package data
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/flowgate/flowgate/connectors/schema"
@@ -34,9 +38,34 @@ type ExportSpec struct {
 	Columns []schema.Column // columns to read, in output order (Name and Type are used)
 	Where   string          // a native boolean expression, "" = all rows
 	OrderBy []string        // column names, "" = any order
-	// TimeZone is the session time zone for the export ("" = UTC).
+	// TimeZone is the session time zone for the export ("" = UTC). It
+	// applies to Where; timestamptz values are still written in UTC.
 	TimeZone string
+	// ZeroDates says what a MySQL zero or partly zero date
+	// ('0000-00-00', '2024-00-10', '0000-00-00 00:00:00') becomes.
+	ZeroDates ZeroDatePolicy
 }
+
+// ZeroDatePolicy is what an exporter does with MySQL zero dates, which no
+// other database can store.
+type ZeroDatePolicy string
+
+const (
+	// ZeroDateNull exports them as NULL (the default; like JDBC's
+	// zeroDateTimeBehavior=convertToNull). Checksums treat them as NULL too.
+	ZeroDateNull ZeroDatePolicy = ""
+	// ZeroDateError fails the export, naming the column.
+	ZeroDateError ZeroDatePolicy = "error"
+)
+
+// MarksTable is the table, created on demand in the target schema, where
+// importers record Markers: (run_id, file_id, at) with primary key
+// (run_id, file_id).
+const MarksTable = "flowgate_import_marks"
+
+// ErrAlreadyImported is wrapped by Import when spec.Mark is already
+// recorded in the target: the file was imported before, nothing changed.
+var ErrAlreadyImported = errors.New("file already imported")
 
 // Exporter streams a table out as flowgate CSV.
 type Exporter interface {
@@ -62,7 +91,8 @@ type ImportSpec struct {
 	Columns  []schema.Column // target columns, in the order the CSV has them
 	TimeZone string          // session time zone ("" = UTC)
 	// Mark, when set, is recorded in the target's flowgate_import_marks
-	// table inside the import transaction.
+	// table inside the import transaction. When it is already there,
+	// Import fails with ErrAlreadyImported before loading anything.
 	Mark *Marker
 }
 
@@ -87,6 +117,22 @@ type ChecksumSpec struct {
 	// CSV text values; nil = unbounded.
 	Lower, Upper []string
 	TimeZone     string
+	// TimeDigits is how many fractional-second digits of time and
+	// timestamp values are compared (truncated, not rounded): 1..6, 0
+	// means 6, negative means whole seconds. Set it to the lower precision
+	// of the two sides.
+	TimeDigits int
+}
+
+// Digits is TimeDigits resolved to 0..6.
+func (s ChecksumSpec) Digits() int {
+	switch {
+	case s.TimeDigits == 0 || s.TimeDigits > 6:
+		return 6
+	case s.TimeDigits < 0:
+		return 0
+	}
+	return s.TimeDigits
 }
 
 // Sum is an order-independent checksum of a set of rows.
@@ -105,4 +151,23 @@ type Checksummer interface {
 	// Rows returns the normalized rows of spec's range in key order, each
 	// as flowgate CSV text values (nil = NULL).
 	Rows(ctx context.Context, spec ChecksumSpec, limit int) ([][]*string, error)
+}
+
+// FilterChecker asks the database whether a filter is valid for a table,
+// without reading rows (a LIMIT 0 query), so a bad WHERE fails when the
+// job is created, with the database's own message.
+type FilterChecker interface {
+	CheckFilter(ctx context.Context, schema, table, where string) error
+	// LastWindow renders "column within the last n units" (unit days,
+	// months or years) in the database's dialect.
+	LastWindow(column string, n int, unit string) string
+}
+
+// Cleaner deletes rows from a table in bounded batches.
+type Cleaner interface {
+	// DeleteBatch deletes at most limit rows matching where and returns how
+	// many went and the statement it ran.
+	DeleteBatch(ctx context.Context, schema, table, where string, limit int) (int64, string, error)
+	// Host names the server for the cleanup history (host:port/database).
+	Host() string
 }

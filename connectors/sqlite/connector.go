@@ -32,7 +32,7 @@ func Open(opts map[string]string) (connectors.Connector, error) {
 		return nil, fmt.Errorf("sqlite path: %w", err)
 	}
 	dsn := (&url.URL{Scheme: "file", Path: path, RawQuery: "mode=rw&_busy_timeout=5000"}).String()
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := sql.Open(DriverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}

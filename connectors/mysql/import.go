@@ -1,0 +1,313 @@
+package mysql
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/flowgate/flowgate/connectors/data"
+	"github.com/flowgate/flowgate/connectors/schema"
+)
+
+var readerSeq atomic.Int64
+
+// loadTarget says how a column is named in LOAD DATA: directly, or through
+// a user variable and a SET expression when the file cannot carry the
+// value as MySQL would read it (binary as hex, bit values as digits).
+func loadTarget(col schema.Column, i int) (target, set string) {
+	c := dataQuote(col.Name)
+	v := "@v" + strconv.Itoa(i)
+	switch col.Type.Kind {
+	case schema.Binary, schema.Varbinary, schema.Blob:
+		return v, c + " = UNHEX(" + v + ")"
+	case schema.Bit:
+		return v, c + " = CAST(CONV(" + v + ", 2, 10) AS UNSIGNED)"
+	case schema.Bool:
+		if strings.HasPrefix(strings.ToLower(col.Type.Native), "bit") {
+			return v, c + " = CAST(" + v + " AS UNSIGNED)"
+		}
+	}
+	return c, ""
+}
+
+// Import converts flowgate CSV to LOAD DATA's tab-separated, backslash-
+// escaped form on the fly and feeds it through the driver's reader handler
+// (LOAD DATA LOCAL INFILE 'Reader::...'), in one transaction with the mark.
+// LOCAL makes MySQL downgrade bad data to warnings, so any warning fails
+// the import.
+func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (int64, error) {
+	name := c.dataTable(spec.Schema, spec.Table)
+	if len(spec.Columns) == 0 {
+		return 0, fmt.Errorf("import %s: no columns given", name)
+	}
+	loc, err := ParseTimeZone(spec.TimeZone)
+	if dataIsUTC(spec.TimeZone) {
+		loc, err = time.UTC, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("import %s: time zone %q: %w", name, spec.TimeZone, err)
+	}
+	if spec.Mark != nil {
+		if err := c.ensureMarks(ctx, spec.Schema); err != nil {
+			return 0, fmt.Errorf("import %s: %w", name, err)
+		}
+	}
+	conn, done, err := c.session(ctx, spec.TimeZone)
+	if err != nil {
+		return 0, fmt.Errorf("import %s: %w", name, err)
+	}
+	defer done()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("import %s: %w", name, err)
+	}
+	defer tx.Rollback()
+	if m := spec.Mark; m != nil {
+		res, err := tx.ExecContext(ctx, "INSERT IGNORE INTO "+c.dataTable(spec.Schema, data.MarksTable)+
+			" (run_id, file_id, at) VALUES (?, ?, UTC_TIMESTAMP(6))", m.RunID, m.FileID)
+		if err != nil {
+			return 0, fmt.Errorf("import %s: mark: %w", name, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return 0, fmt.Errorf("import %s: run %s file %s: %w", name, m.RunID, m.FileID, data.ErrAlreadyImported)
+		}
+	}
+
+	targets := make([]string, len(spec.Columns))
+	var sets []string
+	for i, col := range spec.Columns {
+		var set string
+		targets[i], set = loadTarget(col, i)
+		if set != "" {
+			sets = append(sets, set)
+		}
+	}
+	pr, pw := io.Pipe()
+	handler := "flowgate-" + strconv.FormatInt(readerSeq.Add(1), 10)
+	driver.RegisterReaderHandler(handler, func() io.Reader { return pr })
+	defer driver.DeregisterReaderHandler(handler)
+	type result struct {
+		n   int64
+		err error
+	}
+	conv := make(chan result, 1)
+	go func() {
+		n, err := toLoadData(r, pw, spec.Columns, loc)
+		pw.CloseWithError(err)
+		conv <- result{n, err}
+	}()
+	// Hex literals keep the statement independent of NO_BACKSLASH_ESCAPES.
+	q := "LOAD DATA LOCAL INFILE " + dataLiteral("Reader::"+handler) + " INTO TABLE " + name +
+		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY X'09' ENCLOSED BY '' ESCAPED BY X'5C' LINES TERMINATED BY X'0A' (" +
+		strings.Join(targets, ", ") + ")"
+	if len(sets) > 0 {
+		q += " SET " + strings.Join(sets, ", ")
+	}
+	res, execErr := tx.ExecContext(ctx, q)
+	// The server may fail before asking for the file: unblock the converter.
+	pr.CloseWithError(errors.New("load data finished"))
+	cr := <-conv
+	if cr.err != nil {
+		return 0, fmt.Errorf("import %s: %w", name, cr.err)
+	}
+	if execErr != nil {
+		return 0, fmt.Errorf("import %s: %w", name, execErr)
+	}
+	if err := loadWarnings(ctx, tx); err != nil {
+		return 0, fmt.Errorf("import %s: %w", name, err)
+	}
+	loaded, _ := res.RowsAffected()
+	if loaded != cr.n {
+		return 0, fmt.Errorf("import %s: MySQL loaded %d of %d rows", name, loaded, cr.n)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("import %s: commit: %w", name, err)
+	}
+	return loaded, nil
+}
+
+// loadWarnings fails when LOAD DATA left warnings: with LOCAL, truncated or
+// invalid values and duplicate keys are only warnings.
+func loadWarnings(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "SHOW WARNINGS LIMIT 5")
+	if err != nil {
+		return fmt.Errorf("show warnings: %w", err)
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var level, msg string
+		var code int
+		if err := rows.Scan(&level, &code, &msg); err != nil {
+			return fmt.Errorf("show warnings: %w", err)
+		}
+		if strings.EqualFold(level, "Note") {
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("%s %d: %s", level, code, msg))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("show warnings: %w", err)
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("bad data (MySQL reported %s)", strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// toLoadData rewrites flowgate CSV as LOAD DATA input: fields separated by
+// tab, records by LF, NULL as \N, and \, tab, LF, CR, NUL escaped with a
+// backslash; booleans 1/0, binary as hex for UNHEX, timestamps with an
+// offset moved into the session zone loc.
+func toLoadData(r io.Reader, w io.Writer, cols []schema.Column, loc *time.Location) (int64, error) {
+	cr := data.NewReader(r)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var line []byte
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cr.Record(), err
+		}
+		if err := data.CheckFields(rec, len(cols), cr.Record()); err != nil {
+			return cr.Record(), err
+		}
+		line = line[:0]
+		for i, v := range rec {
+			if i > 0 {
+				line = append(line, '\t')
+			}
+			if v == nil {
+				line = append(line, '\\', 'N')
+				continue
+			}
+			if line, err = appendLoadValue(line, cols[i], v, loc); err != nil {
+				return cr.Record(), fmt.Errorf("record %d column %s: %w", cr.Record(), cols[i].Name, err)
+			}
+		}
+		line = append(line, '\n')
+		if _, err := bw.Write(line); err != nil {
+			return cr.Record(), err
+		}
+	}
+	return cr.Record(), bw.Flush()
+}
+
+func appendLoadValue(dst []byte, col schema.Column, v []byte, loc *time.Location) ([]byte, error) {
+	switch col.Type.Kind {
+	case schema.Bool:
+		b, err := data.ParseBool(v)
+		if err != nil {
+			return nil, err
+		}
+		if b {
+			return append(dst, '1'), nil
+		}
+		return append(dst, '0'), nil
+	case schema.Float32, schema.Float64:
+		if f, err := strconv.ParseFloat(string(v), 64); err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return nil, fmt.Errorf("%s cannot be stored in MySQL, which has no NaN or infinity: %w", v, data.ErrNotFinite)
+		}
+	case schema.Binary, schema.Varbinary, schema.Blob:
+		if len(v) < 2 || v[0] != '\\' || (v[1] != 'x' && v[1] != 'X') {
+			return nil, fmt.Errorf("binary value does not start with \\x")
+		}
+		h := v[2:]
+		if len(h)%2 != 0 {
+			return nil, fmt.Errorf("binary value has an odd number of hex digits")
+		}
+		for _, c := range h {
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return nil, fmt.Errorf("binary value has a non-hex digit %q", c)
+			}
+		}
+		return append(dst, h...), nil // UNHEX turns it into bytes
+	case schema.Timestamp, schema.TimestampTZ:
+		t, hasOff, err := data.ParseTimestamp(v)
+		if err == nil && hasOff {
+			// MySQL reads timestamps in the session zone.
+			t = t.In(loc)
+			dst = data.AppendTimestamp(dst, time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC), false)
+			return dst, nil
+		}
+	}
+	return appendEscaped(dst, v), nil
+}
+
+func appendEscaped(dst, v []byte) []byte {
+	for _, c := range v {
+		switch c {
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case 0:
+			dst = append(dst, '\\', '0')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// ensureMarks creates the marks table if it is missing; CREATE TABLE
+// commits implicitly, so it runs before the import transaction.
+func (c *Conn) ensureMarks(ctx context.Context, db string) error {
+	_, err := c.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+c.dataTable(db, data.MarksTable)+
+		" (run_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"+
+		" file_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"+
+		" at DATETIME(6) NOT NULL, PRIMARY KEY (run_id, file_id)) ENGINE=InnoDB")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", data.MarksTable, err)
+	}
+	return nil
+}
+
+// ImportedMarks lists the FileIDs marked for runID (none when the marks
+// table does not exist yet).
+func (c *Conn) ImportedMarks(ctx context.Context, db, runID string) ([]string, error) {
+	if db == "" {
+		db = c.database
+	}
+	var n int
+	if err := c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+		db, data.MarksTable).Scan(&n); err != nil {
+		return nil, fmt.Errorf("imported marks: %w", err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	rows, err := c.db.QueryContext(ctx, "SELECT file_id FROM "+c.dataTable(db, data.MarksTable)+" WHERE run_id = ? ORDER BY file_id", runID)
+	if err != nil {
+		return nil, fmt.Errorf("imported marks: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("imported marks: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("imported marks: %w", err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,350 @@
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/connectors/data"
+	"github.com/flowgate/flowgate/connectors/schema"
+)
+
+// verifier compares one table's two sides.
+type verifier struct {
+	tc        *taskCtx
+	src, dst  data.Checksummer
+	sspec     data.ChecksumSpec
+	dspec     data.ChecksumSpec
+	keyCount  int
+	limit     int
+	threshold int64
+	factor    int
+	sem       chan struct{}
+	mu        sync.Mutex
+	diffs     []catalog.Diff
+	st        *stage
+}
+
+// verify runs TableDataDiff; false means the sides differ.
+func (tc *taskCtx) verify(ctx context.Context) (bool, error) {
+	cat := tc.rc.e.cfg.Catalog
+	alg := tc.rc.opts["algorithm"]
+	st, sctx, err := tc.startStage(ctx, StageDiff, 0)
+	if err != nil {
+		return false, err
+	}
+	if alg == "none" {
+		st.stopOnce.Do(func() { close(st.stopped) })
+		st.wg.Wait()
+		return true, cat.FinishStage(context.WithoutCancel(ctx), tc.rc.id, tc.t.ID, StageDiff, catalog.StageSkipped, 0, 0, "algorithm = none")
+	}
+	v, err := tc.newVerifier(alg)
+	if err != nil {
+		return false, st.end(ctx, err)
+	}
+	v.st = st
+	consistent, err := v.run(sctx, alg)
+	if err != nil {
+		if sctx.Err() != nil {
+			err = context.Cause(sctx)
+		}
+		return false, st.end(ctx, err)
+	}
+	if err := cat.AddDiffs(context.WithoutCancel(ctx), tc.rc.id, tc.t.ID, v.diffs); err != nil {
+		return false, st.end(ctx, err)
+	}
+	if !consistent {
+		msg := fmt.Sprintf("%s found differences; %d rows in dataflow.run_diffs", alg, len(v.diffs))
+		st.stopOnce.Do(func() { close(st.stopped) })
+		st.wg.Wait()
+		// The stage did its job: it completed and found differences.
+		cat.FinishStage(context.WithoutCancel(ctx), tc.rc.id, tc.t.ID, StageDiff, catalog.StageCompleted, st.rows.Load(), 0, msg)
+		return false, nil
+	}
+	return true, st.end(ctx, nil)
+}
+
+func (tc *taskCtx) newVerifier(alg string) (*verifier, error) {
+	o := tc.rc.opts
+	v := &verifier{tc: tc, limit: int(o.Int("limit")), threshold: o.Int("bisection_threshold"), factor: int(o.Int("bisection_factor")),
+		sem: make(chan struct{}, max(1, int(o.Int("threads"))))}
+	var err error
+	if v.src, err = as[data.Checksummer](tc.rc.src, "compute checksums"); err != nil {
+		return nil, err
+	}
+	if v.dst, err = as[data.Checksummer](tc.rc.dst, "compute checksums"); err != nil {
+		return nil, err
+	}
+	var keys []columnPair
+	if alg != "countdiff" {
+		keys, err = keyPairs(tc.pairs, tc.srcTable, o["key_columns"])
+		if err != nil && alg == "hashdiff" {
+			return nil, err
+		}
+	}
+	compared := tc.pairs
+	if extra := splitList(o["extra_columns"]); len(extra) > 0 {
+		compared = nil
+		for _, p := range tc.pairs {
+			for _, x := range extra {
+				if p.Src.Name == x {
+					compared = append(compared, p)
+				}
+			}
+		}
+	}
+	// Key columns first, then the rest, as ChecksumSpec wants.
+	isKey := map[string]bool{}
+	var scols, dcols, skey, dkey []schema.Column
+	for _, k := range keys {
+		isKey[k.Src.Name] = true
+		skey, dkey = append(skey, k.Src), append(dkey, k.Dst)
+	}
+	scols, dcols = append(scols, skey...), append(dcols, dkey...)
+	for _, p := range compared {
+		if !isKey[p.Src.Name] {
+			scols, dcols = append(scols, p.Src), append(dcols, p.Dst)
+		}
+	}
+	v.keyCount = len(keys)
+	tz := o["source_timezone"]
+	v.sspec = data.ChecksumSpec{Schema: tc.t.SourceSchema, Table: tc.t.SourceTable, Key: skey, Columns: scols, Where: tc.rc.plan.SourceWhere, TimeZone: tz}
+	v.dspec = data.ChecksumSpec{Schema: tc.t.TargetSchema, Table: tc.t.TargetTable, Key: dkey, Columns: dcols, Where: tc.rc.plan.TargetWhere, TimeZone: tz}
+	return v, nil
+}
+
+func (v *verifier) run(ctx context.Context, alg string) (bool, error) {
+	s, d, err := v.sums(ctx, nil, nil)
+	if err != nil {
+		return false, err
+	}
+	v.st.rows.Store(max(s.Count, d.Count))
+	switch {
+	case alg == "countdiff" && s.Count == d.Count:
+		return true, nil
+	case alg != "countdiff" && s == d:
+		return true, nil
+	case alg == "countdiff" || v.keyCount == 0:
+		v.add(catalog.Diff{Key: "(count)", Side: "source", Row: fmt.Sprintf(`{"count": %d, "checksum": %q}`, s.Count, s.Hash)})
+		v.add(catalog.Diff{Key: "(count)", Side: "target", Row: fmt.Sprintf(`{"count": %d, "checksum": %q}`, d.Count, d.Hash)})
+		return false, nil
+	}
+	if err := v.search(ctx, nil, nil, s, d); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+func (v *verifier) sums(ctx context.Context, lower, upper []string) (data.Sum, data.Sum, error) {
+	ss, ds := v.sspec, v.dspec
+	ss.Lower, ss.Upper, ds.Lower, ds.Upper = lower, upper, lower, upper
+	var (
+		wg     sync.WaitGroup
+		s, d   data.Sum
+		e1, e2 error
+	)
+	wg.Add(1)
+	go func() { defer wg.Done(); s, e1 = v.src.Checksum(ctx, ss) }()
+	d, e2 = v.dst.Checksum(ctx, ds)
+	wg.Wait()
+	if e1 != nil {
+		return s, d, fmt.Errorf("source checksum: %s", scrub(v.tc.rc.src, e1))
+	}
+	if e2 != nil {
+		return s, d, fmt.Errorf("target checksum: %s", scrub(v.tc.rc.dst, e2))
+	}
+	return s, d, nil
+}
+
+func (v *verifier) full() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.diffs) >= v.limit
+}
+
+func (v *verifier) add(d catalog.Diff) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.diffs) < v.limit {
+		v.diffs = append(v.diffs, d)
+	}
+}
+
+// search narrows a differing range [lower, upper) down to rows.
+func (v *verifier) search(ctx context.Context, lower, upper []string, s, d data.Sum) error {
+	if v.full() || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if max(s.Count, d.Count) <= v.threshold {
+		return v.compareRows(ctx, lower, upper)
+	}
+	spec := v.sspec
+	cs, counted := v.src, s.Count
+	if d.Count > s.Count {
+		spec, cs, counted = v.dspec, v.dst, d.Count
+	}
+	spec.Lower, spec.Upper = lower, upper
+	points, err := cs.SplitPoints(ctx, spec, v.factor)
+	if err != nil {
+		return fmt.Errorf("split key range: %w", err)
+	}
+	if len(points) == 0 {
+		// Cannot split further (one key value holds everything): compare.
+		_ = counted
+		return v.compareRows(ctx, lower, upper)
+	}
+	bounds := append(append([][]string{lower}, points...), upper)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for i := 0; i+1 < len(bounds); i++ {
+		lo, hi := bounds[i], bounds[i+1]
+		v.sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-v.sem }()
+			ss, ds, err := v.sums(ctx, lo, hi)
+			if err == nil && ss != ds {
+				// Release the slot while descending so nested ranges can run.
+				<-v.sem
+				err = v.search(ctx, lo, hi, ss, ds)
+				v.sem <- struct{}{}
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// compareRows fetches both sides of a small range and records the rows
+// that differ: missing on one side, or with different values.
+func (v *verifier) compareRows(ctx context.Context, lower, upper []string) error {
+	ss, ds := v.sspec, v.dspec
+	ss.Lower, ss.Upper, ds.Lower, ds.Upper = lower, upper, lower, upper
+	lim := int(v.threshold) * 2
+	srows, err := v.src.Rows(ctx, ss, lim)
+	if err != nil {
+		return fmt.Errorf("source rows: %s", scrub(v.tc.rc.src, err))
+	}
+	drows, err := v.dst.Rows(ctx, ds, lim)
+	if err != nil {
+		return fmt.Errorf("target rows: %s", scrub(v.tc.rc.dst, err))
+	}
+	index := func(rows [][]*string) (map[string][]*string, []string) {
+		m := make(map[string][]*string, len(rows))
+		var order []string
+		for _, r := range rows {
+			k := jsonValues(r[:v.keyCount])
+			m[k] = r
+			order = append(order, k)
+		}
+		return m, order
+	}
+	sm, sorder := index(srows)
+	dm, dorder := index(drows)
+	for _, k := range sorder {
+		sr := sm[k]
+		dr, ok := dm[k]
+		switch {
+		case !ok:
+			v.add(catalog.Diff{Key: k, Side: "source", Row: jsonValues(sr)})
+		case jsonValues(sr) != jsonValues(dr):
+			v.add(catalog.Diff{Key: k, Side: "source", Row: jsonValues(sr)})
+			v.add(catalog.Diff{Key: k, Side: "target", Row: jsonValues(dr)})
+		}
+	}
+	for _, k := range dorder {
+		if _, ok := sm[k]; !ok {
+			v.add(catalog.Diff{Key: k, Side: "target", Row: jsonValues(dm[k])})
+		}
+	}
+	return nil
+}
+
+// jsonValues renders normalized values as a JSON array (null for NULL).
+func jsonValues(vals []*string) string {
+	parts := make([]string, len(vals))
+	for i, p := range vals {
+		if p == nil {
+			parts[i] = "null"
+			continue
+		}
+		b, _ := json.Marshal(*p)
+		parts[i] = string(b)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// detectDuplicates looks for source keys that already exist in a
+// non-empty target before anything is loaded, and fails with examples. It
+// checks the first keys of the target's range (up to limit), which catches
+// the common mistake of loading the same rows twice; any other duplicate is
+// still refused by the target's own key constraint when its file loads.
+func (tc *taskCtx) detectDuplicates(ctx context.Context) error {
+	keys, err := keyPairs(tc.pairs, tc.srcTable, tc.rc.opts["key_columns"])
+	if err != nil {
+		return nil // nothing to detect by
+	}
+	src, err1 := as[data.Checksummer](tc.rc.src, "compute checksums")
+	dst, err2 := as[data.Checksummer](tc.rc.dst, "compute checksums")
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	var skey, dkey []schema.Column
+	for _, k := range keys {
+		skey, dkey = append(skey, k.Src), append(dkey, k.Dst)
+	}
+	dspec := data.ChecksumSpec{Schema: tc.t.TargetSchema, Table: tc.t.TargetTable, Key: dkey, Columns: dkey, TimeZone: tc.rc.opts["source_timezone"]}
+	sample := min(100, int(tc.rc.opts.Int("limit")))
+	existing, err := dst.Rows(ctx, dspec, sample)
+	if err != nil {
+		return fmt.Errorf("duplicate key check on the target: %s", scrub(tc.rc.dst, err))
+	}
+	if len(existing) == 0 {
+		return nil
+	}
+	var dup []string
+	for _, k := range existing {
+		lower := make([]string, len(k))
+		for i, p := range k {
+			if p == nil {
+				lower = nil
+				break
+			}
+			lower[i] = *p
+		}
+		if lower == nil {
+			continue
+		}
+		sspec := data.ChecksumSpec{Schema: tc.t.SourceSchema, Table: tc.t.SourceTable, Key: skey, Columns: skey, Where: tc.rc.plan.SourceWhere,
+			Lower: lower, TimeZone: tc.rc.opts["source_timezone"]}
+		rows, err := src.Rows(ctx, sspec, 1)
+		if err != nil {
+			return fmt.Errorf("duplicate key check on the source: %s", scrub(tc.rc.src, err))
+		}
+		if len(rows) == 1 && jsonValues(rows[0]) == jsonValues(k) {
+			dup = append(dup, jsonValues(k))
+			if len(dup) == 5 {
+				break
+			}
+		}
+	}
+	if len(dup) > 0 {
+		return fmt.Errorf("target %s already has keys that this run would load again, e.g. %s (enable_pk_duplicate_detect); empty the target or filter the source with WHERE",
+			qualify(tc.t.TargetSchema, tc.t.TargetTable), strings.Join(dup, ", "))
+	}
+	return nil
+}
