@@ -1,0 +1,377 @@
+package tests
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/internal/testbed"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/jackc/pgx/v5"
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// waitFor polls cond every 100ms until it holds or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+func runStatus(t testing.TB, c *pgx.Conn, runID string) string {
+	t.Helper()
+	var s string
+	if err := c.QueryRow(context.Background(), "SELECT status FROM dataflow.runs WHERE run_id = $1", runID).Scan(&s); err != nil {
+		t.Fatalf("run %s: %v", runID, err)
+	}
+	return s
+}
+
+// slowTarget makes every row loaded into table cost about ms milliseconds.
+func slowTarget(t testing.TB, c *pgx.Conn, table string, ms int) {
+	mustPG(t, c, fmt.Sprintf(`CREATE OR REPLACE FUNCTION slow_%s() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(%f); RETURN NEW; END $$`, table, float64(ms)/1000),
+		fmt.Sprintf(`CREATE TRIGGER slow BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION slow_%s()`, table, table))
+}
+
+func TestKill9DuringImportThenRetry(t *testing.T) {
+	pg := testbed.Postgres(t)
+	srcDB, dstDB := pg.NewDatabase(t, "ksrc"), pg.NewDatabase(t, "kdst")
+	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer, note) SELECT i, i, 'row ' || i FROM generate_series(1, 2000) i")
+	mustPG(t, dst, ordersDDL)
+	slowTarget(t, dst, "orders", 2) // ~4s of import in 20 files
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, c, pgDS("src", pg, srcDB))
+	mustExec(t, c, pgDS("dst", pg, dstDB))
+	mustExec(t, c, "CREATE SYNC JOB k FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 100, algorithm = 'hashdiff', bisection_threshold = 200, bisection_factor = 4)")
+	r := runJob(t, c, "RUN SYNC JOB k")
+	if r.Status != "running" && r.Status != "created" {
+		t.Fatalf("RUN without WAIT = %+v", r)
+	}
+	waitFor(t, 30*time.Second, "three imported files", func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.export_files WHERE run_id = $1 AND imported", r.RunID) >= 3
+	})
+	g.kill9()
+	g.restart()
+	c = g.connect(t, "admin", pgx.QueryExecModeExec)
+	var status, msg string
+	c.QueryRow(context.Background(), "SELECT status, message FROM dataflow.runs WHERE run_id = $1", r.RunID).Scan(&status, &msg)
+	if status != "failed" || msg != "interrupted by restart" {
+		t.Fatalf("after restart: %s %q", status, msg)
+	}
+	loaded := count(t, dst, "SELECT count(*) FROM orders")
+	if loaded == 0 || loaded == 2000 || loaded%100 != 0 {
+		t.Fatalf("rows in the target after kill -9 = %d: want whole files only, part of the table", loaded)
+	}
+	r2 := runJob(t, c, "RETRY RUN '"+r.RunID+"'")
+	if r2.Status != "completed" {
+		t.Fatalf("retry = %+v %s\n%s", r2, deref(r2.Message), g.logs())
+	}
+	if n := count(t, dst, "SELECT count(*) FROM orders"); n != 2000 {
+		t.Fatalf("rows after retry = %d", n)
+	}
+	if n := count(t, dst, "SELECT count(DISTINCT id) FROM orders"); n != 2000 {
+		t.Fatalf("distinct ids after retry = %d", n)
+	}
+}
+
+func TestStopHeartbeatAndSchedules(t *testing.T) {
+	ctx := context.Background()
+	pg := testbed.Postgres(t)
+	srcDB, dstDB := pg.NewDatabase(t, "ssrc"), pg.NewDatabase(t, "sdst")
+	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, 3000) i")
+	mustPG(t, dst, ordersDDL, strings.Replace(ordersDDL, "orders", "hb", 1), strings.Replace(ordersDDL, "orders", "sched", 1))
+	slowTarget(t, dst, "orders", 2)
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeSimpleProtocol)
+	mustExec(t, c, pgDS("src", pg, srcDB))
+	mustExec(t, c, pgDS("dst", pg, dstDB))
+
+	// STOP terminates a running run.
+	mustExec(t, c, "CREATE SYNC JOB stopme FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 100)")
+	r := runJob(t, c, "RUN SYNC JOB stopme")
+	_, err := c.Exec(ctx, "RUN SYNC JOB stopme")
+	wantCode(t, err, "55006")
+	waitFor(t, 20*time.Second, "ImportTable running", func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ImportTable' AND status = 'running'", r.RunID) == 1
+	})
+	s := runJob(t, c, "STOP SYNC JOB stopme")
+	if s.Status != "terminating" || s.RunID != r.RunID {
+		t.Fatalf("STOP = %+v", s)
+	}
+	waitFor(t, 20*time.Second, "terminated", func() bool { return runStatus(t, c, r.RunID) == "terminated" })
+	var taskStatus string
+	c.QueryRow(ctx, "SELECT status FROM dataflow.run_tasks WHERE run_id = $1", r.RunID).Scan(&taskStatus)
+	if taskStatus != "terminated" {
+		t.Fatalf("task status = %s", taskStatus)
+	}
+
+	// A stage with no progress for heartbeat_timeout fails saying so.
+	mustExec(t, c, `CREATE SYNC JOB hb FROM src.orders TO dst.hb MODE BATCH WHERE 'id = 1 AND pg_sleep(4) IS NOT NULL' WITH (heartbeat_timeout = 1, staging = 'none')`)
+	r = runJob(t, c, "RUN SYNC JOB hb WAIT")
+	if r.Status != "failed" || !strings.Contains(deref(r.Message), "heartbeat_timeout") {
+		t.Fatalf("heartbeat run = %+v %s", r, deref(r.Message))
+	}
+
+	// Schedules: fires, next fire times, pause and resume.
+	mustExec(t, c, `CREATE SYNC JOB sched FROM src.orders TO dst.sched MODE BATCH WHERE 'id < 0' SCHEDULE EVERY '1 second' WITH (algorithm = 'countdiff')`)
+	waitFor(t, 15*time.Second, "two scheduled runs", func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'sched' AND trigger = 'schedule' AND status = 'completed'") >= 2
+	})
+	var state, expr string
+	var fires []string
+	if err := c.QueryRow(ctx, "SELECT state, expr, next_fires::text FROM dataflow.schedules WHERE job = 'sched'").Scan(&state, &expr, new(string)); err != nil {
+		t.Fatal(err)
+	}
+	var firesJSON string
+	c.QueryRow(ctx, "SELECT state, expr, next_fires::text FROM dataflow.schedules WHERE job = 'sched'").Scan(&state, &expr, &firesJSON)
+	fires = strings.Split(strings.Trim(firesJSON, "[]"), ",")
+	if state != "active" || expr != "1 second" || len(fires) != 10 {
+		t.Fatalf("schedule row: %s %s %s", state, expr, firesJSON)
+	}
+	mustExec(t, c, "PAUSE SYNC JOB sched")
+	time.Sleep(1500 * time.Millisecond) // a fire in flight may still finish
+	before := count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'sched'")
+	time.Sleep(2500 * time.Millisecond)
+	if after := count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'sched'"); after != before {
+		t.Fatalf("paused job fired: %d -> %d runs", before, after)
+	}
+	c.QueryRow(ctx, "SELECT state, next_fires::text FROM dataflow.schedules WHERE job = 'sched'").Scan(&state, &firesJSON)
+	if state != "paused" || firesJSON != "[]" {
+		t.Fatalf("paused schedule row: %s %s", state, firesJSON)
+	}
+	mustExec(t, c, "RESUME SYNC JOB sched")
+	waitFor(t, 10*time.Second, "a run after RESUME", func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'sched'") > before
+	})
+	mustExec(t, c, "ALTER SYNC JOB sched SCHEDULE CRON '*/5 * * * *'")
+	c.QueryRow(ctx, "SELECT expr, next_fires::text FROM dataflow.schedules WHERE job = 'sched'").Scan(&expr, &firesJSON)
+	fires = strings.Split(strings.Trim(firesJSON, "[]"), ",")
+	if expr != "*/5 * * * *" || len(fires) != 10 {
+		t.Fatalf("cron schedule row: %s %s", expr, firesJSON)
+	}
+	for _, f := range fires {
+		ts, err := time.Parse("2006-01-02 15:04:05.000000", strings.Trim(f, `" `))
+		if err != nil || ts.Minute()%5 != 0 || ts.Second() != 0 {
+			t.Fatalf("fire time %q (%v)", f, err)
+		}
+	}
+	mustExec(t, c, "ALTER SYNC JOB sched SCHEDULE NONE")
+	if n := count(t, c, "SELECT count(*) FROM dataflow.schedules WHERE job = 'sched'"); n != 0 {
+		t.Fatalf("schedule still listed after SCHEDULE NONE")
+	}
+	// The job metrics are there.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", g.metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`flowgate_job_rows_total{job="stopme",operation="export"} 3000`, `flowgate_run_duration_seconds_count{job="sched",status="completed"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3(t *testing.T) {
+	ctx := context.Background()
+	my := testbed.MySQL(t)
+	pg := testbed.Postgres(t)
+	s3 := testbed.S3(t)
+	myDB := my.NewDatabase(t, "shop")
+	m := my.Open(t, myDB)
+	for _, s := range []string{
+		"CREATE TABLE a (id int PRIMARY KEY, name varchar(20), paid tinyint(1), at datetime(6))",
+		"CREATE TABLE b (id int PRIMARY KEY, v double)",
+		"CREATE TABLE c (id int PRIMARY KEY, body text)",
+		"INSERT INTO a VALUES (1, 'x', 1, '2024-01-02 03:04:05.123456'), (2, '', 0, NULL), (3, NULL, 1, '1999-12-31 23:59:59')",
+		"INSERT INTO b VALUES (1, 1.5), (2, -0.25)",
+		"INSERT INTO c VALUES (1, 'line\\nwith \"quotes\", commas'), (2, 'ünïcødé 🚀')",
+	} {
+		if _, err := m.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	dwDB := pg.NewDatabase(t, "dw")
+	dw := pg.Connect(t, dwDB)
+	mustPG(t, dw, "CREATE TABLE a (id int PRIMARY KEY, name varchar(20), paid boolean, at timestamp(6))",
+		"CREATE TABLE b (id int PRIMARY KEY, v double precision)", "CREATE TABLE c_copy (id int PRIMARY KEY, body text)")
+	g := startGateway(t)
+	c, notices := g.noticeConn(t)
+	mustExec(t, c, mysqlDatasourceSQL("shop", my, my.Password, myDB))
+	mustExec(t, c, pgDS("dw", pg, dwDB))
+	mustExec(t, c, fmt.Sprintf("CREATE DATASOURCE stage TYPE s3 OPTIONS (endpoint %s, region %s, bucket %s, access_key %s, secret_key %s, path_style 'true', prefix 'runs')",
+		sqlString(s3.Endpoint), sqlString(s3.Region), sqlString(s3.Bucket), sqlString(s3.AccessKey), sqlString(s3.SecretKey)))
+
+	// TABLES with a rename and EXCLUDE; staged through S3.
+	mustExec(t, c, "CREATE SYNC JOB db FROM DATABASE shop TO DATABASE dw SCHEMA public TABLES (a, b, c AS c_copy) EXCLUDE (b) MODE BATCH WITH (batch_parallel_size = 2, staging = 'stage', algorithm = 'hashdiff')")
+	r := runJob(t, c, "RUN SYNC JOB db WAIT")
+	if r.Status != "completed" || r.RowsWritten != 5 {
+		t.Fatalf("database run = %+v %s\n%s", r, deref(r.Message), g.logs())
+	}
+	rows, _ := c.Query(ctx, "SELECT source_table || '>' || target_table || ':' || status FROM dataflow.run_tasks WHERE run_id = $1 ORDER BY task_id", r.RunID)
+	tasks, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	if strings.Join(tasks, " ") != "a>public.a:completed c>public.c_copy:completed" {
+		t.Fatalf("tasks = %v", tasks)
+	}
+	var uri string
+	c.QueryRow(ctx, "SELECT uri FROM dataflow.export_files WHERE run_id = $1 LIMIT 1", r.RunID).Scan(&uri)
+	if !strings.HasPrefix(uri, "s3://"+s3.Bucket+"/runs/") {
+		t.Fatalf("staged uri = %s", uri)
+	}
+	var name *string
+	var paid bool
+	var at *time.Time
+	dw.QueryRow(ctx, "SELECT name, paid, at FROM a WHERE id = 1").Scan(&name, &paid, &at)
+	if deref(name) != "x" || !paid || at == nil || at.Nanosecond() != 123456000 {
+		t.Fatalf("row 1 = %v %v %v", deref(name), paid, at)
+	}
+	dw.QueryRow(ctx, "SELECT name FROM a WHERE id = 2").Scan(&name)
+	if name == nil || *name != "" {
+		t.Fatalf("empty string became %v", name)
+	}
+	dw.QueryRow(ctx, "SELECT name FROM a WHERE id = 3").Scan(&name)
+	if name != nil {
+		t.Fatalf("NULL became %q", *name)
+	}
+	var body string
+	dw.QueryRow(ctx, "SELECT body FROM c_copy WHERE id = 2").Scan(&body)
+	if body != "ünïcødé 🚀" {
+		t.Fatalf("utf-8 body = %q", body)
+	}
+	// CLEAN EXPORT FILES removes the objects and says so.
+	mustExec(t, c, "CLEAN EXPORT FILES FOR RUN '"+r.RunID+"'")
+	if n := count(t, c, "SELECT count(*) FROM dataflow.export_files WHERE run_id = $1 AND state = 'present'", r.RunID); n != 0 {
+		t.Fatalf("files still present: %d", n)
+	}
+	if objs, err := s3.Backend.ListBucket(s3.Bucket, nil, gofakes3.ListBucketPage{}); err != nil || len(objs.Contents) != 0 {
+		t.Fatalf("objects left in the bucket: %v %v", objs, err)
+	}
+	var host string
+	c.QueryRow(ctx, "SELECT host FROM dataflow.cleanup_history WHERE run_id = $1 AND kind = 'export_files'", r.RunID).Scan(&host)
+	if !strings.HasPrefix(host, "s3://") {
+		t.Fatalf("cleanup host = %q", host)
+	}
+
+	// Whole database, same-name matching: c has no target of that name.
+	before := len(notices())
+	mustPG(t, dw, "TRUNCATE a, b")
+	mustExec(t, c, "CREATE SYNC JOB whole FROM DATABASE shop TO DATABASE dw MODE BATCH WITH (algorithm = 'md5diff')")
+	if got := strings.Join(notices()[before:], "\n"); !strings.Contains(got, "c") || !strings.Contains(got, "same-name") {
+		t.Fatalf("no notice about the unmatched table: %q", got)
+	}
+	r = runJob(t, c, "RUN SYNC JOB whole WAIT")
+	if r.Status != "completed" || r.RowsWritten != 5 {
+		t.Fatalf("whole database = %+v %s", r, deref(r.Message))
+	}
+
+	// PostgreSQL to MySQL and to SQLite, verified.
+	back := my.NewDatabase(t, "back")
+	mb := my.Open(t, back)
+	if _, err := mb.Exec("CREATE TABLE a (id int PRIMARY KEY, name varchar(20), paid tinyint(1), at datetime(6))"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, mysqlDatasourceSQL("back", my, my.Password, back))
+	mustExec(t, c, "CREATE SYNC JOB pg2my FROM dw.a TO back.a MODE BATCH WITH (algorithm = 'hashdiff')")
+	if r := runJob(t, c, "RUN SYNC JOB pg2my WAIT"); r.Status != "completed" || r.RowsWritten != 3 {
+		t.Fatalf("PG -> MySQL = %+v %s", r, deref(r.Message))
+	}
+	litePath := filepath.Join(t.TempDir(), "lite.db")
+	ldb, err := sql.Open("sqlite3", litePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ldb.Close()
+	if _, err := ldb.Exec("CREATE TABLE a (id integer PRIMARY KEY, name varchar(20), paid boolean, at timestamp)"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, fmt.Sprintf("CREATE DATASOURCE lite TYPE sqlite OPTIONS (path %s)", sqlString(litePath)))
+	mustExec(t, c, "CREATE SYNC JOB pg2lite FROM dw.a TO lite.a MODE BATCH WITH (algorithm = 'hashdiff')")
+	if r := runJob(t, c, "RUN SYNC JOB pg2lite WAIT"); r.Status != "completed" || r.RowsWritten != 3 {
+		t.Fatalf("PG -> SQLite = %+v %s", r, deref(r.Message))
+	}
+	mustPG(t, dw, "CREATE TABLE a_back (id int PRIMARY KEY, name varchar(20), paid boolean, at timestamp(6))")
+	mustExec(t, c, "CREATE SYNC JOB lite2pg FROM lite.a TO dw.a_back MODE BATCH WITH (algorithm = 'hashdiff')")
+	if r := runJob(t, c, "RUN SYNC JOB lite2pg WAIT"); r.Status != "completed" || r.RowsWritten != 3 {
+		t.Fatalf("SQLite -> PG = %+v %s", r, deref(r.Message))
+	}
+	var same bool
+	dw.QueryRow(ctx, "SELECT (SELECT array_agg(x ORDER BY id)::text FROM a x) = (SELECT array_agg(y ORDER BY id)::text FROM a_back y)").Scan(&same)
+	if !same {
+		t.Fatalf("PG -> SQLite -> PG changed the rows")
+	}
+}
+
+func TestFiltersColumnsAndCleanSourceData(t *testing.T) {
+	ctx := context.Background()
+	pg := testbed.Postgres(t)
+	srcDB, dstDB := pg.NewDatabase(t, "fsrc"), pg.NewDatabase(t, "fdst")
+	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer, amount, placed) SELECT i, i % 7, i, now() - i * interval '1 day' FROM generate_series(1, 1000) i")
+	mustPG(t, dst, "CREATE TABLE recent (id bigint PRIMARY KEY, cust int, placed timestamptz, extra text DEFAULT 'untouched')")
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeCacheStatement)
+	mustExec(t, c, pgDS("src", pg, srcDB))
+	mustExec(t, c, pgDS("dst", pg, dstDB))
+	mustExec(t, c, "CREATE SYNC JOB recent FROM src.orders TO dst.recent COLUMNS (id, customer AS cust, placed) MODE BATCH WHERE LAST 12 MONTHS ON placed WITH (algorithm = 'hashdiff')")
+	r := runJob(t, c, "RUN SYNC JOB recent WAIT")
+	want := count(t, src, "SELECT count(*) FROM orders WHERE placed >= now() - interval '12 months'")
+	if r.Status != "completed" || r.RowsWritten != want || want < 360 || want > 370 {
+		t.Fatalf("LAST 12 MONTHS run = %+v (want %d rows) %s", r, want, deref(r.Message))
+	}
+	if n := count(t, dst, "SELECT count(*) FROM recent WHERE extra = 'untouched'"); n != want {
+		t.Fatalf("unmapped column touched: %d", n)
+	}
+	if n := count(t, dst, "SELECT count(*) FROM recent r WHERE cust <> id % 7"); n != 0 {
+		t.Fatalf("customer -> cust mapping wrong in %d rows", n)
+	}
+	// Clean the migrated rows from the source in batches.
+	rows, err := c.Query(ctx, "CLEAN SOURCE DATA FOR RUN '"+r.RunID+"' WHERE 'id <= 100' BATCH 30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type cleanRow struct {
+		Table string
+		Rows  int64
+		SQL   string
+	}
+	cleaned, err := pgx.CollectRows(rows, pgx.RowToStructByPos[cleanRow])
+	if err != nil || len(cleaned) != 1 || cleaned[0].Rows != 100 || !strings.Contains(cleaned[0].SQL, "LIMIT 30") {
+		t.Fatalf("clean = %+v %v", cleaned, err)
+	}
+	if n := count(t, src, "SELECT count(*) FROM orders"); n != 900 {
+		t.Fatalf("source rows after clean = %d", n)
+	}
+	var user, sqlText string
+	var cleanedRows int64
+	c.QueryRow(ctx, `SELECT "user", sql, rows FROM dataflow.cleanup_history WHERE run_id = $1 AND kind = 'source_data'`, r.RunID).Scan(&user, &sqlText, &cleanedRows)
+	if user != "admin" || cleanedRows != 100 || !strings.Contains(sqlText, "DELETE") {
+		t.Fatalf("cleanup history: %s %d %s", user, cleanedRows, sqlText)
+	}
+	// Unverified runs are refused unless FORCE.
+	mustExec(t, c, "CREATE SYNC JOB unverified FROM src.orders TO dst.recent COLUMNS (id, customer AS cust, placed) MODE BATCH WHERE 'id > 2000' WITH (algorithm = 'none')")
+	r = runJob(t, c, "RUN SYNC JOB unverified WAIT")
+	_, err = c.Exec(ctx, "CLEAN SOURCE DATA FOR RUN '"+r.RunID+"'")
+	wantCode(t, err, "55000")
+	mustExec(t, c, "CLEAN SOURCE DATA FOR RUN '"+r.RunID+"' FORCE")
+	if n := count(t, src, "SELECT count(*) FROM orders"); n != 900 {
+		t.Fatalf("FORCE clean with WHERE 'id > 2000' deleted rows: %d left", n)
+	}
+	_ = os.Getenv
+}
