@@ -1,7 +1,7 @@
 # flowgate: the two commands a newcomer needs are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test test-short fuzz docs vet
+.PHONY: run build test test-short fuzz docs vet bench
 
 run:
 	$(GO) run ./cmd/flowgate
@@ -21,3 +21,10 @@ fuzz:
 
 docs:
 	$(GO) run ./connectors/gendocs > docs/datasources.md
+	$(GO) run ./executor/runopts/gendocs
+
+# Throughput against same-run baselines (needs PostgreSQL, MariaDB, psql;
+# pgloader for one comparison). ROWS=10000000 for the big run.
+ROWS ?= 2000000
+bench:
+	$(GO) run ./bench -rows $(ROWS)

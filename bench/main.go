@@ -252,6 +252,18 @@ func runWait(ctx context.Context, fg *pgx.Conn, job string) (float64, int64, err
 		return 0, 0, err
 	}
 	sec := time.Since(t).Seconds()
+	if rows, err := fg.Query(ctx, `SELECT stage, extract(epoch FROM finished_at - started_at)::float8 FROM dataflow.run_stages
+		WHERE run_id = $1 AND finished_at IS NOT NULL ORDER BY task_id, started_at`, runID); err == nil {
+		var parts []string
+		for rows.Next() {
+			var st string
+			var s float64
+			rows.Scan(&st, &s)
+			parts = append(parts, fmt.Sprintf("%s %.2fs", st, s))
+		}
+		rows.Close()
+		fmt.Printf("  %.2fs total; stages: %s\n", sec, strings.Join(parts, ", "))
+	}
 	if status != "completed" {
 		m := ""
 		if msg != nil {
@@ -471,7 +483,7 @@ func runPgloader(bin string, c myCfg) (float64, error) {
 WITH data only, truncate, workers = 2, concurrency = 1
 INCLUDING ONLY TABLE NAMES MATCHING 'lineitem'
 ALTER TABLE NAMES MATCHING 'lineitem' RENAME TO 'lineitem_pgloader'
-SET search_path TO 'public';
+ALTER SCHEMA 'flowgate_bench' RENAME TO 'public';
 `, c.user, pw, c.host, c.port, withDB(*pgURL, "flowgate_bench_dst"))
 	f := filepath.Join(dir, "load.load")
 	if err := os.WriteFile(f, []byte(load), 0o600); err != nil {

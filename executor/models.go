@@ -166,7 +166,7 @@ func modelColumn(text string, d parser.ColumnDef) (schema.Column, error) {
 		return schema.Column{}, withHint(withPos(pgErr(codeUndefinedObject, "column %q: %v", d.Name, err), parser.OffsetToPosition(text, d.Type.Pos)),
 			"Table models use PostgreSQL type names, e.g. bigint, numeric(12,2), varchar(64), timestamptz.")
 	}
-	c := schema.Column{Name: d.Name, Type: t, Nullable: !d.NotNull && !d.PrimaryKey}
+	c := schema.Column{Name: d.Name, Type: t, Nullable: !d.NotNull && !d.PrimaryKey, AutoIncrement: postgres.IsSerial(t)}
 	if d.Comment != nil {
 		c.Comment = *d.Comment
 	}

@@ -204,8 +204,10 @@ func TestNormFloat(t *testing.T) {
 			t.Errorf("NormFloat(%v) = %q, want %q", c.f, got, c.want)
 		}
 	}
-	if got := NormFloat(float64(float32(1.1)), 32); got != "1.1" {
-		t.Errorf("float32 1.1: %q", got)
+	for f, want := range map[float32]string{1.1: "1.1", math.MaxFloat32: "3.40282e38", 16777216: "16777200", 1234565: "1234560", 0.1: "0.1"} {
+		if got := NormFloat(float64(f), 32); got != want {
+			t.Errorf("float32 %v: %q, want %q", f, got, want)
+		}
 	}
 }
 

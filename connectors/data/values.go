@@ -32,7 +32,7 @@ func AppendFloat(dst []byte, f float64, bits int) []byte {
 		}
 		return append(dst, '0')
 	}
-	neg, digits, exp := floatDigits(f, bits)
+	neg, digits, exp := floatDigits(f, bits, -1)
 	if neg {
 		dst = append(dst, '-')
 	}
@@ -61,16 +61,20 @@ func AppendFloat(dst []byte, f float64, bits int) []byte {
 	return appendPlain(dst, digits, exp)
 }
 
-// floatDigits returns the shortest round-trip significant digits of f (no
-// leading or trailing zeros) and the decimal exponent of the first one.
-func floatDigits(f float64, bits int) (neg bool, digits string, exp int) {
-	s := strconv.FormatFloat(f, 'e', -1, bits) // [-]d[.ddd]e±XX
+// floatDigits returns the significant digits of f (no leading or trailing
+// zeros) and the decimal exponent of the first one: the shortest round-trip
+// ones for prec -1, else rounded (half to even) to prec+1 digits.
+func floatDigits(f float64, bits, prec int) (neg bool, digits string, exp int) {
+	s := strconv.FormatFloat(f, 'e', prec, bits) // [-]d[.ddd]e±XX
 	if s[0] == '-' {
 		neg, s = true, s[1:]
 	}
 	mant, e, _ := strings.Cut(s, "e")
 	exp, _ = strconv.Atoi(e)
-	digits = strings.Replace(mant, ".", "", 1)
+	digits = strings.TrimRight(strings.Replace(mant, ".", "", 1), "0")
+	if digits == "" {
+		digits = "0"
+	}
 	return neg, digits, exp
 }
 
@@ -107,7 +111,8 @@ const (
 )
 
 // NormFloat is the checksum normal form of a float: the shortest round-trip
-// digits (of a float32 when bits is 32), plain decimal without trailing
+// digits of a float64, or a float32 rounded to 6 significant digits
+// (FLT_DIG, all MariaDB prints of a FLOAT) when bits is 32, plain decimal without trailing
 // zeros when FloatPlainMin <= |f| < FloatPlainMax or f is zero ("0", also
 // for -0), otherwise d[.ddd]e[-]X with no plus sign or exponent padding;
 // NaN, Infinity, -Infinity.
@@ -122,7 +127,11 @@ func NormFloat(f float64, bits int) string {
 	case f == 0:
 		return "0"
 	}
-	neg, digits, exp := floatDigits(f, bits)
+	prec := -1
+	if bits == 32 {
+		prec = 5
+	}
+	neg, digits, exp := floatDigits(f, bits, prec)
 	var b []byte
 	if neg {
 		b = append(b, '-')
@@ -148,7 +157,7 @@ func NormDecimal(s string) string {
 		if err != nil {
 			return s
 		}
-		neg, digits, exp := floatDigits(f, 64)
+		neg, digits, exp := floatDigits(f, 64, -1)
 		b := []byte{}
 		if neg {
 			b = append(b, '-')
@@ -192,6 +201,9 @@ func DecodeHex(dst, v []byte) ([]byte, error) {
 		return nil, fmt.Errorf("binary value %q does not start with \\x", truncate(v))
 	}
 	v = v[2:]
+	if dst == nil {
+		dst = []byte{} // an empty value is not NULL
+	}
 	n := len(dst)
 	dst = append(dst, make([]byte, hex.DecodedLen(len(v)))...)
 	if _, err := hex.Decode(dst[n:], v); err != nil {

@@ -40,7 +40,8 @@ func normExpr(col schema.Column, digits int, tz string) string {
 		s := "CAST(" + c + " AS CHAR)"
 		return "CASE WHEN LOCATE('.', " + s + ") > 0 THEN " + trimZeros(s) + " ELSE " + s + " END"
 	case schema.Float32, schema.Float64:
-		// MySQL prints the shortest round-trip digits; the plain range is
+		// MySQL prints the shortest round-trip digits of a DOUBLE, and
+		// MariaDB a FLOAT with 6 digits (the float32 normal form); the plain range is
 		// exactly representable in DECIMAL(65,30). Outside it MySQL may
 		// print a tiny value in plain notation: rebuild d.ddde-X.
 		s := "CAST(" + c + " AS CHAR)"
@@ -301,8 +302,9 @@ func (c *Conn) Rows(ctx context.Context, spec data.ChecksumSpec, limit int) ([][
 	}
 	exprs := make([]string, len(spec.Columns))
 	for i, col := range spec.Columns {
-		exprs[i] = normExpr(col, spec.Digits(), spec.TimeZone)
+		exprs[i] = normExpr(col, spec.Digits(), spec.TimeZone) + " AS " + dataQuote("c"+strconv.Itoa(i))
 	}
+	// Aliases keep ORDER BY on the columns, not on their text forms.
 	q := "SELECT " + strings.Join(exprs, ", ") + " FROM " + name + where
 	if len(spec.Key) > 0 {
 		q += " ORDER BY " + keyList(spec.Key)

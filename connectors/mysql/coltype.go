@@ -66,7 +66,7 @@ func ParseType(text string) (schema.Type, error) {
 		t.Kind = schema.Bit
 		err = length(1)
 		if t.Length == 1 {
-			t.Kind = schema.Bool
+			t.Kind, t.Length = schema.Bool, 0
 		}
 	case "char", "character", "nchar", "national char":
 		t.Kind = schema.Char

@@ -150,7 +150,7 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			}
 			name := ix.Name
 			if name == "" || strings.HasPrefix(name, "sqlite_autoindex_") {
-				name = t.Name + "_" + strings.Join(ix.Columns, "_")
+				name = t.Name + "_" + strings.Join(ix.Columns, "_") + map[bool]string{true: "_key", false: "_idx"}[ix.Unique]
 			}
 			name = uniqueName(namer, name, used)
 			kw := "KEY "

@@ -97,6 +97,9 @@ func exportExpr(col schema.Column, tz string) string {
 		return "CAST(CONVERT_TZ(" + c + ", @@session.time_zone, '+00:00') AS CHAR)"
 	case schema.Geometry:
 		return "ST_AsText(" + c + ")"
+	case schema.Float32:
+		// MariaDB prints a FLOAT with 6 digits; as a double it is exact.
+		return "(" + c + " + 0E0)"
 	}
 	return c
 }

@@ -217,8 +217,17 @@ func appendLoadValue(dst []byte, col schema.Column, v []byte, loc *time.Location
 		}
 		return append(dst, '0'), nil
 	case schema.Float32, schema.Float64:
-		if f, err := strconv.ParseFloat(string(v), 64); err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
 			return nil, fmt.Errorf("%s cannot be stored in MySQL, which has no NaN or infinity: %w", v, data.ErrNotFinite)
+		}
+		if err == nil && col.Type.Kind == schema.Float32 {
+			// MySQL reads a FLOAT's text as a double and range-checks that:
+			// the shortest float32 text of FLT_MAX (3.4028235e+38) is above
+			// FLT_MAX as a double. Send the float32's exact double instead.
+			if f32, err := strconv.ParseFloat(string(v), 32); err == nil {
+				return strconv.AppendFloat(dst, f32, 'g', -1, 64), nil
+			}
 		}
 	case schema.Binary, schema.Varbinary, schema.Blob:
 		if len(v) < 2 || v[0] != '\\' || (v[1] != 'x' && v[1] != 'X') {

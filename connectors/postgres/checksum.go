@@ -28,8 +28,19 @@ func normExpr(col schema.Column, digits int) string {
 	case schema.Int8, schema.Int16, schema.Int24, schema.Int32, schema.Int64, schema.Year:
 		return c + "::text"
 	case schema.Decimal:
-		return fmt.Sprintf("CASE WHEN strpos(%[1]s::text, '.') > 0 THEN rtrim(rtrim(%[1]s::text, '0'), '.') ELSE %[1]s::text END", c)
-	case schema.Float32, schema.Float64:
+		return trimDecimal(c + "::text")
+	case schema.Float32:
+		// Six significant digits, rounded half to even by printf's %e
+		// behind to_char, as MariaDB prints a FLOAT.
+		e := "btrim(to_char(" + c + ", '9.99999EEEE'))"
+		return fmt.Sprintf(`CASE WHEN %[1]s::float8 = 'NaN'::float8 THEN 'NaN'
+			WHEN %[1]s::float8 = 'Infinity'::float8 THEN 'Infinity'
+			WHEN %[1]s::float8 = '-Infinity'::float8 THEN '-Infinity'
+			WHEN %[1]s = 0 THEN '0'
+			WHEN abs(%[1]s::float8) >= %[2]s::float8 OR abs(%[1]s::float8) < %[3]s::float8
+			THEN rtrim(rtrim(split_part(%[4]s, 'e', 1), '0'), '.') || 'e' || ltrim(split_part(%[4]s, 'e', 2), '+')
+			ELSE %[5]s END`, c, fmtFloat(data.FloatPlainMax), fmtFloat(data.FloatPlainMin), e, trimDecimal("("+e+")::numeric::text"))
+	case schema.Float64:
 		// PostgreSQL prints the shortest round-trip digits, like MySQL and
 		// Go; the plain range goes through numeric to lose the exponent.
 		return fmt.Sprintf(`CASE WHEN %[1]s::float8 = 'NaN'::float8 THEN 'NaN'
@@ -50,6 +61,12 @@ func normExpr(col schema.Column, digits int) string {
 		return "left(to_char(" + c + " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), " + timeLen(19) + ")"
 	}
 	return c + "::text"
+}
+
+// trimDecimal drops trailing fractional zeros (and the point) of a decimal
+// text.
+func trimDecimal(s string) string {
+	return fmt.Sprintf("CASE WHEN strpos(%[1]s, '.') > 0 THEN rtrim(rtrim(%[1]s, '0'), '.') ELSE %[1]s END", s)
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
@@ -246,8 +263,9 @@ func (c *Conn) Rows(ctx context.Context, spec data.ChecksumSpec, limit int) ([][
 	}
 	exprs := make([]string, len(spec.Columns))
 	for i, col := range spec.Columns {
-		exprs[i] = normExpr(col, spec.Digits())
+		exprs[i] = normExpr(col, spec.Digits()) + " AS " + dataIdent("c"+strconv.Itoa(i))
 	}
+	// Aliases keep ORDER BY on the columns, not on their text forms.
 	q := "SELECT " + strings.Join(exprs, ", ") + " FROM " + name + where
 	if len(spec.Key) > 0 {
 		q += " ORDER BY " + keyList(spec.Key)

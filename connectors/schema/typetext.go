@@ -96,6 +96,9 @@ func splitArgs(s string) ([]string, int, error) {
 		c := s[i]
 		switch {
 		case c == '\'':
+			if strings.TrimSpace(cur.String()) == "" {
+				cur.Reset() // blanks before the literal
+			}
 			quoted = true
 			j := i + 1
 			for ; j < len(s); j++ {
@@ -122,6 +125,9 @@ func splitArgs(s string) ([]string, int, error) {
 			a := cur.String()
 			if !quoted {
 				a = strings.TrimSpace(a)
+			}
+			if c == ')' && len(args) == 0 && a == "" && !quoted {
+				return nil, i + 1, nil // ()
 			}
 			args = append(args, a)
 			cur.Reset()

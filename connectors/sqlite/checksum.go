@@ -203,8 +203,9 @@ func (c *Conn) Rows(ctx context.Context, spec data.ChecksumSpec, limit int) ([][
 	}
 	exprs := make([]string, len(spec.Columns))
 	for i, col := range spec.Columns {
-		exprs[i] = normExpr(col, spec.Digits())
+		exprs[i] = normExpr(col, spec.Digits()) + " AS " + dataQuote("c"+strconv.Itoa(i))
 	}
+	// Aliases keep ORDER BY on the columns, not on their text forms.
 	q := "SELECT " + strings.Join(exprs, ", ") + " FROM " + name + where
 	if len(spec.Key) > 0 {
 		q += " ORDER BY " + keyList(spec.Key)

@@ -174,7 +174,9 @@ func columnType(t schema.Table, col schema.Column, typ schema.Type) (string, err
 			return "TEXT", nil
 		}
 		return fmt.Sprintf("VARCHAR(%d)", typ.Length), nil
-	case schema.Text, schema.Enum, schema.Set, schema.Interval, schema.Array:
+	case schema.Text, schema.Enum, schema.Set, schema.Interval, schema.Array, schema.Bit:
+		// Text affinity keeps these strings as written (a declared BIT(8)
+		// would have numeric affinity and turn '0011' into 11).
 		return "TEXT", nil
 	case schema.Binary, schema.Varbinary, schema.Blob:
 		return "BLOB", nil
@@ -192,8 +194,6 @@ func columnType(t schema.Table, col schema.Column, typ schema.Type) (string, err
 		return "JSON", nil
 	case schema.UUID:
 		return "UUID", nil
-	case schema.Bit:
-		return fmt.Sprintf("BIT(%d)", max(typ.Length, 1)), nil
 	}
 	return "", unsupported(t, col, "")
 }

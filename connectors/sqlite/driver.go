@@ -74,8 +74,8 @@ func normValue(v any, kind string, digits int64) any {
 // SQLite stores what it was given, so each kind accepts several storage
 // classes.
 func norm(v any, kind schema.Kind, digits int) (string, bool) {
-	if v == nil {
-		return "", false
+	if b, ok := v.([]byte); v == nil || ok && b == nil {
+		return "", false // go-sqlite3 passes NULL as a nil []byte
 	}
 	switch kind {
 	case schema.Bool:

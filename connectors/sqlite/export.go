@@ -177,4 +177,3 @@ func (c *Conn) Count(ctx context.Context, spec data.ExportSpec) (int64, error) {
 	}
 	return n, nil
 }
-

@@ -153,8 +153,17 @@ func storageValue(col schema.Column, v []byte, loc *time.Location) (any, error) 
 		}
 		return int64(0), nil
 	case schema.Int8, schema.Int16, schema.Int24, schema.Int32, schema.Int64, schema.Year:
+		// SQLite would keep any text in an integer column: check here.
 		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 			return i, nil
+		}
+		if _, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+			return string(v), nil // above int64: text keeps every digit
+		}
+		return nil, fmt.Errorf("invalid integer %q", v)
+	case schema.Decimal:
+		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+			return nil, fmt.Errorf("invalid decimal %q", v)
 		}
 	case schema.Float32, schema.Float64:
 		f, err := strconv.ParseFloat(string(v), 64)
@@ -215,4 +224,3 @@ func (c *Conn) ImportedMarks(ctx context.Context, schemaName, runID string) ([]s
 	}
 	return ids, nil
 }
-

@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -554,10 +556,16 @@ func (tc *taskCtx) streamCopy(ctx context.Context) error {
 		}
 	}
 	pr, pw := io.Pipe()
-	counter := &rowCounter{w: pw, rows: &est.rows, bytes: &est.bytes}
+	// Drivers write a message (often one row) at a time; batching the
+	// writes keeps the pipe and the target's COPY messages large.
+	buf := bufio.NewWriterSize(pw, 256<<10)
+	counter := &rowCounter{w: buf, rows: &est.rows, bytes: &est.bytes}
 	expErr := make(chan error, 1)
 	go func() {
 		n, err := tc.exporter.Export(ectx, spec, counter)
+		if err == nil {
+			err = buf.Flush()
+		}
 		if err == nil && n != est.rows.Load() {
 			err = fmt.Errorf("exporter reported %d rows but %d were counted", n, est.rows.Load())
 		}
@@ -620,15 +628,18 @@ type rowCounter struct {
 
 func (c *rowCounter) Write(p []byte) (int, error) {
 	var n int64
-	for _, b := range p {
-		switch b {
-		case '"':
-			c.inQuote = !c.inQuote
-		case '\n':
-			if !c.inQuote {
-				n++
-			}
+	for i := 0; i < len(p); {
+		j := bytes.IndexAny(p[i:], "\"\n")
+		if j < 0 {
+			break
 		}
+		i += j
+		if p[i] == '"' {
+			c.inQuote = !c.inQuote
+		} else if !c.inQuote {
+			n++
+		}
+		i++
 	}
 	w, err := c.w.Write(p)
 	c.rows.Add(n)

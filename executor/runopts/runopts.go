@@ -195,7 +195,7 @@ var DDLTask = Set{
 // of FEATURES.md section 5. Keys a mode does not use are accepted and kept.
 var SyncJob = Set{
 	{Name: "key_columns", Kind: String, Description: "Comma-separated key columns for verification; default the primary key."},
-	{Name: "extra_columns", Kind: String, Description: "Comma-separated columns compared besides the mapped ones (default: all mapped columns)."},
+	{Name: "extra_columns", Kind: String, Description: "Comma-separated columns to compare besides the key (default: every mapped column)."},
 	{Name: "algorithm", Kind: Enum, Default: "md5diff", Values: []string{"md5diff", "hashdiff", "countdiff", "none"}, Description: "How TableDataDiff verifies."},
 	{Name: "limit", Kind: Int, Default: "1000", Min: 1, Max: 1000, Description: "Differing rows kept in dataflow.run_diffs per task."},
 	{Name: "threads", Kind: Int, Default: "1", Min: 1, Max: 64, Description: "Key ranges verified at once."},

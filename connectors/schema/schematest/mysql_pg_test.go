@@ -3,6 +3,7 @@ package schematest_test
 import (
 	"database/sql"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -143,6 +144,18 @@ func TestMySQLToPostgresToMySQL(t *testing.T) {
 	}
 	if len(order.Columns) < 40 {
 		t.Fatalf("only %d columns", len(order.Columns))
+	}
+
+	// MySQL -> SQLite: every table is created and reads back with the
+	// declared types the mapping promises.
+	lite := openSQLite(t, filepath.Join(t.TempDir(), "wide.db"))
+	if _, failed := migrate(t, lite, tables, fullOpts); len(failed) > 0 {
+		t.Fatalf("mysql to sqlite: %v", failed)
+	}
+	declared := strings.Join(strs(t, lite.DB(), `SELECT name || ' ' || type FROM pragma_table_info('order') WHERE name IN
+		('id', 'c_bool', 'c_big_u', 'c_dec', 'c_datetime6', 'c_ts3', 'c_enum', 'c_json', 'c_bit') ORDER BY cid`), ", ")
+	if want := "id INTEGER, c_bool BOOLEAN, c_big_u NUMERIC(20,0), c_dec NUMERIC(65,30), c_bit TEXT, c_datetime6 DATETIME, c_ts3 TIMESTAMPTZ, c_json JSON, c_enum TEXT"; declared != want {
+		t.Errorf("sqlite declared types:\n got  %s\n want %s", declared, want)
 	}
 
 	// MySQL -> PostgreSQL.
