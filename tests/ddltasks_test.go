@@ -200,6 +200,35 @@ func TestDDLTaskMySQLToPostgresAndBack(t *testing.T) {
 		t.Fatalf("TABLES (orders) = %+v", res)
 	}
 
+	// A target user without privileges: each table fails with the target's
+	// own message, and the task still finishes.
+	mustPG(t, dw, "CREATE SCHEMA locked", "DROP ROLE IF EXISTS ddl_weak", "CREATE ROLE ddl_weak LOGIN PASSWORD 'weak-password-1'",
+		"GRANT USAGE ON SCHEMA locked TO ddl_weak", "GRANT CONNECT ON DATABASE "+dwDB+" TO ddl_weak")
+	mustExec(t, c, fmt.Sprintf("CREATE DATASOURCE weak TYPE postgres OPTIONS (host %s, port '%d', database %s, user 'ddl_weak', password 'weak-password-1')",
+		sqlString(pg.Host), pg.Port, sqlString(dwDB)))
+	mustExec(t, c, "CREATE DDL TASK weak_task FROM shop TO weak SCHEMA locked EXCLUDE (places)")
+	res = runDDLTask(t, c, "weak_task")
+	if len(res) != 3 {
+		t.Fatalf("weak results = %+v", res)
+	}
+	for name, r := range res {
+		if r.Status != "failed" || !strings.Contains(r.Message, "permission denied") {
+			t.Fatalf("%s on a target without privileges = %+v", name, r)
+		}
+		if strings.Contains(r.Message, "weak-password-1") {
+			t.Fatalf("password in the message: %s", r.Message)
+		}
+	}
+	c.QueryRow(ctx, "SELECT status FROM dataflow.ddl_tasks WHERE name = 'weak_task'").Scan(&status)
+	if status != "finished" {
+		t.Fatalf("weak task status = %s", status)
+	}
+	// A datasource in the recycle bin cannot be used.
+	mustExec(t, c, "DROP DDL TASK weak_task")
+	mustExec(t, c, "DROP DATASOURCE weak")
+	_, err := c.Exec(ctx, "CREATE DDL TASK weak_task FROM shop TO weak")
+	wantCode(t, err, "55000")
+
 	// PostgreSQL back to a fresh MySQL database.
 	back := my.NewDatabase(t, "ddlback")
 	mustExec(t, c, mysqlDatasourceSQL("back", my, my.Password, back))
@@ -215,7 +244,7 @@ func TestDDLTaskMySQLToPostgresAndBack(t *testing.T) {
 	}
 
 	// Bad input.
-	_, err := c.Exec(ctx, "CREATE DDL TASK self FROM dw TO dw")
+	_, err = c.Exec(ctx, "CREATE DDL TASK self FROM dw TO dw")
 	wantCode(t, err, "22023")
 	_, err = c.Exec(ctx, "CREATE DDL TASK typo FROM shop TO dw TABLES (nosuch)")
 	pe := wantCode(t, err, "42704")
