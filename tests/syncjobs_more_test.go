@@ -182,7 +182,7 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`flowgate_job_rows_total{job="stopme",operation="export"} 3000`, `flowgate_run_duration_seconds_count{job="sched",status="completed"}`} {
+	for _, want := range []string{`flowgate_run_duration_seconds_count{job="stopme",status="terminated"} 1`, `flowgate_job_rows_total{job="sched",operation="import"} 0`, `flowgate_run_duration_seconds_count{job="sched",status="completed"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}

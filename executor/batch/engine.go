@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -362,7 +363,7 @@ func (e *Engine) Retry(ctx context.Context, runID, stage string) (*Handle, error
 				reset = append(reset, name)
 			}
 		}
-		if from == 0 && plan.Options["staging"] != "none" {
+		if slices.Contains(reset, StageExport) && plan.Options["staging"] != "none" {
 			for _, f := range files {
 				if f.TaskID == t.ID && f.Imported {
 					return nil, planErr("55000", "Retry from ImportTable instead (imported files are skipped), or empty the target table first and start a new run.",

@@ -161,16 +161,23 @@ func (rc *runCtx) runTask(ctx context.Context, t TaskPlan) taskOutcome {
 				return setTask(failOutcome(ctx, err))
 			}
 		}
-	} else {
-		if pending(StageExport) {
-			if err := tc.export(ctx); err != nil {
-				return setTask(failOutcome(ctx, err))
-			}
+	} else if pending(StageExport) {
+		// Files are imported as they are staged; an import failure leaves
+		// the export running to the end so RETRY resumes at ImportTable.
+		feed := newFileFeed()
+		exported := make(chan error, 1)
+		go func() { exported <- tc.export(ctx, feed) }()
+		ierr := tc.importFiles(ctx, feed)
+		eerr := <-exported
+		if eerr != nil {
+			return setTask(failOutcome(ctx, eerr))
 		}
-		if pending(StageImport) {
-			if err := tc.importFiles(ctx); err != nil {
-				return setTask(failOutcome(ctx, err))
-			}
+		if ierr != nil {
+			return setTask(failOutcome(ctx, ierr))
+		}
+	} else if pending(StageImport) {
+		if err := tc.importFiles(ctx, nil); err != nil {
+			return setTask(failOutcome(ctx, err))
 		}
 	}
 	if pending(StageDiff) {
@@ -263,7 +270,8 @@ type stage struct {
 	attempt  int64
 	rows     atomic.Int64
 	bytes    atomic.Int64
-	total    int64
+	beats    atomic.Int64 // progress that is neither rows nor bytes (waiting on a moving export)
+	total    atomic.Int64
 	started  time.Time
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -278,7 +286,8 @@ func (tc *taskCtx) startStage(ctx context.Context, name string, total int64) (*s
 		return nil, nil, err
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
-	s := &stage{tc: tc, name: name, attempt: attempt, total: total, started: time.Now(), ctx: sctx, cancel: cancel, stopped: make(chan struct{})}
+	s := &stage{tc: tc, name: name, attempt: attempt, started: time.Now(), ctx: sctx, cancel: cancel, stopped: make(chan struct{})}
+	s.total.Store(total)
 	timeout := time.Duration(tc.rc.opts.Int("heartbeat_timeout")) * time.Second
 	s.wg.Add(1)
 	go s.heartbeat(sctx, timeout)
@@ -301,8 +310,8 @@ func (s *stage) heartbeat(ctx context.Context, timeout time.Duration) {
 		case <-tick.C:
 		}
 		rows, bytes := s.rows.Load(), s.bytes.Load()
-		if rows+bytes != last {
-			last, lastMove = rows+bytes, time.Now()
+		if moved := rows + bytes + s.beats.Load(); moved != last {
+			last, lastMove = moved, time.Now()
 		} else if time.Since(lastMove) > timeout {
 			s.cancel(fmt.Errorf("%s made no progress for %s (heartbeat_timeout = %d)", s.name, timeout, int(timeout.Seconds())))
 			return
@@ -314,7 +323,7 @@ func (s *stage) heartbeat(ctx context.Context, timeout time.Duration) {
 
 func (s *stage) progress(done bool) Progress {
 	rows := s.rows.Load()
-	return Progress{RunID: s.tc.rc.id, TaskID: s.tc.t.ID, Table: s.tc.t.SourceTable, Stage: s.name, Rows: rows, Total: s.total,
+	return Progress{RunID: s.tc.rc.id, TaskID: s.tc.t.ID, Table: s.tc.t.SourceTable, Stage: s.name, Rows: rows, Total: s.total.Load(),
 		RowsPerSec: float64(rows) / elapsed(s.started), Done: done}
 }
 
@@ -350,14 +359,46 @@ func fileName(job, run string, task, attempt, seq int64, compression string) str
 	return path.Join(job, run, fmt.Sprintf("t%04d-a%d-%06d%s", task, attempt, seq, fileSuffix(compression)))
 }
 
-// export streams the source table into staged files.
-func (tc *taskCtx) export(ctx context.Context) error {
+// fileFeed tells a concurrent import that files were staged.
+type fileFeed struct {
+	wake   chan struct{}
+	done   atomic.Bool // the export finished and every file is recorded
+	failed atomic.Bool
+	export atomic.Pointer[stage] // the export stage, once started
+}
+
+func newFileFeed() *fileFeed { return &fileFeed{wake: make(chan struct{}, 1)} }
+
+func (f *fileFeed) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// export streams the source table into staged files, telling feed (when
+// set) about each one.
+func (tc *taskCtx) export(ctx context.Context, feed *fileFeed) (err error) {
+	if feed != nil {
+		defer func() {
+			if err != nil {
+				feed.failed.Store(true)
+			} else {
+				feed.done.Store(true)
+			}
+			feed.signal()
+		}()
+	}
 	cat := tc.rc.e.cfg.Catalog
 	spec := tc.exportSpec()
 	total, _ := tc.exporter.Count(ctx, spec) // progress only; a failure here is not fatal
 	st, sctx, err := tc.startStage(ctx, StageExport, total)
 	if err != nil {
 		return err
+	}
+	if feed != nil {
+		feed.export.Store(st)
+		feed.signal()
 	}
 	if err := cat.ClearExportFiles(context.WithoutCancel(ctx), tc.rc.id, tc.t.ID); err != nil {
 		return st.end(sctx, err)
@@ -400,6 +441,9 @@ func (tc *taskCtx) export(ctx context.Context) error {
 					continue
 				}
 				st.bytes.Add(int64(len(packed)))
+				if feed != nil {
+					feed.signal()
+				}
 			}
 		}()
 	}
@@ -435,10 +479,11 @@ func (tc *taskCtx) export(ctx context.Context) error {
 	return st.end(ctx, err)
 }
 
-// importFiles loads every staged file not yet in the target. Each file is
-// one target transaction that also writes a mark; the catalog is updated
-// after the commit, and a crash in between is settled by the mark.
-func (tc *taskCtx) importFiles(ctx context.Context) error {
+// importFiles loads every staged file not yet in the target, in file
+// order. Each file is one target transaction that also writes a mark; the
+// catalog is updated after the commit, and a crash in between is settled by
+// the mark. With feed, files are taken as the running export stages them.
+func (tc *taskCtx) importFiles(ctx context.Context, feed *fileFeed) error {
 	cat := tc.rc.e.cfg.Catalog
 	bg := context.WithoutCancel(ctx)
 	files, err := cat.ExportFiles(bg, tc.rc.id, tc.t.ID)
@@ -467,41 +512,95 @@ func (tc *taskCtx) importFiles(ctx context.Context) error {
 			return st.end(ctx, err)
 		}
 	}
-	for _, f := range files {
-		id := path.Base(f.URI)
-		if f.Imported || marked[id] {
-			if !f.Imported {
-				if err := cat.MarkFileImported(bg, tc.rc.id, tc.t.ID, f.Seq); err != nil {
-					return st.end(ctx, err)
-				}
+	next := int64(1)
+	var lastExportRows int64
+	for {
+		if feed != nil {
+			if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
+				return st.end(ctx, err)
 			}
-			st.rows.Add(f.Rows)
-			st.bytes.Add(f.Bytes)
+		}
+		for _, f := range files {
+			if f.Seq != next {
+				continue
+			}
+			if err := tc.importOne(sctx, st, f, marked[path.Base(f.URI)]); err != nil {
+				if sctx.Err() != nil {
+					err = context.Cause(sctx)
+				}
+				return st.end(ctx, err)
+			}
+			next++
+		}
+		if feed == nil {
+			break
+		}
+		if feed.failed.Load() {
+			return st.end(ctx, errors.New("stopped: ExportTable failed"))
+		}
+		if feed.done.Load() {
+			// The export recorded every file before saying done; one more
+			// pass picks up the last ones.
+			if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
+				return st.end(ctx, err)
+			}
+			if int64(len(files)) < next {
+				break
+			}
 			continue
 		}
-		if f.State != "present" {
-			return st.end(ctx, fmt.Errorf("staged file %s was deleted before it was imported; retry from ExportTable", f.URI))
+		select {
+		case <-feed.wake:
+		case <-time.After(time.Second):
+		case <-sctx.Done():
+			return st.end(ctx, context.Cause(sctx))
 		}
-		n, err := tc.importFile(sctx, f, id, st)
-		if err != nil {
-			if sctx.Err() != nil {
-				err = context.Cause(sctx)
+		if ex := feed.export.Load(); ex != nil {
+			if r := ex.rows.Load(); r != lastExportRows {
+				lastExportRows = r
+				st.beats.Add(1)
 			}
-			return st.end(ctx, fmt.Errorf("file %s: %w", f.URI, err))
-		}
-		if n != f.Rows {
-			return st.end(ctx, fmt.Errorf("file %s: imported %d rows, exported %d", f.URI, n, f.Rows))
-		}
-		if err := cat.MarkFileImported(bg, tc.rc.id, tc.t.ID, f.Seq); err != nil {
-			return st.end(ctx, err)
-		}
-		if tc.rc.opts.Bool("verbose") {
-			tc.rc.watch.report(Progress{RunID: tc.rc.id, TaskID: tc.t.ID, Table: tc.t.SourceTable, Stage: StageImport, Rows: st.rows.Load(), Total: total,
-				Message: fmt.Sprintf("imported %s (%d rows)", id, n)})
+			st.total.Store(ex.total.Load())
 		}
 	}
 	tc.rc.operation(ctx, tc, "import", st)
 	return st.end(ctx, nil)
+}
+
+// importOne imports one staged file unless the catalog or the target's
+// marks say it is in already.
+func (tc *taskCtx) importOne(ctx context.Context, st *stage, f catalog.ExportFile, marked bool) error {
+	cat := tc.rc.e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	id := path.Base(f.URI)
+	if f.Imported || marked {
+		if !f.Imported {
+			if err := cat.MarkFileImported(bg, tc.rc.id, tc.t.ID, f.Seq); err != nil {
+				return err
+			}
+		}
+		st.rows.Add(f.Rows)
+		st.bytes.Add(f.Bytes)
+		return nil
+	}
+	if f.State != "present" {
+		return fmt.Errorf("staged file %s was deleted before it was imported; retry from ExportTable", f.URI)
+	}
+	n, err := tc.importFile(ctx, f, id, st)
+	if err != nil {
+		return fmt.Errorf("file %s: %w", f.URI, err)
+	}
+	if n != f.Rows {
+		return fmt.Errorf("file %s: imported %d rows, exported %d", f.URI, n, f.Rows)
+	}
+	if err := cat.MarkFileImported(bg, tc.rc.id, tc.t.ID, f.Seq); err != nil {
+		return err
+	}
+	if tc.rc.opts.Bool("verbose") {
+		tc.rc.watch.report(Progress{RunID: tc.rc.id, TaskID: tc.t.ID, Table: tc.t.SourceTable, Stage: StageImport, Rows: st.rows.Load(), Total: st.total.Load(),
+			Message: fmt.Sprintf("imported %s (%d rows)", id, n)})
+	}
+	return nil
 }
 
 func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id string, st *stage) (int64, error) {
