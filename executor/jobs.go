@@ -191,10 +191,6 @@ func checkRunOptions(text string, with []parser.Option, o runopts.Values) error 
 			o.Int("bisection_factor"), o.Int("bisection_threshold")), pos("bisection_factor")),
 			"A differing range is split into bisection_factor parts until it has at most bisection_threshold rows.")
 	}
-	if o["batch_file_format"] == "parquet" {
-		return withHint(withPos(pgErr(codeFeatureNotSupp, "batch_file_format parquet is not supported yet"), pos("batch_file_format")),
-			"Use batch_file_format = 'csv' (with compression zstd or gzip).")
-	}
 	return nil
 }
 

@@ -375,3 +375,37 @@ func TestFiltersColumnsAndCleanSourceData(t *testing.T) {
 	}
 	_ = os.Getenv
 }
+
+func TestParquetStagedFiles(t *testing.T) {
+	ctx := context.Background()
+	pg := testbed.Postgres(t)
+	my := testbed.MySQL(t)
+	srcDB := pg.NewDatabase(t, "pqsrc")
+	src := pg.Connect(t, srcDB)
+	mustPG(t, src, ordersDDL, `INSERT INTO orders SELECT i, i, i / 3.0, CASE i % 3 WHEN 0 THEN NULL WHEN 1 THEN '' ELSE E'a,"b"\n' || i END,
+		'2024-05-06 07:08:09.123456+00', i % 2 = 0 FROM generate_series(1, 1000) i`)
+	dstDB := my.NewDatabase(t, "pqdst")
+	if _, err := my.Open(t, dstDB).Exec("CREATE TABLE orders (id bigint PRIMARY KEY, customer int NOT NULL, amount decimal(12,2), note text, placed timestamp(6) NULL, flag tinyint(1))"); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, c, pgDS("src", pg, srcDB))
+	mustExec(t, c, mysqlDatasourceSQL("dst", my, my.Password, dstDB))
+	mustExec(t, c, "CREATE SYNC JOB pq FROM src.orders TO dst.orders MODE BATCH WITH (batch_file_format = 'parquet', export_batch_rows = 300, algorithm = 'hashdiff', bisection_threshold = 100, bisection_factor = 4)")
+	r := runJob(t, c, "RUN SYNC JOB pq WAIT")
+	if r.Status != "completed" || r.RowsWritten != 1000 {
+		t.Fatalf("parquet run = %+v %s", r, deref(r.Message))
+	}
+	rows, _ := c.Query(ctx, "SELECT uri FROM dataflow.export_files WHERE run_id = $1 ORDER BY uri", r.RunID)
+	uris, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	if len(uris) != 4 {
+		t.Fatalf("files = %v", uris)
+	}
+	for _, u := range uris {
+		b, err := os.ReadFile(strings.TrimPrefix(u, "file://"))
+		if err != nil || !strings.HasSuffix(u, ".parquet") || !strings.HasPrefix(string(b), "PAR1") {
+			t.Fatalf("%s is not a parquet file (%v)", u, err)
+		}
+	}
+}

@@ -81,6 +81,9 @@ func New(views []View) (*Catalog, error) {
 		m.rels = append(m.rels, relInfo{schema: v.Rel.Schema, name: v.Rel.Name, oid: v.Rel.OID, kind: 'v', cols: v.Rel.Columns})
 	}
 	for _, d := range systemRelations {
+		if d.schema == "pg_catalog" && unsupported[d.name] {
+			continue
+		}
 		cols, err := parseCols(d.cols)
 		if err != nil {
 			return nil, fmt.Errorf("relation %s.%s: %w", d.schema, d.name, err)
@@ -198,6 +201,8 @@ func parseCols(spec string) ([]pgquery.Column, error) {
 var domains = map[string]string{
 	"sql_identifier": "name", "cardinal_number": "int4", "character_data": "varchar",
 	"yes_or_no": "varchar", "time_stamp": "timestamptz",
+	// statistics types flowgate never fills, shown as text
+	"pg_dependencies": "text", "pg_mcv_list": "text", "pg_ndistinct": "text", "_pg_statistic": "text",
 }
 
 func colNames(cols []pgquery.Column) []string {

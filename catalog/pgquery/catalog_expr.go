@@ -213,11 +213,8 @@ func (t *translator) textToReg(e expr, to uint32, loc int32) (expr, error) {
 
 // arrayElemText renders the current json_each value as PostgreSQL text.
 func arrayElemText(val string, elem uint32) string {
-	switch {
-	case elem == oidBool:
+	if elem == oidBool {
 		return "(CASE " + val + " WHEN 1 THEN 't' WHEN 0 THEN 'f' END)"
-	case elem == oidFloat4 || elem == oidFloat8:
-		return "CAST(" + val + " AS TEXT)"
 	}
 	return "CAST(" + val + " AS TEXT)"
 }

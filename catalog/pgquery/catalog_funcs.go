@@ -12,68 +12,89 @@ import (
 // init so the map exists).
 func registerCatalogFuncs() {
 	for name, f := range map[string]funcImpl{
-		"pg_table_is_visible":                fnVisible("pg_class", "relnamespace"),
-		"pg_type_is_visible":                 fnVisible("pg_type", "typnamespace"),
-		"pg_function_is_visible":             fnVisible("pg_proc", "pronamespace"),
-		"pg_get_userbyid":                    fnGetUserByID,
-		"format_type":                        fnFormatType,
-		"pg_get_expr":                        fnGetExpr,
-		"pg_get_viewdef":                     fnGetViewdef,
-		"pg_encoding_to_char":                fnEncodingToChar,
-		"getdatabaseencoding":                fnConstText("UTF8"),
-		"pg_client_encoding":                 fnConstText("UTF8"),
-		"has_table_privilege":                fnHasPrivilege("table", 2),
-		"has_any_column_privilege":           fnHasPrivilege("column", 2),
-		"has_column_privilege":               fnHasPrivilege("column", 3),
-		"has_schema_privilege":               fnHasPrivilege("schema", 2),
-		"has_database_privilege":             fnHasPrivilege("database", 2),
-		"has_function_privilege":             fnHasPrivilege("function", 2),
-		"has_sequence_privilege":             fnHasPrivilege("sequence", 2),
-		"has_type_privilege":                 fnHasPrivilege("type", 2),
-		"has_tablespace_privilege":           fnHasPrivilege("tablespace", 2),
-		"pg_has_role":                        fnHasRole,
-		"obj_description":                    fnObjDescription,
-		"col_description":                    fnColDescription,
-		"shobj_description":                  fnShobjDescription,
-		"current_schemas":                    fnCurrentSchemas,
-		"array_to_string":                    fnArrayToString,
-		"string_to_array":                    fnStringToArray,
-		"array_length":                       fnArrayBound("length"),
-		"array_upper":                        fnArrayBound("upper"),
-		"array_lower":                        fnArrayBound("lower"),
-		"cardinality":                        fnCardinality,
-		"quote_ident":                        fnTextFunc("fg_quote_ident"),
-		"quote_literal":                      fnTextFunc("fg_quote_literal"),
-		"format":                             fnFormat,
-		"parse_ident":                        fnParseIdent,
-		"json_build_object":                  fnJSONBuild("json_object", oidJSON),
-		"jsonb_build_object":                 fnJSONBuild("json_object", oidJSONB),
-		"json_build_array":                   fnJSONBuild("json_array", oidJSON),
-		"jsonb_build_array":                  fnJSONBuild("json_array", oidJSONB),
-		"to_regclass":                        fnToRegclass,
-		"pg_typeof":                          fnTypeof,
-		"pg_get_serial_sequence":             fnNullText(2, 2),
-		"pg_get_constraintdef":               fnNullText(1, 2),
-		"pg_get_indexdef":                    fnNullText(1, 3),
-		"pg_get_triggerdef":                  fnNullText(1, 2),
-		"pg_get_ruledef":                     fnNullText(1, 2),
-		"pg_get_partkeydef":                  fnNullText(1, 1),
-		"pg_get_statisticsobjdef":            fnNullText(1, 1),
-		"pg_get_function_result":             fnProcText("result"),
-		"pg_get_function_arguments":          fnProcText("args"),
-		"pg_get_function_identity_arguments": fnProcText("args"),
-		"pg_relation_size":                   fnZero(1, 2),
-		"pg_total_relation_size":             fnZero(1, 1),
-		"pg_table_size":                      fnZero(1, 1),
-		"pg_indexes_size":                    fnZero(1, 1),
-		"pg_stat_get_numscans":               fnZero(1, 1),
-		"pg_size_pretty":                     fnSizePretty,
-		"pg_is_in_recovery":                  fnConstBool(false),
-		"unnest":                             fnUnnest,
-		"generate_subscripts":                fnGenerateSubscripts,
-		"information_schema._pg_expandarray": fnExpandArray,
-		"pg_get_keywords":                    fnFromOnly,
-		"generate_series":                    fnFromOnly,
+		"pg_table_is_visible":                 fnVisible("pg_class", "relnamespace"),
+		"pg_type_is_visible":                  fnVisible("pg_type", "typnamespace"),
+		"pg_function_is_visible":              fnVisible("pg_proc", "pronamespace"),
+		"pg_get_userbyid":                     fnGetUserByID,
+		"format_type":                         fnFormatType,
+		"pg_get_expr":                         fnGetExpr,
+		"pg_get_viewdef":                      fnGetViewdef,
+		"pg_encoding_to_char":                 fnEncodingToChar,
+		"getdatabaseencoding":                 fnConstText("UTF8"),
+		"pg_client_encoding":                  fnConstText("UTF8"),
+		"has_table_privilege":                 fnHasPrivilege("table", 2),
+		"has_any_column_privilege":            fnHasPrivilege("column", 2),
+		"has_column_privilege":                fnHasPrivilege("column", 3),
+		"has_schema_privilege":                fnHasPrivilege("schema", 2),
+		"has_database_privilege":              fnHasPrivilege("database", 2),
+		"has_function_privilege":              fnHasPrivilege("function", 2),
+		"has_sequence_privilege":              fnHasPrivilege("sequence", 2),
+		"has_type_privilege":                  fnHasPrivilege("type", 2),
+		"has_tablespace_privilege":            fnHasPrivilege("tablespace", 2),
+		"pg_has_role":                         fnHasRole,
+		"obj_description":                     fnObjDescription,
+		"col_description":                     fnColDescription,
+		"shobj_description":                   fnShobjDescription,
+		"current_schemas":                     fnCurrentSchemas,
+		"array_to_string":                     fnArrayToString,
+		"string_to_array":                     fnStringToArray,
+		"array_length":                        fnArrayBound("length"),
+		"array_upper":                         fnArrayBound("upper"),
+		"array_lower":                         fnArrayBound("lower"),
+		"cardinality":                         fnCardinality,
+		"quote_ident":                         fnTextFunc("fg_quote_ident"),
+		"quote_literal":                       fnTextFunc("fg_quote_literal"),
+		"format":                              fnFormat,
+		"parse_ident":                         fnParseIdent,
+		"json_build_object":                   fnJSONBuild("json_object", oidJSON),
+		"jsonb_build_object":                  fnJSONBuild("json_object", oidJSONB),
+		"json_build_array":                    fnJSONBuild("json_array", oidJSON),
+		"jsonb_build_array":                   fnJSONBuild("json_array", oidJSONB),
+		"to_regclass":                         fnToRegclass,
+		"pg_typeof":                           fnTypeof,
+		"pg_get_serial_sequence":              fnNullText(2, 2),
+		"pg_get_constraintdef":                fnNullText(1, 2),
+		"pg_get_indexdef":                     fnNullText(1, 3),
+		"pg_get_triggerdef":                   fnNullText(1, 2),
+		"pg_get_ruledef":                      fnNullText(1, 2),
+		"pg_get_partkeydef":                   fnNullText(1, 1),
+		"pg_get_statisticsobjdef":             fnNullText(1, 1),
+		"pg_get_statisticsobjdef_columns":     fnNullText(1, 1),
+		"pg_get_statisticsobjdef_expressions": fnNullText(1, 1),
+		"pg_operator_is_visible":              fnVisible("pg_operator", "oprnamespace"),
+		"pg_conversion_is_visible":            fnVisible("pg_conversion", "connamespace"),
+		"pg_collation_is_visible":             fnVisible("pg_collation", "collnamespace"),
+		"pg_opclass_is_visible":               fnVisible("pg_opclass", "opcnamespace"),
+		"pg_opfamily_is_visible":              fnVisible("pg_opfamily", "opfnamespace"),
+		"pg_ts_config_is_visible":             fnVisible("pg_ts_config", "cfgnamespace"),
+		"pg_ts_dict_is_visible":               fnVisible("pg_ts_dict", "dictnamespace"),
+		"pg_ts_parser_is_visible":             fnVisible("pg_ts_parser", "prsnamespace"),
+		"pg_ts_template_is_visible":           fnVisible("pg_ts_template", "tmplnamespace"),
+		"pg_statistics_obj_is_visible":        fnVisible("pg_statistic_ext", "stxnamespace"),
+		"pg_tablespace_location":              fnTablespaceLocation,
+		"pg_database_size":                    fnDatabaseSize,
+		"array_remove":                        fnArrayRemove,
+		"pg_get_function_result":              fnProcText("result"),
+		"pg_get_function_arguments":           fnProcText("args"),
+		"pg_get_function_identity_arguments":  fnProcText("args"),
+		"pg_relation_size":                    fnZero(1, 2),
+		"pg_total_relation_size":              fnZero(1, 1),
+		"pg_table_size":                       fnZero(1, 1),
+		"pg_indexes_size":                     fnZero(1, 1),
+		"pg_stat_get_numscans":                fnZero(1, 1),
+		"pg_size_pretty":                      fnSizePretty,
+		"pg_is_in_recovery":                   fnConstBool(false),
+		"unnest":                              fnUnnest,
+		"generate_subscripts":                 fnGenerateSubscripts,
+		"information_schema._pg_expandarray":  fnExpandArray,
+		"pg_get_keywords":                     fnFromOnly,
+		"generate_series":                     fnFromOnly,
+	} {
+		scalarFuncs[name] = f
+	}
+	for name, f := range map[string]funcImpl{
+		"pg_char_to_encoding":        fnCharToEncoding,
+		"pg_relation_is_publishable": fnConstBoolArg(false),
 	} {
 		scalarFuncs[name] = f
 	}
@@ -655,4 +676,75 @@ func fnExpandArray(t *translator, c *call) (expr, error) {
 	x, n := quoteIdent(alias)+".value", quoteIdent(alias)+".key + 1"
 	return expr{sql: "json_object('x', " + x + ", 'n', " + n + ")", typ: oidRecord, name: "_pg_expandarray", strength: 2,
 		fields: []recField{{name: "x", typ: elemType(a.typ), sql: x}, {name: "n", typ: oidInt4, sql: "(" + n + ")"}}}, nil
+}
+
+func fnTablespaceLocation(t *translator, c *call) (expr, error) {
+	if err := t.arity(c, 1, 1); err != nil {
+		return expr{}, err
+	}
+	if _, err := t.oidArg(c, 0); err != nil {
+		return expr{}, err
+	}
+	// Both tablespaces are built in, where PostgreSQL reports ''.
+	return expr{sql: "(CASE WHEN " + c.args[0].sql + " IS NULL THEN NULL ELSE '' END)", typ: oidText}, nil
+}
+
+// fnDatabaseSize reports the catalog database file: it is the database.
+func fnDatabaseSize(t *translator, c *call) (expr, error) {
+	if err := t.arity(c, 1, 1); err != nil {
+		return expr{}, err
+	}
+	a, err := t.resolveUnknown(c.args[0])
+	if err != nil {
+		return a, err
+	}
+	return expr{sql: "(SELECT ps.page_size * pc.page_count FROM pragma_page_size() AS ps, pragma_page_count() AS pc)", typ: oidInt8}, nil
+}
+
+func fnArrayRemove(t *translator, c *call) (expr, error) {
+	if err := t.arity(c, 2, 2); err != nil {
+		return expr{}, err
+	}
+	a, err := t.arrayArg(c, 0)
+	if err != nil {
+		return a, err
+	}
+	v, err := t.coerce(c.args[1], elemType(a.typ))
+	if err != nil {
+		return v, err
+	}
+	sql := fmt.Sprintf("(CASE WHEN %[1]s IS NULL THEN NULL ELSE (SELECT json_group_array(ar.value) FROM json_each(%[1]s) AS ar WHERE ar.value IS NOT %[2]s) END)", a.sql, v.sql)
+	return expr{sql: sql, typ: a.typ}, nil
+}
+
+func fnCharToEncoding(t *translator, c *call) (expr, error) {
+	if err := t.arity(c, 1, 1); err != nil {
+		return expr{}, err
+	}
+	a, err := t.argAs(c, 0, oidText)
+	if err != nil {
+		return a, err
+	}
+	return expr{sql: "(CASE upper(" + a.sql + ") WHEN 'UTF8' THEN 6 WHEN 'SQL_ASCII' THEN 0 WHEN 'LATIN1' THEN 8 ELSE -1 END)", typ: oidInt4}, nil
+}
+
+// fnConstBoolArg answers a one-argument predicate that is the same for
+// every object flowgate has (no publications, for one).
+func fnConstBoolArg(v bool) funcImpl {
+	return func(t *translator, c *call) (expr, error) {
+		if err := t.arity(c, 1, 1); err != nil {
+			return expr{}, err
+		}
+		if _, err := t.resolveUnknown(c.args[0]); err != nil {
+			return expr{}, err
+		}
+		return expr{sql: "(CASE WHEN " + c.args[0].sql + " IS NULL THEN NULL ELSE " + boolSQL(v) + " END)", typ: oidBool}, nil
+	}
+}
+
+func boolSQL(v bool) string {
+	if v {
+		return "1"
+	}
+	return "0"
 }

@@ -118,6 +118,12 @@ func (t *translator) funcCall(fc *pg_query.FuncCall, sc *scope) (expr, error) {
 		return expr{}, t.errAt("42803", loc, "aggregate functions are not allowed here")
 	}
 	c := &call{fc: fc, name: name, sc: sc}
+	if isAgg {
+		// set-returning functions may not feed an aggregate
+		tl := sc.tlist
+		sc.tlist = false
+		defer func() { sc.tlist = tl }()
+	}
 	for _, a := range fc.GetArgs() {
 		e, err := t.expr(a, sc)
 		if err != nil {
@@ -407,7 +413,7 @@ func fnCurrentSetting(t *translator, c *call) (expr, error) {
 	}
 	a := c.args[0]
 	if a.lit == nil {
-		return expr{}, t.errAt("0A000", c.fc.GetLocation(), "current_setting() needs a constant setting name in flowgate")
+		return t.currentSettingDynamic(c)
 	}
 	missingOK := len(c.args) == 2 && c.args[1].sql == "1"
 	name := strings.ToLower(*a.lit)
@@ -866,4 +872,31 @@ func fnNullif(t *translator, c *call) (expr, error) {
 		return l, err
 	}
 	return expr{sql: "nullif(" + l.sql + ", " + r.sql + ")", typ: l.typ}, nil
+}
+
+// currentSettingDynamic is current_setting(expr): a CASE over the
+// session's settings.
+func (t *translator) currentSettingDynamic(c *call) (expr, error) {
+	a, err := t.argAs(c, 0, oidText)
+	if err != nil {
+		return a, err
+	}
+	if t.env.Settings == nil {
+		return expr{}, t.errAt("0A000", c.fc.GetLocation(), "current_setting() needs a constant setting name here")
+	}
+	missing := "fg_raise('42704', 'unrecognized configuration parameter \"' || " + a.sql + " || '\"')"
+	if len(c.args) == 2 {
+		m, err := t.argAs(c, 1, oidBool)
+		if err != nil {
+			return m, err
+		}
+		missing = "(CASE WHEN " + m.sql + " THEN NULL ELSE " + missing + " END)"
+	}
+	var b strings.Builder
+	b.WriteString("(CASE WHEN " + a.sql + " IS NULL THEN NULL ELSE CASE lower(" + a.sql + ")")
+	for _, s := range t.env.Settings() {
+		b.WriteString(" WHEN " + quoteString(strings.ToLower(s.Name)) + " THEN " + quoteString(s.Value))
+	}
+	b.WriteString(" ELSE " + missing + " END END)")
+	return expr{sql: b.String(), typ: oidText}, nil
 }

@@ -44,6 +44,7 @@ func registerFuncs(c *sqlite3.SQLiteConn) error {
 		{"fg_parse_ident", fgParseIdent, true},
 		{"fg_has_privilege", fgHasPrivilege, true},
 		{"fg_size_pretty", fgSizePretty, true},
+		{"fg_like_glob", fgLikeGlob, true},
 		{"fg_raise", fgRaise, false},
 	}
 	for _, f := range funcs {
@@ -579,4 +580,16 @@ func fgSizePretty(nv any) any {
 		abs = -abs
 	}
 	return fmt.Sprintf("%d %s", abs, units[i])
+}
+
+func fgLikeGlob(pv any, esc string) (any, error) {
+	p, ok := argText(pv)
+	if !ok {
+		return nil, nil
+	}
+	g, err := likeToGlob(p, esc)
+	if err != nil {
+		return fgRaise("22025", err.Error())
+	}
+	return g, nil
 }

@@ -114,6 +114,11 @@ func (t *translator) rangeFunction(rf *pg_query.RangeFunction, sc *scope) (strin
 		if len(as) < 2 || len(as) > 3 {
 			return "", nil, t.errAt("42883", loc, "function generate_series with %d arguments does not exist", len(as))
 		}
+		for _, a := range as {
+			if a.typ != oidUnknown && !isInteger(a.typ) {
+				return "", nil, t.errAt("0A000", loc, "flowgate supports generate_series() over integers only")
+			}
+		}
 		var types []uint32
 		for i := range as {
 			if as[i].typ == oidUnknown {

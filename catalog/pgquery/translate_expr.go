@@ -1003,6 +1003,8 @@ func (t *translator) binop(op string, l, r expr, loc int32) (expr, error) {
 		return t.arith(op, l, r, loc)
 	case "~", "~*", "!~", "!~*":
 		return t.regexOp(op, l, r, loc)
+	case "&", "|", "#", "<<", ">>":
+		return t.bitwise(op, l, r, loc)
 	case "^":
 		return expr{}, t.errAt("0A000", loc, "operator ^ is not supported by flowgate")
 	}
@@ -1198,10 +1200,8 @@ func (t *translator) like(a *pg_query.A_Expr, sc *scope, op string) (expr, error
 		t.hidden = append(t.hidden, hiddenParam{kind: hiddenGlob, src: p.param, esc: esc})
 		sql = l.sql + " GLOB " + hiddenMarker(len(t.hidden)-1)
 	default:
-		// A computed pattern: convert wildcards at run time (escapes in
-		// the pattern are not honoured here).
-		g := fmt.Sprintf("replace(replace(replace(replace(replace(%s, '[', '[[]'), '*', '[*]'), '?', '[?]'), '%%', '*'), '_', '?')", p.sql)
-		sql = l.sql + " GLOB " + g
+		// A computed pattern: convert it at run time, escapes included.
+		sql = l.sql + " GLOB fg_like_glob(" + p.sql + ", " + quoteString(esc) + ")"
 	}
 	if negate {
 		sql = "NOT (" + sql + ")"
@@ -1387,4 +1387,31 @@ func (t *translator) subLink(s *pg_query.SubLink, sc *scope) (expr, error) {
 		return expr{sql: "(" + l.sql + kw + out.sql + "))", typ: oidBool, isAgg: l.isAgg}, nil
 	}
 	return expr{}, t.errAt("0A000", s.GetLocation(), "this kind of subquery is not supported by flowgate")
+}
+
+// bitwise is & | # << >> on integers.
+func (t *translator) bitwise(op string, l, r expr, loc int32) (expr, error) {
+	var err error
+	if l.typ == oidUnknown {
+		if l, err = t.numericUnknown(l); err != nil {
+			return l, err
+		}
+	}
+	if r.typ == oidUnknown {
+		if r, err = t.coerce(r, l.typ); err != nil {
+			return r, err
+		}
+	}
+	if !isInteger(l.typ) || !isInteger(r.typ) {
+		return expr{}, t.errAt("42883", loc, "operator does not exist: %s %s %s", typeName(l.typ), op, typeName(r.typ))
+	}
+	ty := l.typ
+	if op != "<<" && op != ">>" && numericRank(r.typ) > numericRank(ty) {
+		ty = r.typ
+	}
+	sql := "(" + l.sql + " " + op + " " + r.sql + ")"
+	if op == "#" {
+		sql = fmt.Sprintf("((%[1]s | %[2]s) - (%[1]s & %[2]s))", l.sql, r.sql)
+	}
+	return expr{sql: sql, typ: ty, typmod: -1, isAgg: l.isAgg || r.isAgg}, nil
 }

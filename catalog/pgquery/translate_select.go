@@ -33,6 +33,7 @@ type column struct {
 	tableOID uint32
 	attnum   int16
 	fields   []recField
+	hidden   bool // a system column: not part of *
 }
 
 // rel is a FROM item visible by name for qualified references.
@@ -394,6 +395,17 @@ func (t *translator) simpleSelect(s *pg_query.SelectStmt, parent *scope, prefix 
 		cols = append(cols, outCol{name: name, typ: e.typ, typmod: e.typmod, tableOID: e.tableOID, attnum: e.attnum, e: e})
 	}
 	sc.tlist = false
+	if len(sc.srfs) > 0 {
+		// PostgreSQL expands set-returning functions after grouping; a
+		// lateral join runs before it, so refuse rather than miscount.
+		agg := len(s.GetGroupClause()) > 0 || s.GetHavingClause() != nil
+		for _, c := range cols {
+			agg = agg || c.e.isAgg
+		}
+		if agg {
+			return nil, t.errAt("0A000", -1, "flowgate does not combine set-returning functions with GROUP BY or aggregates in one select list")
+		}
+	}
 	for _, j := range sc.srfs {
 		from = append(from, "json_each("+j.arg+") AS "+quoteIdent(j.alias))
 	}
@@ -495,6 +507,9 @@ func (t *translator) expandStar(cr *pg_query.ColumnRef, sc *scope) ([]outCol, er
 	}
 	var out []outCol
 	for _, c := range src {
+		if c.hidden {
+			continue
+		}
 		e := expr{sql: c.sql, typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, name: c.name, strength: 2}
 		out = append(out, outCol{name: c.name, typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, e: e})
 	}
@@ -766,6 +781,10 @@ func (t *translator) rangeVar(rv *pg_query.RangeVar) (string, *fromResult, error
 		for i, c := range rel.Columns {
 			r.cols = append(r.cols, column{name: c.Name, sql: quoteIdent(ref) + "." + quoteIdent(c.Name), typ: c.TypeOID, typmod: c.TypeMod, tableOID: rel.OID, attnum: int16(i + 1)})
 		}
+		if rel.Schema == "pg_catalog" {
+			// System catalogs carry tableoid; psql joins pg_description on it.
+			r.cols = append(r.cols, column{name: "tableoid", sql: strconv.FormatUint(uint64(rel.OID), 10), typ: oidOID, typmod: -1, hidden: true})
+		}
 	}
 	if cn := rv.GetAlias().GetColnames(); len(cn) > 0 {
 		if len(cn) > len(r.cols) {
@@ -818,7 +837,7 @@ func (t *translator) join(j *pg_query.JoinExpr, sc *scope) (string, *fromResult,
 	if j.GetIsNatural() {
 		for _, lc := range l.cols {
 			for _, rc := range r.cols {
-				if lc.name == rc.name {
+				if lc.name == rc.name && !lc.hidden && !rc.hidden {
 					using = append(using, lc.name)
 				}
 			}
@@ -899,7 +918,7 @@ func (t *translator) join(j *pg_query.JoinExpr, sc *scope) (string, *fromResult,
 
 func findCol(cols []column, name string) (column, bool) {
 	for _, c := range cols {
-		if c.name == name {
+		if c.name == name && !c.hidden {
 			return c, true
 		}
 	}

@@ -355,8 +355,8 @@ func (s *stage) end(ctx context.Context, err error) error {
 
 // fileID names a staged file uniquely per export attempt, so a re-export
 // never collides with marks of an earlier one.
-func fileName(job, run string, task, attempt, seq int64, compression string) string {
-	return path.Join(job, run, fmt.Sprintf("t%04d-a%d-%06d%s", task, attempt, seq, fileSuffix(compression)))
+func fileName(job, run string, task, attempt, seq int64, suffix string) string {
+	return path.Join(job, run, fmt.Sprintf("t%04d-a%d-%06d%s", task, attempt, seq, suffix))
 }
 
 // fileFeed tells a concurrent import that files were staged.
@@ -404,6 +404,21 @@ func (tc *taskCtx) export(ctx context.Context, feed *fileFeed) (err error) {
 		return st.end(sctx, err)
 	}
 	compression := tc.rc.opts["compression"]
+	asParquet := tc.rc.opts["batch_file_format"] == "parquet"
+	names := make([]string, len(tc.pairs))
+	for i, p := range tc.pairs {
+		names[i] = p.Src.Name
+	}
+	pack := func(raw []byte) ([]byte, error) {
+		if asParquet {
+			return csvToParquet(raw, names, compression)
+		}
+		return compress(compression, raw)
+	}
+	suffix := fileSuffix(compression)
+	if asParquet {
+		suffix = ".parquet"
+	}
 	type chunk struct {
 		seq  int64
 		raw  []byte
@@ -426,12 +441,12 @@ func (tc *taskCtx) export(ctx context.Context, feed *fileFeed) (err error) {
 				if sctx.Err() != nil {
 					continue
 				}
-				packed, err := compress(compression, c.raw)
+				packed, err := pack(c.raw)
 				if err != nil {
 					fail(fmt.Errorf("compress: %w", err))
 					continue
 				}
-				uri, err := tc.rc.store.put(sctx, fileName(tc.rc.plan.Job, tc.rc.id, tc.t.ID, st.attempt, c.seq, compression), packed)
+				uri, err := tc.rc.store.put(sctx, fileName(tc.rc.plan.Job, tc.rc.id, tc.t.ID, st.attempt, c.seq, suffix), packed)
 				if err != nil {
 					fail(err)
 					continue
@@ -608,8 +623,19 @@ func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id stri
 	if err != nil {
 		return 0, err
 	}
-	dr, err := decompressed(f.URI, r)
-	if err != nil {
+	var dr io.ReadCloser
+	if strings.HasSuffix(f.URI, ".parquet") {
+		raw, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			return 0, err
+		}
+		csv, err := parquetToCSV(raw)
+		if err != nil {
+			return 0, err
+		}
+		dr = io.NopCloser(bytes.NewReader(csv))
+	} else if dr, err = decompressed(f.URI, r); err != nil {
 		return 0, err
 	}
 	defer dr.Close()
