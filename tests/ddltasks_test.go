@@ -3,6 +3,8 @@ package tests
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -241,6 +243,35 @@ func TestDDLTaskMySQLToPostgresAndBack(t *testing.T) {
 	mb := my.Open(t, back)
 	if err := mb.QueryRow(`SELECT COLUMN_TYPE, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders' AND COLUMN_NAME = 'paid'`, back).Scan(&colType, &extra); err != nil || colType != "tinyint(1)" {
 		t.Fatalf("paid on MySQL: %q %v", colType, err)
+	}
+
+	// MySQL to MySQL, and through SQLite and back to PostgreSQL.
+	my2 := my.NewDatabase(t, "ddlmy2")
+	mustExec(t, c, mysqlDatasourceSQL("my2", my, my.Password, my2))
+	mustExec(t, c, "CREATE DDL TASK my2my FROM shop TO my2 EXCLUDE (places)")
+	for name, r := range runDDLTask(t, c, "my2my") {
+		if r.Status != "success" {
+			t.Fatalf("MySQL -> MySQL %s = %+v", name, r)
+		}
+	}
+	litePath := filepath.Join(t.TempDir(), "ddl.db")
+	if err := os.WriteFile(litePath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, fmt.Sprintf("CREATE DATASOURCE lite TYPE sqlite OPTIONS (path %s)", sqlString(litePath)))
+	mustExec(t, c, "CREATE DDL TASK to_lite FROM shop TO lite TABLES (orders)")
+	if r := runDDLTask(t, c, "to_lite")["orders"]; r.Status != "success" {
+		t.Fatalf("MySQL -> SQLite = %+v", r)
+	}
+	if _, err := dw.Exec(ctx, "CREATE SCHEMA fromlite"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, "CREATE DDL TASK from_lite FROM lite TO dw SCHEMA fromlite")
+	if r := runDDLTask(t, c, "from_lite")["orders"]; r.Status != "success" {
+		t.Fatalf("SQLite -> PostgreSQL = %+v", r)
+	}
+	if cols := pgColumns(t, dw, "fromlite", "orders"); len(cols) != 6 {
+		t.Fatalf("SQLite -> PostgreSQL columns: %q", cols)
 	}
 
 	// Bad input.

@@ -110,6 +110,10 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 	waitFor(t, 20*time.Second, "ImportTable running", func() bool {
 		return count(t, c, "SELECT count(*) FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ImportTable' AND status = 'running'", r.RunID) == 1
 	})
+	_, err = c.Exec(ctx, "CLEAN EXPORT FILES FOR RUN '"+r.RunID+"'")
+	wantCode(t, err, "55006")
+	_, err = c.Exec(ctx, "CLEAN SOURCE DATA FOR RUN '"+r.RunID+"' FORCE")
+	wantCode(t, err, "55006")
 	s := runJob(t, c, "STOP SYNC JOB stopme")
 	if s.Status != "terminating" || s.RunID != r.RunID {
 		t.Fatalf("STOP = %+v", s)

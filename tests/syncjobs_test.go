@@ -175,6 +175,15 @@ func TestBatchJobPostgresToPostgres(t *testing.T) {
 	if got := strings.Join(keys, " "); got != `["17"]:source ["17"]:target ["4242"]:source ["4242"]:target ["900001"]:target` {
 		t.Fatalf("diffs = %s", got)
 	}
+	// Fix the target and verify again: RETRY from TableDataDiff only.
+	mustPG(t, dst, "UPDATE orders2 SET amount = amount - 1 WHERE id IN (17, 4242)", "DELETE FROM orders2 WHERE id = 900001")
+	r3 := runJob(t, c, "RETRY RUN '"+r2.RunID+"' STAGE 'TableDataDiff'")
+	if r3.Status != "completed" {
+		t.Fatalf("re-verify = %+v %s", r3, deref(r3.Message))
+	}
+	if n := count(t, dst, "SELECT count(*) FROM orders2"); n != 5000 {
+		t.Fatalf("re-verify changed the target: %d rows", n)
+	}
 	// md5diff finds the same rows; countdiff sees equal counts are not enough.
 	mustExec(t, c, `ALTER SYNC JOB drift SET (algorithm = 'countdiff', enable_pk_duplicate_detect = off)`)
 	mustPG(t, dst, "TRUNCATE orders2", "INSERT INTO orders2 (id, customer) VALUES (900001, 1)")
@@ -188,6 +197,9 @@ func TestBatchJobPostgresToPostgres(t *testing.T) {
 	}
 	if execs != 3 || records != 15000 {
 		t.Fatalf("overview export: %d executions, %d records", execs, records)
+	}
+	if n := count(t, c, "SELECT count(*) FROM dataflow.overview_tables WHERE datasource = 'dst' AND table_name = 'orders2' AND operation = 'import'"); n != 1 {
+		t.Fatalf("overview_tables rows for orders2 = %d", n)
 	}
 	if n := count(t, c, "SELECT count(*) FROM dataflow.operations WHERE started_at > now() - interval '1 hour' AND operation = 'import'"); n != 3 {
 		t.Fatalf("operations = %d", n)
