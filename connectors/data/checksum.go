@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/flowgate/flowgate/connectors/schema"
 )
@@ -78,4 +79,33 @@ func HashFromDecimal(s1, s2 string) (string, error) {
 		}
 	}
 	return FormatHash(&a, &b), nil
+}
+
+// AddSums adds two checksums of disjoint row sets: the sum of range
+// checksums is the checksum of the union.
+func AddSums(a, b Sum) (Sum, error) {
+	if a.Hash == "" {
+		return b, nil
+	}
+	if b.Hash == "" {
+		return a, nil
+	}
+	parse := func(h string) (*big.Int, *big.Int, error) {
+		x, y, ok := strings.Cut(h, "-")
+		p, ok1 := new(big.Int).SetString(x, 16)
+		q, ok2 := new(big.Int).SetString(y, 16)
+		if !ok || !ok1 || !ok2 {
+			return nil, nil, fmt.Errorf("malformed checksum %q", h)
+		}
+		return p, q, nil
+	}
+	a1, a2, err := parse(a.Hash)
+	if err != nil {
+		return Sum{}, err
+	}
+	b1, b2, err := parse(b.Hash)
+	if err != nil {
+		return Sum{}, err
+	}
+	return Sum{Count: a.Count + b.Count, Hash: FormatHash(a1.Add(a1, b1), a2.Add(a2, b2))}, nil
 }

@@ -134,29 +134,108 @@ func timeDigits(pairs []columnPair) int {
 	return digits
 }
 
+// firstPassRows is the target size of the ranges of the first pass: small
+// enough that each checksum query reports progress well within the
+// heartbeat, large enough that the query count stays low.
+const firstPassRows = 250_000
+
 func (v *verifier) run(ctx context.Context, alg string) (bool, error) {
 	if alg == "countdiff" {
 		return v.counts(ctx)
 	}
-	s, d, err := v.sums(ctx, nil, nil)
-	if err != nil {
-		return false, err
+	// First pass: checksum both sides over ranges of about firstPassRows
+	// (all ranges summed are the whole-table checksum), threads at a time.
+	type part struct {
+		lo, hi []string
+		s, d   data.Sum
 	}
-	v.st.rows.Store(max(s.Count, d.Count))
-	switch {
-	case alg == "countdiff" && s.Count == d.Count:
+	var bounds [][]string
+	if v.keyCount > 0 {
+		n, err := v.sourceCount(ctx)
+		if err != nil {
+			return false, err
+		}
+		// At least one range per thread, so threads work from the start.
+		parts := int(min(1024, max(int64(cap(v.sem)), (n+firstPassRows-1)/firstPassRows)))
+		if n > 1 && parts > 1 {
+			spec := v.sspec
+			if bounds, err = v.src.SplitPoints(ctx, spec, parts); err != nil {
+				return false, fmt.Errorf("split key range: %w", err)
+			}
+			v.st.beats.Add(1)
+		}
+	}
+	edges := append(append([][]string{nil}, bounds...), nil)
+	parts := make([]part, len(edges)-1)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for i := range parts {
+		parts[i].lo, parts[i].hi = edges[i], edges[i+1]
+		v.sem <- struct{}{}
+		wg.Add(1)
+		go func(p *part) {
+			defer wg.Done()
+			defer func() { <-v.sem }()
+			s, d, err := v.sums(ctx, p.lo, p.hi)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			p.s, p.d = s, d
+			v.st.rows.Add(max(s.Count, d.Count))
+		}(&parts[i])
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return false, firstErr
+	}
+	var total, totalD data.Sum
+	for _, p := range parts {
+		var err error
+		if total, err = data.AddSums(total, p.s); err != nil {
+			return false, err
+		}
+		if totalD, err = data.AddSums(totalD, p.d); err != nil {
+			return false, err
+		}
+	}
+	if total == totalD {
 		return true, nil
-	case alg != "countdiff" && s == d:
-		return true, nil
-	case alg == "countdiff" || v.keyCount == 0:
-		v.add(catalog.Diff{Key: "(count)", Side: "source", Row: fmt.Sprintf(`{"count": %d, "checksum": %q}`, s.Count, s.Hash)})
-		v.add(catalog.Diff{Key: "(count)", Side: "target", Row: fmt.Sprintf(`{"count": %d, "checksum": %q}`, d.Count, d.Hash)})
+	}
+	if v.keyCount == 0 {
+		v.add(catalog.Diff{Key: "(count)", Side: "source", Row: fmt.Sprintf(`{"count": %d, "checksum": %q}`, total.Count, total.Hash)})
+		v.add(catalog.Diff{Key: "(count)", Side: "target", Row: fmt.Sprintf(`{"count": %d, "checksum": %q}`, totalD.Count, totalD.Hash)})
 		return false, nil
 	}
-	if err := v.search(ctx, nil, nil, s, d); err != nil {
-		return false, err
+	for _, p := range parts {
+		if p.s != p.d {
+			if err := v.search(ctx, p.lo, p.hi, p.s, p.d); err != nil {
+				return false, err
+			}
+		}
 	}
 	return false, nil
+}
+
+// sourceCount counts the source side's rows to size the first pass.
+func (v *verifier) sourceCount(ctx context.Context) (int64, error) {
+	ex, err := as[data.Exporter](v.tc.rc.src, "count rows")
+	if err != nil {
+		return 0, err
+	}
+	n, err := ex.Count(ctx, data.ExportSpec{Schema: v.sspec.Schema, Table: v.sspec.Table, Where: v.sspec.Where, TimeZone: v.sspec.TimeZone})
+	if err != nil {
+		return 0, fmt.Errorf("source count: %s", scrub(v.tc.rc.src, err))
+	}
+	v.st.beats.Add(1)
+	return n, nil
 }
 
 // counts compares row counts only: no checksum work on either side.
@@ -210,6 +289,7 @@ func (v *verifier) sums(ctx context.Context, lower, upper []string) (data.Sum, d
 	if e2 != nil {
 		return s, d, fmt.Errorf("target checksum: %s", scrub(v.tc.rc.dst, e2))
 	}
+	v.st.beats.Add(1)
 	return s, d, nil
 }
 

@@ -277,4 +277,3 @@ func sameData(t *testing.T, a, b *db, s data.ChecksumSpec) data.Sum {
 	}
 	return sa
 }
-
