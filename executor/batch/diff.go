@@ -369,14 +369,22 @@ func (v *verifier) compareRows(ctx context.Context, lower, upper []string) error
 	ss, ds := v.sspec, v.dspec
 	ss.Lower, ss.Upper, ds.Lower, ds.Upper = lower, upper, lower, upper
 	lim := int(v.threshold) * 2
-	srows, err := v.src.Rows(ctx, ss, lim)
-	if err != nil {
-		return fmt.Errorf("source rows: %s", scrub(v.tc.rc.src, err))
-	}
+	var (
+		srows [][]*string
+		serr  error
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() { defer wg.Done(); srows, serr = v.src.Rows(ctx, ss, lim) }()
 	drows, err := v.dst.Rows(ctx, ds, lim)
+	wg.Wait()
+	if serr != nil {
+		return fmt.Errorf("source rows: %s", scrub(v.tc.rc.src, serr))
+	}
 	if err != nil {
 		return fmt.Errorf("target rows: %s", scrub(v.tc.rc.dst, err))
 	}
+	v.st.beats.Add(1)
 	index := func(rows [][]*string) (map[string][]*string, []string) {
 		m := make(map[string][]*string, len(rows))
 		var order []string

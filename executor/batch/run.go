@@ -527,56 +527,97 @@ func (tc *taskCtx) importFiles(ctx context.Context, feed *fileFeed) error {
 			return st.end(ctx, err)
 		}
 	}
-	next := int64(1)
-	var lastExportRows int64
-	for {
-		if feed != nil {
-			if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
-				return st.end(ctx, err)
+	// Files load import_parallel at a time (in file order, one at a time,
+	// when import_order_by asks for sorted loading).
+	workers := max(1, int(tc.rc.opts.Int("import_parallel")))
+	if len(splitList(tc.rc.opts["import_order_by"])) > 0 {
+		workers = 1
+	}
+	work := make(chan catalog.ExportFile)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() {
+			firstErr = err
+			st.cancel(err)
+		})
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				if sctx.Err() != nil {
+					continue
+				}
+				if err := tc.importOne(sctx, st, f, marked[path.Base(f.URI)]); err != nil {
+					fail(err)
+				}
 			}
-		}
-		for _, f := range files {
-			if f.Seq != next {
+		}()
+	}
+	dispatch := func() error {
+		defer func() { close(work); wg.Wait() }()
+		next := int64(1) // files go out in seq order; seq k+1 waits for k
+		var lastExportRows int64
+		for {
+			if feed != nil {
+				if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
+					return err
+				}
+			}
+			for _, f := range files {
+				if f.Seq != next {
+					continue
+				}
+				select {
+				case work <- f:
+					next++
+				case <-sctx.Done():
+					return context.Cause(sctx)
+				}
+			}
+			if feed == nil {
+				return nil
+			}
+			if feed.failed.Load() {
+				return errors.New("stopped: ExportTable failed")
+			}
+			if feed.done.Load() {
+				// The export recorded every file before saying done; one
+				// more pass picks up the last ones.
+				if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
+					return err
+				}
+				if int64(len(files)) < next {
+					return nil
+				}
 				continue
 			}
-			if err := tc.importOne(sctx, st, f, marked[path.Base(f.URI)]); err != nil {
-				if sctx.Err() != nil {
-					err = context.Cause(sctx)
+			select {
+			case <-feed.wake:
+			case <-time.After(time.Second):
+			case <-sctx.Done():
+				return context.Cause(sctx)
+			}
+			if ex := feed.export.Load(); ex != nil {
+				if r := ex.rows.Load(); r != lastExportRows {
+					lastExportRows = r
+					st.beats.Add(1)
 				}
-				return st.end(ctx, err)
+				st.total.Store(ex.total.Load())
 			}
-			next++
 		}
-		if feed == nil {
-			break
-		}
-		if feed.failed.Load() {
-			return st.end(ctx, errors.New("stopped: ExportTable failed"))
-		}
-		if feed.done.Load() {
-			// The export recorded every file before saying done; one more
-			// pass picks up the last ones.
-			if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
-				return st.end(ctx, err)
-			}
-			if int64(len(files)) < next {
-				break
-			}
-			continue
-		}
-		select {
-		case <-feed.wake:
-		case <-time.After(time.Second):
-		case <-sctx.Done():
-			return st.end(ctx, context.Cause(sctx))
-		}
-		if ex := feed.export.Load(); ex != nil {
-			if r := ex.rows.Load(); r != lastExportRows {
-				lastExportRows = r
-				st.beats.Add(1)
-			}
-			st.total.Store(ex.total.Load())
-		}
+	}
+	err = dispatch()
+	if firstErr != nil {
+		err = firstErr
+	}
+	if err != nil {
+		return st.end(ctx, err)
 	}
 	tc.rc.operation(ctx, tc, "import", st)
 	return st.end(ctx, nil)

@@ -208,6 +208,7 @@ var SyncJob = Set{
 	{Name: "batch_file_format", Kind: Enum, Default: "csv", Values: []string{"csv", "parquet"}, Description: "Export file format."},
 	{Name: "compression", Kind: Enum, Default: "zstd", Values: []string{"zstd", "gzip", "none"}, Description: "Export file compression."},
 	{Name: "export_compress_parallel", Kind: Int, Default: "5", Min: 1, Max: 64, Description: "Files compressed and uploaded at once."},
+	{Name: "import_parallel", Kind: Int, Default: "2", Min: 1, Max: 64, Description: "Staged files loaded at once, each in its own target transaction (1 when import_order_by is set)."},
 	{Name: "heartbeat_timeout", Kind: Int, Default: "60", Min: 1, Description: "Seconds a stage may go without progress before it fails."},
 	{Name: "enable_pk_duplicate_detect", Kind: Bool, Default: "on", Description: "Before importing into a non-empty target, look for keys that already exist and fail with examples."},
 	{Name: "source_timezone", Kind: String, Default: "UTC", Description: "Session time zone on both sides."},
