@@ -155,11 +155,20 @@ func (v *verifier) run(ctx context.Context, alg string) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		// At least one range per thread, so threads work from the start.
-		parts := int(min(1024, max(int64(cap(v.sem)), (n+firstPassRows-1)/firstPassRows)))
+		// The first pass cuts the table into bisection_factor^d ranges of
+		// at most firstPassRows: the same ranges bisection would reach
+		// level by level, so the search below fetches no more rows than
+		// plain bisection; at least one range per thread.
+		parts := int64(1)
+		if n > v.threshold {
+			for parts*firstPassRows < n && parts < 1<<15 {
+				parts *= int64(v.factor)
+			}
+		}
+		parts = max(parts, int64(cap(v.sem)))
 		if n > 1 && parts > 1 {
 			spec := v.sspec
-			if bounds, err = v.src.SplitPoints(ctx, spec, parts); err != nil {
+			if bounds, err = v.src.SplitPoints(ctx, spec, int(parts)); err != nil {
 				return false, fmt.Errorf("split key range: %w", err)
 			}
 			v.st.beats.Add(1)
