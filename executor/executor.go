@@ -68,8 +68,9 @@ type Executor struct {
 	rels    *resolver
 	relErr  error
 
-	engine *batch.Engine
-	sched  *schedule.Scheduler
+	engine    *batch.Engine
+	sched     *schedule.Scheduler
+	closeOnce sync.Once
 }
 
 var _ wire.Handler = (*Executor)(nil)
@@ -108,9 +109,11 @@ func (e *Executor) Start(ctx context.Context) error {
 // Close stops the schedules and the running runs (they end failed and can
 // be retried) and waits for them to record that.
 func (e *Executor) Close() {
-	e.sched.Stop()
-	e.engine.StopAll()
-	e.engine.Wait()
+	e.closeOnce.Do(func() {
+		e.sched.Stop()
+		e.engine.StopAll()
+		e.engine.Wait()
+	})
 }
 
 // Auth implements wire.Handler.

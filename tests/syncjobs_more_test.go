@@ -413,3 +413,42 @@ func TestParquetStagedFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestGracefulShutdownDuringRunThenRetry(t *testing.T) {
+	pg := testbed.Postgres(t)
+	srcDB, dstDB := pg.NewDatabase(t, "gsrc"), pg.NewDatabase(t, "gdst")
+	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, 2000) i")
+	mustPG(t, dst, ordersDDL)
+	slowTarget(t, dst, "orders", 3)
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, c, pgDS("src", pg, srcDB))
+	mustExec(t, c, pgDS("dst", pg, dstDB))
+	mustExec(t, c, "CREATE SYNC JOB g FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 100, import_parallel = 1, algorithm = 'countdiff')")
+	// A session waits on the run while the gateway is told to stop.
+	waiter := g.connect(t, "admin", pgx.QueryExecModeExec)
+	done := make(chan runRow, 1)
+	go func() { done <- runJob(t, waiter, "RUN SYNC JOB g WAIT") }()
+	waitFor(t, 20*time.Second, "a file imported", func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.export_files WHERE imported") >= 1
+	})
+	started := time.Now()
+	g.stop() // SIGTERM: must exit 0
+	if d := time.Since(started); d > 20*time.Second {
+		t.Fatalf("shutdown took %s", d)
+	}
+	r := <-done
+	if r.Status != "failed" || !strings.Contains(deref(r.Message), "shutdown") {
+		t.Fatalf("waiting session got %+v %s", r, deref(r.Message))
+	}
+	g.restart()
+	c = g.connect(t, "admin", pgx.QueryExecModeExec)
+	r2 := runJob(t, c, "RETRY RUN '"+r.RunID+"'")
+	if r2.Status != "completed" {
+		t.Fatalf("retry after shutdown = %+v %s", r2, deref(r2.Message))
+	}
+	if n := count(t, dst, "SELECT count(DISTINCT id) FROM orders"); n != 2000 || count(t, dst, "SELECT count(*) FROM orders") != 2000 {
+		t.Fatalf("rows after retry = %d", n)
+	}
+}

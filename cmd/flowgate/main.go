@@ -183,6 +183,10 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Runs end first (failed, "interrupted by gateway shutdown", resumable
+	// with RETRY RUN), so sessions waiting on them finish before the
+	// server waits for statements.
+	ex.Close()
 	log.Info("shutting down: waiting for running statements")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

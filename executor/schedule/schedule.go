@@ -210,6 +210,9 @@ func (s *Scheduler) arm(ctx context.Context, j *catalog.Job) {
 		return
 	}
 	name := j.Name
+	if t := s.timers[name]; t != nil {
+		t.Stop() // a fire re-arming after a Reload must not leave two timers
+	}
 	s.timers[name] = time.AfterFunc(time.Until(next[0]), func() { s.fired(name) })
 }
 
