@@ -428,8 +428,17 @@ func TestGracefulShutdownDuringRunThenRetry(t *testing.T) {
 	mustExec(t, c, "CREATE SYNC JOB g FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 100, import_parallel = 1, algorithm = 'countdiff')")
 	// A session waits on the run while the gateway is told to stop.
 	waiter := g.connect(t, "admin", pgx.QueryExecModeExec)
-	done := make(chan runRow, 1)
-	go func() { done <- runJob(t, waiter, "RUN SYNC JOB g WAIT") }()
+	type waited struct {
+		r   runRow
+		err error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		var w waited
+		w.err = waiter.QueryRow(context.Background(), "RUN SYNC JOB g WAIT").Scan(&w.r.RunID, &w.r.Job, &w.r.Status, &w.r.Trigger,
+			&w.r.StartedAt, &w.r.FinishedAt, &w.r.RowsRead, &w.r.RowsWritten, &w.r.Bytes, &w.r.Message)
+		done <- w
+	}()
 	waitFor(t, 20*time.Second, "a file imported", func() bool {
 		return count(t, c, "SELECT count(*) FROM dataflow.export_files WHERE imported") >= 1
 	})
@@ -438,13 +447,27 @@ func TestGracefulShutdownDuringRunThenRetry(t *testing.T) {
 	if d := time.Since(started); d > 20*time.Second {
 		t.Fatalf("shutdown took %s", d)
 	}
-	r := <-done
-	if r.Status != "failed" || !strings.Contains(deref(r.Message), "shutdown") {
-		t.Fatalf("waiting session got %+v %s", r, deref(r.Message))
+	// The waiting session gets the run row (failed by the shutdown) or, if
+	// the server closed it first, a connection error; never a hang.
+	var w waited
+	select {
+	case w = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting session hung after shutdown")
+	}
+	if w.err == nil && (w.r.Status != "failed" || !strings.Contains(deref(w.r.Message), "shutdown")) {
+		t.Fatalf("waiting session got %+v %s", w.r, deref(w.r.Message))
 	}
 	g.restart()
 	c = g.connect(t, "admin", pgx.QueryExecModeExec)
-	r2 := runJob(t, c, "RETRY RUN '"+r.RunID+"'")
+	var runID, status, msg string
+	if err := c.QueryRow(context.Background(), "SELECT run_id, status, message FROM dataflow.runs WHERE job = 'g'").Scan(&runID, &status, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" || !(strings.Contains(msg, "shutdown") || strings.Contains(msg, "restart")) {
+		t.Fatalf("run after restart: %s %q (waiter: %v)", status, msg, w.err)
+	}
+	r2 := runJob(t, c, "RETRY RUN '"+runID+"'")
 	if r2.Status != "completed" {
 		t.Fatalf("retry after shutdown = %+v %s", r2, deref(r2.Message))
 	}
