@@ -475,3 +475,46 @@ func TestGracefulShutdownDuringRunThenRetry(t *testing.T) {
 		t.Fatalf("rows after retry = %d", n)
 	}
 }
+
+func TestArraysIntoJSONAndTinyIntIntoInteger(t *testing.T) {
+	ctx := context.Background()
+	pg := testbed.Postgres(t)
+	my := testbed.MySQL(t)
+	pgDB := pg.NewDatabase(t, "arr")
+	p := pg.Connect(t, pgDB)
+	mustPG(t, p, "CREATE TABLE tags (id int PRIMARY KEY, labels text[], nums int[])",
+		`INSERT INTO tags VALUES (1, '{a,"b c",NULL}', '{1,2}'), (2, '{}', NULL), (3, NULL, '{3}')`,
+		"CREATE TABLE flags (id int PRIMARY KEY, f smallint)")
+	myDB := my.NewDatabase(t, "arr")
+	m := my.Open(t, myDB)
+	for _, s := range []string{"CREATE TABLE tags (id int PRIMARY KEY, labels json, nums json)",
+		"CREATE TABLE flags (id int PRIMARY KEY, f tinyint(1))", "INSERT INTO flags VALUES (1, 1), (2, 0), (3, NULL)"} {
+		if _, err := m.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, c, pgDS("pg", pg, pgDB))
+	mustExec(t, c, mysqlDatasourceSQL("my", my, my.Password, myDB))
+	mustExec(t, c, "CREATE SYNC JOB tags FROM pg.tags TO my.tags MODE BATCH WITH (algorithm = 'hashdiff')")
+	if r := runJob(t, c, "RUN SYNC JOB tags WAIT"); r.Status != "completed" || r.RowsWritten != 3 {
+		t.Fatalf("arrays -> json = %+v %s", r, deref(r.Message))
+	}
+	var labels, nums sql.NullString
+	if err := m.QueryRow("SELECT labels, nums FROM tags WHERE id = 1").Scan(&labels, &nums); err != nil {
+		t.Fatal(err)
+	}
+	if labels.String != `["a","b c",null]` || nums.String != "[1,2]" {
+		t.Fatalf("json on MySQL: %q %q", labels.String, nums.String)
+	}
+	mustExec(t, c, "CREATE SYNC JOB flags FROM my.flags TO pg.flags MODE BATCH WITH (algorithm = 'hashdiff')")
+	if r := runJob(t, c, "RUN SYNC JOB flags WAIT"); r.Status != "completed" || r.RowsWritten != 3 {
+		t.Fatalf("tinyint(1) -> smallint = %+v %s", r, deref(r.Message))
+	}
+	var got string
+	p.QueryRow(ctx, "SELECT string_agg(coalesce(f::text, 'null'), ',' ORDER BY id) FROM flags").Scan(&got)
+	if got != "1,0,null" {
+		t.Fatalf("flags on PG: %s", got)
+	}
+}

@@ -67,6 +67,11 @@ func (c *Conn) exportSelect(spec data.ExportSpec) string {
 			b.WriteString(", ")
 		}
 		q := dataIdent(col.Name)
+		if col.Type.Kind == schema.JSON && col.Type.Elem != nil {
+			// An array bound for a json column (e.g. on MySQL) travels as JSON.
+			fmt.Fprintf(&b, "array_to_json(%s)", q)
+			continue
+		}
 		if col.Type.Kind == schema.TimestampTZ && !dataIsUTC(spec.TimeZone) {
 			fmt.Fprintf(&b, "CASE WHEN isfinite(%[1]s) THEN (%[1]s AT TIME ZONE 'UTC')::text || '+00' ELSE %[1]s::text END", q)
 			continue

@@ -180,8 +180,8 @@ func compatible(src, dst schema.Type) bool {
 		return true
 	case fd == string(schema.JSON) && fs == "text", fd == string(schema.UUID) && fs == "text":
 		return true
-	case fd == string(schema.Array) && fs == string(schema.JSON):
-		return true
+	case fd == string(schema.JSON) && fs == string(schema.Array):
+		return true // exported as JSON, see exportColumn
 	}
 	return false
 }
@@ -251,4 +251,19 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// exportColumn is the source column as the export should write it for its
+// target: a boolean read from MySQL's tinyint(1) goes to an integer column
+// as a number, and a PostgreSQL array goes to a json column as a JSON
+// array. Everything else is exported as it is.
+func exportColumn(p columnPair) schema.Column {
+	c := p.Src
+	switch {
+	case c.Type.Kind == schema.Bool && c.Type.IsTinyIntOne() && p.Dst.Type.Kind.IsInteger():
+		c.Type.Kind = schema.Int8
+	case c.Type.Kind == schema.Array && p.Dst.Type.Kind == schema.JSON:
+		c.Type = schema.Type{Kind: schema.JSON, Elem: c.Type.Elem, Native: c.Type.Native}
+	}
+	return c
 }

@@ -248,7 +248,7 @@ func (rc *runCtx) prepareTask(ctx context.Context, t TaskPlan) (*taskCtx, error)
 func (tc *taskCtx) exportSpec() data.ExportSpec {
 	cols := make([]schema.Column, len(tc.pairs))
 	for i, p := range tc.pairs {
-		cols[i] = p.Src
+		cols[i] = exportColumn(p)
 	}
 	return data.ExportSpec{Schema: tc.t.SourceSchema, Table: tc.t.SourceTable, Columns: cols, Where: tc.rc.plan.SourceWhere,
 		OrderBy: splitList(tc.rc.opts["import_order_by"]), TimeZone: tc.rc.opts["source_timezone"]}
