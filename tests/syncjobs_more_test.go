@@ -175,6 +175,20 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 			t.Fatalf("fire time %q (%v)", f, err)
 		}
 	}
+	// ONCE fires one run right after creation, and never again.
+	mustExec(t, c, `CREATE SYNC JOB once FROM src.orders TO dst.sched MODE BATCH WHERE 'id < 0' SCHEDULE ONCE WITH (algorithm = 'countdiff')`)
+	waitFor(t, 10*time.Second, "the ONCE run", func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'once' AND trigger = 'schedule' AND status = 'completed'") == 1
+	})
+	var lastFire *time.Time
+	c.QueryRow(ctx, "SELECT last_fire, next_fires::text FROM dataflow.schedules WHERE job = 'once'").Scan(&lastFire, &firesJSON)
+	if lastFire == nil || firesJSON != "[]" {
+		t.Fatalf("ONCE schedule row: %v %s", lastFire, firesJSON)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'once'"); n != 1 {
+		t.Fatalf("ONCE fired %d times", n)
+	}
 	mustExec(t, c, "ALTER SYNC JOB sched SCHEDULE NONE")
 	if n := count(t, c, "SELECT count(*) FROM dataflow.schedules WHERE job = 'sched'"); n != 0 {
 		t.Fatalf("schedule still listed after SCHEDULE NONE")
