@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/internal/testbed"
-	"github.com/johannesboyne/gofakes3"
 	"github.com/jackc/pgx/v5"
+	"github.com/johannesboyne/gofakes3"
 	_ "github.com/mattn/go-sqlite3"
 )
 
@@ -47,16 +47,12 @@ func slowTarget(t testing.TB, c *pgx.Conn, table string, ms int) {
 }
 
 func TestKill9DuringImportThenRetry(t *testing.T) {
-	pg := testbed.Postgres(t)
-	srcDB, dstDB := pg.NewDatabase(t, "ksrc"), pg.NewDatabase(t, "kdst")
-	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	rig := newPGRig(t, "ksrc", "kdst")
+	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer, note) SELECT i, i, 'row ' || i FROM generate_series(1, 2000) i")
 	mustPG(t, dst, ordersDDL)
 	slowTarget(t, dst, "orders", 2) // ~4s of import in 20 files
-	g := startGateway(t)
-	c := g.connect(t, "admin", pgx.QueryExecModeExec)
-	mustExec(t, c, pgDS("src", pg, srcDB))
-	mustExec(t, c, pgDS("dst", pg, dstDB))
+	g, c := rig.start(t, pgx.QueryExecModeExec)
 	mustExec(t, c, "CREATE SYNC JOB k FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 100, algorithm = 'hashdiff', bisection_threshold = 200, bisection_factor = 4)")
 	r := runJob(t, c, "RUN SYNC JOB k")
 	if r.Status != "running" && r.Status != "created" {
@@ -91,16 +87,12 @@ func TestKill9DuringImportThenRetry(t *testing.T) {
 
 func TestStopHeartbeatAndSchedules(t *testing.T) {
 	ctx := context.Background()
-	pg := testbed.Postgres(t)
-	srcDB, dstDB := pg.NewDatabase(t, "ssrc"), pg.NewDatabase(t, "sdst")
-	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	rig := newPGRig(t, "ssrc", "sdst")
+	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, 3000) i")
 	mustPG(t, dst, ordersDDL, strings.Replace(ordersDDL, "orders", "hb", 1), strings.Replace(ordersDDL, "orders", "sched", 1))
 	slowTarget(t, dst, "orders", 2)
-	g := startGateway(t)
-	c := g.connect(t, "admin", pgx.QueryExecModeSimpleProtocol)
-	mustExec(t, c, pgDS("src", pg, srcDB))
-	mustExec(t, c, pgDS("dst", pg, dstDB))
+	g, c := rig.start(t, pgx.QueryExecModeSimpleProtocol)
 
 	// STOP terminates a running run.
 	mustExec(t, c, "CREATE SYNC JOB stopme FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 100)")
@@ -338,15 +330,11 @@ func TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3(t *testing.T) {
 
 func TestFiltersColumnsAndCleanSourceData(t *testing.T) {
 	ctx := context.Background()
-	pg := testbed.Postgres(t)
-	srcDB, dstDB := pg.NewDatabase(t, "fsrc"), pg.NewDatabase(t, "fdst")
-	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	rig := newPGRig(t, "fsrc", "fdst")
+	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer, amount, placed) SELECT i, i % 7, i, now() - i * interval '1 day' FROM generate_series(1, 1000) i")
 	mustPG(t, dst, "CREATE TABLE recent (id bigint PRIMARY KEY, cust int, placed timestamptz, extra text DEFAULT 'untouched')")
-	g := startGateway(t)
-	c := g.connect(t, "admin", pgx.QueryExecModeCacheStatement)
-	mustExec(t, c, pgDS("src", pg, srcDB))
-	mustExec(t, c, pgDS("dst", pg, dstDB))
+	_, c := rig.start(t, pgx.QueryExecModeCacheStatement)
 	mustExec(t, c, "CREATE SYNC JOB recent FROM src.orders TO dst.recent COLUMNS (id, customer AS cust, placed) MODE BATCH WHERE LAST 12 MONTHS ON placed WITH (algorithm = 'hashdiff')")
 	r := runJob(t, c, "RUN SYNC JOB recent WAIT")
 	want := count(t, src, "SELECT count(*) FROM orders WHERE placed >= now() - interval '12 months'")
@@ -429,16 +417,12 @@ func TestParquetStagedFiles(t *testing.T) {
 }
 
 func TestGracefulShutdownDuringRunThenRetry(t *testing.T) {
-	pg := testbed.Postgres(t)
-	srcDB, dstDB := pg.NewDatabase(t, "gsrc"), pg.NewDatabase(t, "gdst")
-	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	rig := newPGRig(t, "gsrc", "gdst")
+	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, 2000) i")
 	mustPG(t, dst, ordersDDL)
 	slowTarget(t, dst, "orders", 3)
-	g := startGateway(t)
-	c := g.connect(t, "admin", pgx.QueryExecModeExec)
-	mustExec(t, c, pgDS("src", pg, srcDB))
-	mustExec(t, c, pgDS("dst", pg, dstDB))
+	g, c := rig.start(t, pgx.QueryExecModeExec)
 	mustExec(t, c, "CREATE SYNC JOB g FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 100, import_parallel = 1, algorithm = 'countdiff')")
 	// A session waits on the run while the gateway is told to stop.
 	waiter := g.connect(t, "admin", pgx.QueryExecModeExec)

@@ -86,21 +86,51 @@ func count(t testing.TB, c *pgx.Conn, q string, args ...any) int64 {
 	return n
 }
 
+// pgRig is the usual sync-job setup: two fresh PostgreSQL databases and,
+// once started, a gateway with datasources src and dst for them.
+type pgRig struct {
+	pg           *testbed.PG
+	srcDB, dstDB string
+	src, dst     *pgx.Conn
+}
+
+func newPGRig(t testing.TB, srcPrefix, dstPrefix string) *pgRig {
+	t.Helper()
+	r := &pgRig{pg: testbed.Postgres(t)}
+	r.srcDB, r.dstDB = r.pg.NewDatabase(t, srcPrefix), r.pg.NewDatabase(t, dstPrefix)
+	r.src, r.dst = r.pg.Connect(t, r.srcDB), r.pg.Connect(t, r.dstDB)
+	return r
+}
+
+// datasources creates src and dst through c.
+func (r *pgRig) datasources(t testing.TB, c *pgx.Conn) {
+	t.Helper()
+	mustExec(t, c, pgDS("src", r.pg, r.srcDB))
+	mustExec(t, c, pgDS("dst", r.pg, r.dstDB))
+}
+
+// start runs a gateway and connects to it with the datasources in place.
+func (r *pgRig) start(t testing.TB, mode pgx.QueryExecMode) (*gateway, *pgx.Conn) {
+	t.Helper()
+	g := startGateway(t)
+	c := g.connect(t, "admin", mode)
+	r.datasources(t, c)
+	return g, c
+}
+
 const ordersDDL = `CREATE TABLE orders (id bigint PRIMARY KEY, customer int NOT NULL, amount numeric(12,2), note text, placed timestamptz, flag boolean)`
 
 func TestBatchJobPostgresToPostgres(t *testing.T) {
 	ctx := context.Background()
-	pg := testbed.Postgres(t)
-	srcDB, dstDB := pg.NewDatabase(t, "bsrc"), pg.NewDatabase(t, "bdst")
-	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	rig := newPGRig(t, "bsrc", "bdst")
+	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, `INSERT INTO orders SELECT i, i % 97, i * 1.25, CASE WHEN i % 10 = 0 THEN NULL WHEN i % 10 = 1 THEN '' ELSE 'note "' || i || E'",\nline' END,
 		'2024-01-01 00:00:00+00'::timestamptz + i * interval '1 minute 0.000123 second', i % 2 = 0 FROM generate_series(1, 5000) i`)
 	mustPG(t, dst, ordersDDL)
 
 	g := startGateway(t)
 	c, notices := g.noticeConn(t)
-	mustExec(t, c, pgDS("src", pg, srcDB))
-	mustExec(t, c, pgDS("dst", pg, dstDB))
+	rig.datasources(t, c)
 	mustExec(t, c, `CREATE SYNC JOB orders FROM src.orders TO dst.public.orders MODE BATCH WITH (algorithm = 'hashdiff', export_batch_rows = 1000, bisection_threshold = 100, bisection_factor = 4)`)
 
 	r := runJob(t, c, "RUN SYNC JOB orders WAIT")
@@ -208,15 +238,11 @@ func TestBatchJobPostgresToPostgres(t *testing.T) {
 
 func TestBatchJobErrorsAreClear(t *testing.T) {
 	ctx := context.Background()
-	pg := testbed.Postgres(t)
-	srcDB, dstDB := pg.NewDatabase(t, "esrc"), pg.NewDatabase(t, "edst")
-	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	rig := newPGRig(t, "esrc", "edst")
+	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer) VALUES (1, 1), (2, 2)")
 	mustPG(t, dst, ordersDDL, "CREATE TABLE small (id bigint PRIMARY KEY, customer text)")
-	g := startGateway(t)
-	c := g.connect(t, "admin", pgx.QueryExecModeExec)
-	mustExec(t, c, pgDS("src", pg, srcDB))
-	mustExec(t, c, pgDS("dst", pg, dstDB))
+	_, c := rig.start(t, pgx.QueryExecModeExec)
 	cases := []struct {
 		sql, code, contains string
 	}{
@@ -312,16 +338,12 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 }
 
 func TestBatchJobFailedFileResumesWithoutDuplicates(t *testing.T) {
-	pg := testbed.Postgres(t)
-	srcDB, dstDB := pg.NewDatabase(t, "rsrc"), pg.NewDatabase(t, "rdst")
-	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	rig := newPGRig(t, "rsrc", "rdst")
+	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, 1000) i")
 	// Rows 1..450 load, the file holding 451..500 fails on the check.
 	mustPG(t, dst, ordersDDL, "ALTER TABLE orders ADD CONSTRAINT no_473 CHECK (id <> 473)")
-	g := startGateway(t)
-	c := g.connect(t, "admin", pgx.QueryExecModeSimpleProtocol)
-	mustExec(t, c, pgDS("src", pg, srcDB))
-	mustExec(t, c, pgDS("dst", pg, dstDB))
+	_, c := rig.start(t, pgx.QueryExecModeSimpleProtocol)
 	mustExec(t, c, "CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 50, import_order_by = 'id', compression = 'gzip', algorithm = 'hashdiff', bisection_threshold = 100, bisection_factor = 4)")
 	r := runJob(t, c, "RUN SYNC JOB j WAIT")
 	if r.Status != "failed" {
