@@ -516,3 +516,38 @@ func TestArraysIntoJSONAndTinyIntIntoInteger(t *testing.T) {
 		t.Fatalf("flags on PG: %s", got)
 	}
 }
+
+func TestLockTimeoutOnTargetThenRetry(t *testing.T) {
+	ctx := context.Background()
+	rig := newPGRig(t, "lsrc", "ldst")
+	mustPG(t, rig.src, ordersDDL, "INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, 500) i")
+	mustPG(t, rig.dst, ordersDDL)
+	_, c := rig.start(t, pgx.QueryExecModeExec)
+	mustExec(t, c, fmt.Sprintf("CREATE DATASOURCE locked TYPE postgres OPTIONS (host %s, port '%d', database %s, user %s, password %s, extparam 'lock_timeout=500')",
+		sqlString(rig.pg.Host), rig.pg.Port, sqlString(rig.dstDB), sqlString(rig.pg.User), sqlString(rig.pg.Password)))
+	mustExec(t, c, "CREATE SYNC JOB l FROM src.orders TO locked.orders MODE BATCH WITH (algorithm = 'md5diff')")
+	holder := rig.pg.Connect(t, rig.dstDB)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	r := runJob(t, c, "RUN SYNC JOB l WAIT")
+	if r.Status != "failed" || !strings.Contains(deref(r.Message), "lock timeout") {
+		t.Fatalf("run against a locked table = %+v %s", r, deref(r.Message))
+	}
+	var stage, msg string
+	c.QueryRow(ctx, "SELECT stage, message FROM dataflow.run_stages WHERE run_id = $1 AND status = 'failed'", r.RunID).Scan(&stage, &msg)
+	if stage != "ImportTable" || !strings.Contains(msg, "canceling statement due to lock timeout") {
+		t.Fatalf("failed stage %s: %q", stage, msg)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r = runJob(t, c, "RETRY RUN '"+r.RunID+"'")
+	if r.Status != "completed" || count(t, rig.dst, "SELECT count(*) FROM orders") != 500 {
+		t.Fatalf("retry after the lock went = %+v %s", r, deref(r.Message))
+	}
+}
