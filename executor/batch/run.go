@@ -359,6 +359,21 @@ func fileName(job, run string, task, attempt, seq int64, suffix string) string {
 	return path.Join(job, run, fmt.Sprintf("t%04d-a%d-%06d%s", task, attempt, seq, suffix))
 }
 
+// countInBackground counts the rows to export for progress percentages
+// while the export runs, so the count never delays it; a failed count only
+// leaves the percentage out.
+func (tc *taskCtx) countInBackground(ctx context.Context, spec data.ExportSpec, stages ...*stage) {
+	go func() {
+		n, err := tc.exporter.Count(ctx, spec)
+		if err != nil {
+			return
+		}
+		for _, st := range stages {
+			st.total.Store(n)
+		}
+	}()
+}
+
 // fileFeed tells a concurrent import that files were staged.
 type fileFeed struct {
 	wake   chan struct{}
@@ -391,11 +406,11 @@ func (tc *taskCtx) export(ctx context.Context, feed *fileFeed) (err error) {
 	}
 	cat := tc.rc.e.cfg.Catalog
 	spec := tc.exportSpec()
-	total, _ := tc.exporter.Count(ctx, spec) // progress only; a failure here is not fatal
-	st, sctx, err := tc.startStage(ctx, StageExport, total)
+	st, sctx, err := tc.startStage(ctx, StageExport, 0)
 	if err != nil {
 		return err
 	}
+	tc.countInBackground(sctx, spec, st)
 	if feed != nil {
 		feed.export.Store(st)
 		feed.signal()
@@ -706,15 +721,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // pipe, one target transaction, no files.
 func (tc *taskCtx) streamCopy(ctx context.Context) error {
 	spec := tc.exportSpec()
-	total, _ := tc.exporter.Count(ctx, spec)
-	est, ectx, err := tc.startStage(ctx, StageExport, total)
+	est, ectx, err := tc.startStage(ctx, StageExport, 0)
 	if err != nil {
 		return err
 	}
-	ist, ictx, err := tc.startStage(ectx, StageImport, total)
+	ist, ictx, err := tc.startStage(ectx, StageImport, 0)
 	if err != nil {
 		return est.end(ctx, err)
 	}
+	tc.countInBackground(ectx, spec, est, ist)
 	if tc.rc.opts.Bool("enable_pk_duplicate_detect") {
 		if err := tc.detectDuplicates(ictx); err != nil {
 			ist.end(ctx, err)
