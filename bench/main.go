@@ -235,8 +235,22 @@ func rawPipe() (float64, error) {
 	return time.Since(t).Seconds(), nil
 }
 
-// runWait runs a job with WAIT and returns seconds and rows written.
+// runWait runs a job with WAIT and returns seconds and rows written; a run
+// that does not complete is an error.
 func runWait(ctx context.Context, fg *pgx.Conn, job string) (float64, int64, error) {
+	sec, n, _, status, err := runJobWait(ctx, fg, job)
+	if err == nil && status != "completed" {
+		err = fmt.Errorf("job %s ended %s", job, status)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return sec, n, nil
+}
+
+// runJobWait runs a job with WAIT, prints its stage times and returns
+// seconds, rows written, run id and status; only a failed run is an error.
+func runJobWait(ctx context.Context, fg *pgx.Conn, job string) (float64, int64, string, string, error) {
 	t := time.Now()
 	var status string
 	var written int64
@@ -249,7 +263,7 @@ func runWait(ctx context.Context, fg *pgx.Conn, job string) (float64, int64, err
 	var read, bytes int64
 	vals = append(vals, &runID, &jobName, &status, &trig, &started, &finished, &read, &written, &bytes, &msg)
 	if err := row.Scan(vals...); err != nil {
-		return 0, 0, err
+		return 0, 0, "", "", err
 	}
 	sec := time.Since(t).Seconds()
 	if rows, err := fg.Query(ctx, `SELECT stage, extract(epoch FROM finished_at - started_at)::float8 FROM dataflow.run_stages
@@ -264,14 +278,14 @@ func runWait(ctx context.Context, fg *pgx.Conn, job string) (float64, int64, err
 		rows.Close()
 		fmt.Printf("  %.2fs total; stages: %s\n", sec, strings.Join(parts, ", "))
 	}
-	if status != "completed" {
+	if status != "completed" && status != "data_inconsistent" {
 		m := ""
 		if msg != nil {
 			m = *msg
 		}
-		return 0, 0, fmt.Errorf("job %s ended %s: %s", job, status, m)
+		return 0, 0, runID, status, fmt.Errorf("job %s ended %s: %s", job, status, m)
 	}
-	return sec, written, nil
+	return sec, written, runID, status, nil
 }
 
 // stageSeconds reads how long a stage of a job's last run took.
@@ -391,13 +405,8 @@ func mysqlScenarios(ctx context.Context, fg *pgx.Conn, dst *pgx.Conn, pipeSec fl
 		dst.Exec(ctx, `CREATE TRIGGER drift BEFORE INSERT ON lineitem_hd100 FOR EACH ROW EXECUTE FUNCTION drift()`)
 		fg.Exec(ctx, "CREATE SYNC JOB lineitem_hd100 FROM my.lineitem TO dst.lineitem_hd100 MODE BATCH WITH (staging = 'none', algorithm = 'hashdiff', threads = 2)")
 		fmt.Println("flowgate: MySQL->PG + hashdiff with 100 differences ...")
-		row := fg.QueryRow(ctx, "RUN SYNC JOB lineitem_hd100 WAIT")
-		var runID, job, status, trig string
-		var started time.Time
-		var finished *time.Time
-		var read, written, bytes int64
-		var msg *string
-		if err := row.Scan(&runID, &job, &status, &trig, &started, &finished, &read, &written, &bytes, &msg); err != nil {
+		_, _, runID, status, err := runJobWait(ctx, fg, "lineitem_hd100")
+		if err != nil {
 			return nil, err
 		}
 		var found int64

@@ -8,16 +8,28 @@ import (
 
 	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/connectors"
+	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // openedSource is a datasource opened through its connector. Errors from it
-// go through scrub so a password in a driver message never reaches a client.
-type openedSource struct {
-	ds      *catalog.Datasource
-	typ     connectors.Type
-	conn    connectors.Connector
-	secrets []string
+// go through remoteErr so a password in a driver message never reaches a
+// client.
+type openedSource struct{ *batch.Endpoint }
+
+// openConnector opens d's connector; the error is the driver's, unscrubbed.
+func openConnector(d *catalog.Datasource) (*batch.Endpoint, error) {
+	t, ok := connectors.Lookup(d.Type)
+	if !ok {
+		return nil, fmt.Errorf("datasource %q has unknown type %s", d.Name, d.Type)
+	}
+	ep := &batch.Endpoint{Name: d.Name, Type: d.Type, Secrets: t.Secrets(d.Options)}
+	c, err := t.Open(d.Options)
+	if err != nil {
+		return ep, err
+	}
+	ep.Conn = c
+	return ep, nil
 }
 
 // openDatasource loads an active datasource and opens its connector.
@@ -26,32 +38,23 @@ func (s *Session) openDatasource(ctx context.Context, name string) (*openedSourc
 	if err != nil {
 		return nil, err
 	}
-	t, err := lookupType(d.Type, 0)
+	ep, err := openConnector(d)
 	if err != nil {
-		return nil, err
+		if ep == nil {
+			return nil, err
+		}
+		return nil, (&openedSource{ep}).remoteErr("open", err)
 	}
-	o := &openedSource{ds: d, typ: t, secrets: t.Secrets(d.Options)}
-	c, err := t.Open(d.Options)
-	if err != nil {
-		return nil, o.remoteErr("open", err)
-	}
-	o.conn = c
-	return o, nil
-}
-
-func (o *openedSource) Close() {
-	if o != nil && o.conn != nil {
-		o.conn.Close()
-	}
+	return &openedSource{ep}, nil
 }
 
 // capability returns the connector's capability T or a 0A000 naming the
 // datasource type.
 func capability[T any](o *openedSource, what string) (T, error) {
-	v, err := connectors.As[T](o.conn)
+	v, err := connectors.As[T](o.Conn)
 	if err != nil {
 		var zero T
-		return zero, pgErr(codeFeatureNotSupp, "datasource %q of type %s cannot %s", o.ds.Name, o.ds.Type, what)
+		return zero, pgErr(codeFeatureNotSupp, "datasource %q of type %s cannot %s", o.Name, o.Type, what)
 	}
 	return v, nil
 }
@@ -66,15 +69,15 @@ func (o *openedSource) remoteErr(doing string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return pgErr(codeQueryCanceled, "canceling statement due to user request")
 	}
-	scrubbed := connectors.ScrubError(err, o.secrets...)
-	msg := fmt.Sprintf("datasource %q: %s: %s", o.ds.Name, doing, scrubbed.Error())
+	scrubbed := connectors.ScrubError(err, o.Secrets...)
+	msg := fmt.Sprintf("datasource %q: %s: %s", o.Name, doing, scrubbed.Error())
 	var pe *pgconn.PgError
 	var ne net.Error
 	switch {
 	case errors.As(err, &pe) && pe.Code != "":
 		return pgErr(pe.Code, "%s", msg)
 	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
-		return withHint(pgErr(codeConnectionFailure, "%s", msg), fmt.Sprintf("Check it with TEST DATASOURCE %s.", o.ds.Name))
+		return withHint(pgErr(codeConnectionFailure, "%s", msg), fmt.Sprintf("Check it with TEST DATASOURCE %s.", o.Name))
 	}
 	return pgErr(codeSystemError, "%s", msg)
 }

@@ -41,16 +41,11 @@ func (e *Executor) openEndpoint(ctx context.Context, name string) (*batch.Endpoi
 		return nil, &batch.PlanError{Code: codeObjectState, Message: fmt.Sprintf("datasource %q is in the recycle bin", name),
 			Hint: "RESTORE DATASOURCE " + name + " first."}
 	}
-	t, ok := connectors.Lookup(d.Type)
-	if !ok {
-		return nil, fmt.Errorf("datasource %q has unknown type %s", name, d.Type)
+	ep, err := openConnector(d)
+	if err != nil && ep != nil {
+		return nil, connectors.ScrubError(fmt.Errorf("open datasource %q: %w", name, err), ep.Secrets...)
 	}
-	secrets := t.Secrets(d.Options)
-	c, err := t.Open(d.Options)
-	if err != nil {
-		return nil, connectors.ScrubError(fmt.Errorf("open datasource %q: %w", name, err), secrets...)
-	}
-	return &batch.Endpoint{Name: d.Name, Type: d.Type, Conn: c, Secrets: secrets}, nil
+	return ep, err
 }
 
 // engineErr maps batch errors to client errors.

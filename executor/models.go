@@ -76,7 +76,7 @@ func importMessage(outcome, ds string) string {
 }
 
 func connectorsScrub(o *openedSource, err error) error {
-	return connectors.ScrubError(err, o.secrets...)
+	return connectors.ScrubError(err, o.Secrets...)
 }
 
 func (s *Session) runImportTables(ctx context.Context, st *parser.ImportTables) (wire.Result, error) {

@@ -7,13 +7,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// rule maps leading keywords to an extension statement. To add a statement, write
-// its parse function and fill in parse here.
+// rule maps leading keywords to an extension statement and its parse function.
 type rule struct {
 	words []string // leading keywords, lower case
-	kind  string   // Kind() of the statement; also used in "not supported yet" errors
-	// parse is called with the parser positioned after words; nil means planned but
-	// not implemented yet (0A000).
+	kind  string   // Kind() of the statement
+	// parse is called with the parser positioned after words.
 	parse func(p *parser) (Statement, error)
 }
 
@@ -116,11 +114,6 @@ func Parse(text string) (Statement, error) {
 			return nil, err
 		}
 		return nil, p.errAfterPrefix()
-	}
-	if r.parse == nil {
-		e := pgErr(CodeFeatureNotSupp, r.kind+" is not supported yet", OffsetToPosition(text, toks[0].pos))
-		e.Hint = "See docs/sql-reference.md for the statements this flowgate version supports."
-		return nil, e
 	}
 	p.i = len(r.words)
 	st, err := r.parse(p)

@@ -2,16 +2,38 @@ package batch
 
 import "bytes"
 
+// recordScanner finds record ends in a flowgate CSV stream fed in pieces:
+// a newline outside quotes. A quote toggles the state; "" inside a quoted
+// field toggles it twice, so counting quotes is enough.
+type recordScanner struct{ inQuote bool }
+
+// next returns the index just past the first record end in p[from:], or -1
+// when p holds none (the quote state then covers all of p).
+func (r *recordScanner) next(p []byte, from int) int {
+	for i := from; i < len(p); i++ {
+		j := bytes.IndexAny(p[i:], "\"\n")
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if p[i] == '"' {
+			r.inQuote = !r.inQuote
+		} else if !r.inQuote {
+			return i + 1
+		}
+	}
+	return -1
+}
+
 // chunker is an io.Writer that cuts a flowgate CSV stream into chunks of at
 // most rows records, never inside a record (quoted fields may hold
-// newlines). A quote toggles the state; "" inside a quoted field toggles it
-// twice, so counting quotes is enough.
+// newlines).
 type chunker struct {
 	rows    int64 // records per chunk
 	emit    func(chunk []byte, rows int64) error
 	buf     []byte
 	n       int64 // complete records in buf
-	inQuote bool
+	scan    recordScanner
 	scanned int // bytes of buf already scanned
 	total   int64
 }
@@ -23,33 +45,17 @@ func newChunker(rows int64, emit func([]byte, int64) error) *chunker {
 func (c *chunker) Write(p []byte) (int, error) {
 	c.buf = append(c.buf, p...)
 	for {
-		i := c.scanned
-		cut := -1
-		for i < len(c.buf) {
-			j := bytes.IndexAny(c.buf[i:], "\"\n")
-			if j < 0 {
-				i = len(c.buf)
-				break
-			}
-			i += j
-			if c.buf[i] == '"' {
-				c.inQuote = !c.inQuote
-			} else if !c.inQuote {
-				c.n++
-				if c.n == c.rows {
-					cut = i + 1
-					i++
-					break
-				}
-			}
-			i++
-		}
-		c.scanned = i
-		if cut < 0 {
+		end := c.scan.next(c.buf, c.scanned)
+		if end < 0 {
+			c.scanned = len(c.buf)
 			return len(p), nil
 		}
-		if err := c.flush(cut); err != nil {
-			return 0, err
+		c.scanned = end
+		c.n++
+		if c.n == c.rows {
+			if err := c.flush(end); err != nil {
+				return 0, err
+			}
 		}
 	}
 }

@@ -801,26 +801,16 @@ func (tc *taskCtx) streamCopy(ctx context.Context) error {
 
 // rowCounter counts bytes and CSV records written through it.
 type rowCounter struct {
-	w       io.Writer
-	rows    *atomic.Int64
-	bytes   *atomic.Int64
-	inQuote bool
+	w     io.Writer
+	rows  *atomic.Int64
+	bytes *atomic.Int64
+	scan  recordScanner
 }
 
 func (c *rowCounter) Write(p []byte) (int, error) {
 	var n int64
-	for i := 0; i < len(p); {
-		j := bytes.IndexAny(p[i:], "\"\n")
-		if j < 0 {
-			break
-		}
-		i += j
-		if p[i] == '"' {
-			c.inQuote = !c.inQuote
-		} else if !c.inQuote {
-			n++
-		}
-		i++
+	for i := c.scan.next(p, 0); i >= 0; i = c.scan.next(p, i) {
+		n++
 	}
 	w, err := c.w.Write(p)
 	c.rows.Add(n)
