@@ -1,9 +1,36 @@
 package data
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 )
+
+// RecordScanner finds record ends in a flowgate CSV stream fed in pieces:
+// a newline outside quotes. A quote toggles the state; "" inside a quoted
+// field toggles it twice, so counting quotes is enough.
+type RecordScanner struct{ inQuote bool }
+
+// Next returns the index just past the first record end in p[from:], or -1
+// when there is none (the quote state then covers all of p).
+func (r *RecordScanner) Next(p []byte, from int) int {
+	for i := from; i < len(p); i++ {
+		j := bytes.IndexAny(p[i:], "\"\n")
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if p[i] == '"' {
+			r.inQuote = !r.inQuote
+		} else if !r.inQuote {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// InQuote reports whether the stream so far ends inside a quoted field.
+func (r *RecordScanner) InQuote() bool { return r.inQuote }
 
 // SplitWriter cuts a flowgate CSV stream into files of at most N records,
 // always at a record boundary: it tracks quoting, so a newline inside a
@@ -22,7 +49,7 @@ type SplitWriter struct {
 	seq     int
 	records int64 // records in the current file
 	bytes   int64
-	inQuote bool
+	scan    RecordScanner
 	partial bool // the current file holds bytes of an unfinished record
 	err     error
 }
@@ -44,23 +71,23 @@ func (s *SplitWriter) Write(p []byte) (int, error) {
 			}
 		}
 		// Find the end of the N-th record of this file, if it is in p.
-		cut := -1
-		for i, c := range p {
-			s.partial = true
-			if c == '"' {
-				s.inQuote = !s.inQuote
-			} else if c == '\n' && !s.inQuote {
-				s.partial = false
-				s.records++
-				if s.records == s.N {
-					cut = i + 1
-					break
-				}
+		cut, last := -1, -1
+		for end := s.scan.Next(p, 0); end >= 0; end = s.scan.Next(p, end) {
+			s.records++
+			last = end
+			if s.records == s.N {
+				cut = end
+				break
 			}
 		}
 		chunk := p
 		if cut >= 0 {
 			chunk = p[:cut]
+		}
+		if last >= 0 {
+			s.partial = len(chunk) > last
+		} else if len(chunk) > 0 {
+			s.partial = true
 		}
 		if err := s.write(chunk); err != nil {
 			return total - len(p), err
@@ -125,7 +152,7 @@ func (s *SplitWriter) Close() error {
 	if s.cur == nil {
 		return nil
 	}
-	if s.inQuote {
+	if s.scan.InQuote() {
 		s.cur.Close()
 		s.cur = nil
 		s.err = fmt.Errorf("split: stream ends inside a quoted field")

@@ -804,12 +804,12 @@ type rowCounter struct {
 	w     io.Writer
 	rows  *atomic.Int64
 	bytes *atomic.Int64
-	scan  recordScanner
+	scan  data.RecordScanner
 }
 
 func (c *rowCounter) Write(p []byte) (int, error) {
 	var n int64
-	for i := c.scan.next(p, 0); i >= 0; i = c.scan.next(p, i) {
+	for i := c.scan.Next(p, 0); i >= 0; i = c.scan.Next(p, i) {
 		n++
 	}
 	w, err := c.w.Write(p)
