@@ -128,39 +128,42 @@ func (c *Catalog) SetDDLTaskOptions(ctx context.Context, name string, opts map[s
 // DropDDLTask deletes a task and its table results; ErrBusy while running.
 func (c *Catalog) DropDDLTask(ctx context.Context, name string) error {
 	return c.inTx(ctx, func(tx *sql.Tx) error {
-		var status string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM ddl_tasks WHERE name = ?`, name).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		id, err := idleDDLTask(ctx, tx, name)
 		if err != nil {
 			return err
 		}
-		if status == DDLRunning {
-			return ErrBusy
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM ddl_tasks WHERE name = ?`, name)
+		_, err = tx.ExecContext(ctx, `DELETE FROM ddl_tasks WHERE id = ?`, id)
 		return err
 	})
+}
+
+// idleDDLTask returns the id of a task that is not running: ErrNotFound or
+// ErrBusy otherwise.
+func idleDDLTask(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	var (
+		id     int64
+		status string
+	)
+	err := tx.QueryRowContext(ctx, `SELECT id, status FROM ddl_tasks WHERE name = ?`, name).Scan(&id, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	if status == DDLRunning {
+		return 0, ErrBusy
+	}
+	return id, nil
 }
 
 // StartDDLTask moves a task to running and clears its previous table
 // results; ErrBusy when it is running already.
 func (c *Catalog) StartDDLTask(ctx context.Context, name string) error {
 	return c.inTx(ctx, func(tx *sql.Tx) error {
-		var (
-			id     int64
-			status string
-		)
-		err := tx.QueryRowContext(ctx, `SELECT id, status FROM ddl_tasks WHERE name = ?`, name).Scan(&id, &status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		id, err := idleDDLTask(ctx, tx, name)
 		if err != nil {
 			return err
-		}
-		if status == DDLRunning {
-			return ErrBusy
 		}
 		now := Now()
 		if _, err := tx.ExecContext(ctx, `DELETE FROM ddl_task_tables WHERE task_id = ?`, id); err != nil {
