@@ -37,6 +37,32 @@ type Option struct {
 	// Check, when set, validates the value further; its error text becomes
 	// the detail of a 22023 error.
 	Check func(v string) error
+	// HostPath says the value names a file or directory on the gateway's
+	// host; the executor guards such options (section 10 of the contract).
+	HostPath PathKind
+}
+
+// PathKind says what a host-path option names.
+type PathKind int
+
+const (
+	NotPath  PathKind = iota
+	PathFile          // one file
+	PathDir           // a directory and everything inside it
+)
+
+// HostPaths returns t's host-path options present in opts, by name.
+func (t Type) HostPaths(opts map[string]string) map[string]PathKind {
+	var m map[string]PathKind
+	for _, o := range t.Options {
+		if o.HostPath != NotPath && opts[o.Name] != "" {
+			if m == nil {
+				m = map[string]PathKind{}
+			}
+			m[o.Name] = o.HostPath
+		}
+	}
+	return m
 }
 
 // invalidParam builds the SQLSTATE 22023 error every option problem uses.

@@ -18,10 +18,14 @@ import (
 type openedSource struct{ *batch.Endpoint }
 
 // openConnector opens d's connector; the error is the driver's, unscrubbed.
-func openConnector(d *catalog.Datasource) (*batch.Endpoint, error) {
+// Host paths are checked first, every time (a symlink can change).
+func (e *Executor) openConnector(d *catalog.Datasource) (*batch.Endpoint, error) {
 	t, ok := connectors.Lookup(d.Type)
 	if !ok {
 		return nil, fmt.Errorf("datasource %q has unknown type %s", d.Name, d.Type)
+	}
+	if err := e.checkOpenPaths(d, t); err != nil {
+		return nil, err
 	}
 	ep := &batch.Endpoint{Name: d.Name, Type: d.Type, Secrets: t.Secrets(d.Options)}
 	c, err := t.Open(d.Options)
@@ -38,7 +42,7 @@ func (s *Session) openDatasource(ctx context.Context, name string) (*openedSourc
 	if err != nil {
 		return nil, err
 	}
-	ep, err := openConnector(d)
+	ep, err := s.ex.openConnector(d)
 	if err != nil {
 		if ep == nil {
 			return nil, err

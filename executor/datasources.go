@@ -51,6 +51,14 @@ func positionOption(err error, text string, opts []parser.Option) error {
 	return err
 }
 
+func lowerKeys(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
 func notFound(what, name string) *pgconn.PgError {
 	return pgErr(codeUndefinedObject, "%s %q does not exist", what, name)
 }
@@ -66,6 +74,9 @@ func (s *Session) createDatasource(ctx context.Context, st *parser.CreateDatasou
 	}
 	full, err := t.Validate(opts)
 	if err != nil {
+		return nil, positionOption(err, st.Text(), st.Options)
+	}
+	if err := s.checkHostPaths(t, full, full); err != nil {
 		return nil, positionOption(err, st.Text(), st.Options)
 	}
 	err = s.ex.cat.CreateDatasource(ctx, catalog.Datasource{Name: st.Name, Type: t.Name, Options: full, Comment: st.Comment}, secretKey(t))
@@ -118,6 +129,9 @@ func (s *Session) alterDatasourceOptions(ctx context.Context, st *parser.AlterDa
 	}
 	full, err := t.ValidatePartial(d.Options, set)
 	if err != nil {
+		return nil, positionOption(err, st.Text(), st.Options)
+	}
+	if err := s.checkHostPaths(t, full, lowerKeys(set)); err != nil {
 		return nil, positionOption(err, st.Text(), st.Options)
 	}
 	if err := s.ex.cat.SetDatasourceOptions(ctx, d.Name, full, secretKey(t)); err != nil {
@@ -222,6 +236,9 @@ func (s *Session) testDatasource(ctx context.Context, st *parser.TestDatasource)
 	}
 	t, err := lookupType(d.Type, 0)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.ex.checkOpenPaths(d, t); err != nil {
 		return nil, err
 	}
 	started := time.Now()

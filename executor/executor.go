@@ -20,6 +20,7 @@ import (
 	"github.com/flowgate/flowgate/catalog/pgquery"
 	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/fileguard"
 	"github.com/flowgate/flowgate/executor/schedule"
 	"github.com/flowgate/flowgate/wire"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,6 +56,10 @@ type Config struct {
 	Metrics      *Metrics       // nil disables metrics
 	BatchMetrics *batch.Metrics // nil disables job metrics
 	StagingDir   string         // local staging directory for batch runs
+	// FileGuard keeps sqlite and file datasources away from the gateway's
+	// own files and non-admins under the file roots; nil allows any path
+	// to admins and none to others.
+	FileGuard *fileguard.Guard
 }
 
 // Executor is the wire.Handler of flowgate.
@@ -63,6 +68,7 @@ type Executor struct {
 	auth    AuthMode
 	log     *slog.Logger
 	metrics *Metrics
+	guard   *fileguard.Guard
 
 	relOnce sync.Once
 	rels    *resolver
@@ -83,7 +89,7 @@ func New(cfg Config) *Executor {
 	if cfg.Auth == "" {
 		cfg.Auth = AuthTrustLoopback
 	}
-	e := &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics}
+	e := &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, guard: cfg.FileGuard}
 	e.engine = batch.New(batch.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger, Metrics: cfg.BatchMetrics})
 	e.sched = schedule.New(cfg.Catalog, e.fireScheduled, cfg.Logger)
 	return e

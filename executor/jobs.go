@@ -41,7 +41,7 @@ func (e *Executor) openEndpoint(ctx context.Context, name string) (*batch.Endpoi
 		return nil, &batch.PlanError{Code: codeObjectState, Message: fmt.Sprintf("datasource %q is in the recycle bin", name),
 			Hint: "RESTORE DATASOURCE " + name + " first."}
 	}
-	ep, err := openConnector(d)
+	ep, err := e.openConnector(d)
 	if err != nil && ep != nil {
 		return nil, connectors.ScrubError(fmt.Errorf("open datasource %q: %w", name, err), ep.Secrets...)
 	}

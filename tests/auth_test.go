@@ -28,7 +28,7 @@ func TestRolesAreEnforced(t *testing.T) {
 	mustExec(t, ro, "ALTER USER viewer PASSWORD 'viewer-pass-2'")
 
 	ops := g.connect(t, "ops", pgx.QueryExecModeExec)
-	mustExec(t, ops, "CREATE DATASOURCE y TYPE file OPTIONS (path '/tmp')")
+	mustExec(t, ops, "CREATE DATASOURCE y TYPE postgres OPTIONS (host '127.0.0.1', database 'd', user 'u')")
 	_, err = ops.Exec(ctx, "CREATE USER z PASSWORD 'zzzzzzzzz' ROLE admin")
 	wantCode(t, err, "42501")
 	_, err = ops.Exec(ctx, "ALTER USER ops ROLE admin")

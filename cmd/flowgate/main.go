@@ -22,6 +22,7 @@ import (
 	"github.com/flowgate/flowgate/connectors/all"
 	"github.com/flowgate/flowgate/executor"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/fileguard"
 	"github.com/flowgate/flowgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,6 +39,7 @@ type config struct {
 	tlsKey        string
 	auth          string
 	logLevel      string
+	fileRoots     string
 }
 
 // envOr gives every flag an environment variable fallback.
@@ -59,6 +61,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("FLOWGATE_TLS_CERT", ""), "TLS certificate (PEM); with --tls-key enables SSL (FLOWGATE_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("FLOWGATE_TLS_KEY", ""), "TLS private key (PEM) (FLOWGATE_TLS_KEY)")
 	fs.StringVar(&c.auth, "auth", envOr("FLOWGATE_AUTH", "trust"), "trust: loopback clients need no password, others use SCRAM; password: every client uses SCRAM (FLOWGATE_AUTH)")
+	fs.StringVar(&c.fileRoots, "file-roots", envOr("FLOWGATE_FILE_ROOTS", ""), "directories (comma- or colon-separated, absolute) under which manage users may create sqlite and file datasources; without it only admin may (FLOWGATE_FILE_ROOTS)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("FLOWGATE_LOG_LEVEL", "info"), "debug, info, warn or error (FLOWGATE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -94,6 +97,17 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
+// keyFile is the secret key's file, "" when FLOWGATE_SECRET_KEY holds it.
+func keyFile(cfg config) string {
+	if os.Getenv("FLOWGATE_SECRET_KEY") != "" {
+		return ""
+	}
+	if cfg.secretKeyFile != "" {
+		return cfg.secretKeyFile
+	}
+	return cfg.catalog + ".key"
+}
+
 func loadKey(cfg config) ([]byte, error) {
 	if v := os.Getenv("FLOWGATE_SECRET_KEY"); v != "" {
 		k, err := catalog.ParseKey(v)
@@ -102,11 +116,11 @@ func loadKey(cfg config) ([]byte, error) {
 		}
 		return k, nil
 	}
-	path := cfg.secretKeyFile
-	if path == "" {
-		path = cfg.catalog + ".key"
-	}
-	return catalog.LoadOrCreateKey(path)
+	return catalog.LoadOrCreateKey(keyFile(cfg))
+}
+
+func splitRoots(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == os.PathListSeparator })
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -145,12 +159,16 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer cat.Close()
 	all.Register()
+	guard, err := fileguard.New(fileguard.Paths{Catalog: cfg.catalog, KeyFile: keyFile(cfg), StagingDir: cfg.stagingDir}, splitRoots(cfg.fileRoots))
+	if err != nil {
+		return fmt.Errorf("--file-roots: %w", err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := executor.NewMetrics(reg)
 	ex := executor.New(executor.Config{Catalog: cat, Auth: mode, Logger: log, Metrics: metrics,
-		BatchMetrics: batch.NewMetrics(reg), StagingDir: cfg.stagingDir})
+		BatchMetrics: batch.NewMetrics(reg), StagingDir: cfg.stagingDir, FileGuard: guard})
 	if err := ex.Start(ctx); err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ func Type() connectors.Type {
 		Name:        Name,
 		Description: "A directory on the gateway's machine holding data files. It must exist and be writable.",
 		Options: []connectors.Option{
-			{Name: "path", Required: true, Description: "Path of the directory, absolute or relative to the gateway's working directory.", Example: "/srv/exports"},
+			{Name: "path", Required: true, HostPath: connectors.PathDir, Description: "Path of the directory, absolute or relative to the gateway's working directory. Only admin may set it, or manage users under --file-roots; a directory that is, holds or lies inside the gateway's own files is refused.", Example: "/srv/exports"},
 		},
 		Open: Open,
 	}

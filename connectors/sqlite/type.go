@@ -12,7 +12,7 @@ func Type() connectors.Type {
 		Name:        Name,
 		Description: "A SQLite database file on the gateway's machine. The file must already exist: flowgate never creates it by accident.",
 		Options: []connectors.Option{
-			{Name: "path", Required: true, Description: "Path of the database file, absolute or relative to the gateway's working directory.", Example: "/var/lib/app/app.db"},
+			{Name: "path", Required: true, HostPath: connectors.PathFile, Description: "Path of the database file, absolute or relative to the gateway's working directory. Only admin may set it, or manage users under --file-roots; the gateway's own files are refused.", Example: "/var/lib/app/app.db"},
 		},
 		Open: Open,
 	}
