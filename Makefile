@@ -1,7 +1,7 @@
 # flowgate: the two commands a newcomer needs are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test test-short fuzz docs vet bench
+.PHONY: run build test fuzz docs vet bench
 
 run:
 	$(GO) run ./cmd/flowgate
@@ -15,9 +15,14 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
+vet:
+	$(GO) vet ./...
+
+# Every fuzz target, one minute each.
 fuzz:
 	$(GO) test -run '^$$' -fuzz=FuzzSplit -fuzztime=60s ./parser/
 	$(GO) test -run '^$$' -fuzz=FuzzParse -fuzztime=60s ./parser/
+	$(GO) test -run '^$$' -fuzz=FuzzWire -fuzztime=60s ./wire/
 
 docs:
 	$(GO) run ./connectors/gendocs > docs/datasources.md

@@ -33,10 +33,11 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build flowgate:", err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	defer os.RemoveAll(dir)
-	testbed.Main(m)
+	// testbed.Main exits without returning: it removes dir itself.
+	testbed.Main(m, func() { os.RemoveAll(dir) })
 }
 
 // gateway is one running flowgate process.

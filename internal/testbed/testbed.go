@@ -76,21 +76,29 @@ func (s *server) stop() {
 }
 
 // Main runs the tests, stops every server testbed started (also on SIGINT
-// or SIGTERM) and exits with the tests' code. Call it from TestMain:
+// or SIGTERM), runs cleanups (in reverse order) and exits with the tests'
+// code. Main never returns, so a TestMain's own defers never run: pass
+// what they would do as cleanups. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { testbed.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, cleanups ...func()) {
+	done := func() {
+		stopAll()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
-		stopAll()
+		done()
 		fmt.Fprintf(os.Stderr, "testbed: stopped servers on %v\n", s)
 		os.Exit(130)
 	}()
 	code := m.Run()
 	signal.Stop(sigs)
-	stopAll()
+	done()
 	os.Exit(code)
 }
 
