@@ -1,8 +1,11 @@
 package connectors
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,30 +228,108 @@ func Mask(opts map[string]string, t Type) map[string]string {
 	return out
 }
 
-// ScrubError returns err with every occurrence of the given secrets (also in
-// URL-escaped form) replaced by Masked. A safety net: drivers should not put
-// passwords in errors, but a DSN in an error would. When something had to be
-// scrubbed the original chain is dropped so nobody can unwrap the secret.
+// MaskText replaces each secret in s by Masked where it stands as a whole
+// token: bounded by the start or end of s or by a character that is not a
+// letter, digit or '_'. Its URL-escaped forms (a DSN a server echoed) are
+// masked the same way. Text around a secret is never changed, so a short
+// password such as "x" or "public" leaves "text" and "public.t" alone
+// unless it stands there on its own.
+func MaskText(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		for _, form := range uniqueForms(secret) {
+			s = maskToken(s, form)
+		}
+	}
+	return s
+}
+
+// uniqueForms is the secret as written and as a URL's query, path and
+// userinfo parts escape it.
+func uniqueForms(secret string) []string {
+	userinfo := strings.TrimPrefix(url.UserPassword("u", secret).String(), "u:")
+	forms := []string{secret}
+	for _, f := range []string{url.QueryEscape(secret), url.PathEscape(secret), userinfo} {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	return forms
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= 0x80
+}
+
+// maskToken masks the whole-token occurrences of tok in s. Non-ASCII bytes
+// count as letters, so a secret inside a longer UTF-8 word is left alone.
+func maskToken(s, tok string) string {
+	var b strings.Builder
+	rest := s
+	for {
+		i := strings.Index(rest, tok)
+		if i < 0 {
+			break
+		}
+		end := i + len(tok)
+		before := len(s) - len(rest) + i // index of the match in s
+		startOK := before == 0 || !isWordByte(s[before-1]) || !isWordByte(tok[0])
+		endOK := end == len(rest) || !isWordByte(rest[end]) || !isWordByte(tok[len(tok)-1])
+		if startOK && endOK {
+			b.WriteString(rest[:i])
+			b.WriteString(Masked)
+			rest = rest[end:]
+			continue
+		}
+		b.WriteString(rest[:i+1])
+		rest = rest[i+1:]
+	}
+	if b.Len() == 0 {
+		return s
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// ScrubError returns err with the secrets masked by MaskText. A safety net:
+// connections are configured with structs, so drivers have no DSN holding a
+// password to echo, but a server could still quote one. When something was
+// masked, the result keeps what callers ask of errors: a *pgconn.PgError in
+// the chain comes back as a masked copy with its SQLSTATE and other fields,
+// and context cancellation stays visible to errors.Is; the rest of the
+// original chain is dropped so nobody can unwrap the secret.
 func ScrubError(err error, secrets ...string) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	scrubbed := msg
-	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s)} {
-			scrubbed = strings.ReplaceAll(scrubbed, form, Masked)
-		}
-	}
+	scrubbed := MaskText(msg, secrets...)
 	if scrubbed == msg {
 		return err
 	}
-	return scrubbedError(scrubbed)
+	out := &scrubbedError{msg: scrubbed}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		cp := *pe
+		for _, f := range []*string{&cp.Message, &cp.Detail, &cp.Hint, &cp.Where, &cp.InternalQuery, &cp.Routine} {
+			*f = MaskText(*f, secrets...)
+		}
+		out.kept = append(out.kept, &cp)
+	}
+	for _, sentinel := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, sentinel) {
+			out.kept = append(out.kept, sentinel)
+		}
+	}
+	return out
 }
 
-type scrubbedError string
+type scrubbedError struct {
+	msg  string
+	kept []error
+}
 
-func (e scrubbedError) Error() string { return string(e) }
+func (e *scrubbedError) Error() string   { return e.msg }
+func (e *scrubbedError) Unwrap() []error { return e.kept }

@@ -1,7 +1,9 @@
 package connectors_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -178,6 +180,62 @@ func TestScrubError(t *testing.T) {
 	clean := errors.New("nothing here")
 	if connectors.ScrubError(clean, "p@ss") != clean {
 		t.Error("clean error replaced")
+	}
+}
+
+func TestMaskTextOnlyWholeTokens(t *testing.T) {
+	const setMsg = "set became text holding the comma-separated members"
+	for _, c := range []struct{ secret, in, want string }{
+		{"x", setMsg, setMsg},
+		{"a", setMsg, setMsg},
+		{"e", "relation \"public.orders\" does not exist", "relation \"public.orders\" does not exist"},
+		{"public", `relation "public_orders" does not exist in republic`, `relation "public_orders" does not exist in republic`},
+		{"postgres", "FATAL: role \"postgres2\" does not exist (postgresql)", "FATAL: role \"postgres2\" does not exist (postgresql)"},
+		{"x", "password=x host=h", "password=******** host=h"},
+		{"x", "x", "********"},
+		{"public", `schema "public" is missing; public`, `schema "********" is missing; ********`},
+		{"s3cr3t", "dsn postgres://u:s3cr3t@h/d", "dsn postgres://u:********@h/d"},
+		{"p@ss w", "url postgres://u:p%40ss+w@h or p%40ss%20w and p@ss w.", "url postgres://u:********@h or ******** and ********."},
+		{"abc", "abcabc abc_ abc", "abcabc abc_ ********"},
+		{"é", "café é", "café ********"},
+	} {
+		if got := connectors.MaskText(c.in, c.secret); got != c.want {
+			t.Errorf("MaskText(%q, %q) = %q, want %q", c.in, c.secret, got, c.want)
+		}
+	}
+}
+
+// A masked PostgreSQL error is still a *pgconn.PgError with its SQLSTATE,
+// and cancellation survives masking.
+func TestScrubErrorKeepsType(t *testing.T) {
+	pe := &pgconn.PgError{Severity: "FATAL", Code: "28P01", Message: "password authentication failed: got hunter2",
+		Detail: "connection string password=hunter2", Hint: "hunter2 is wrong", Position: 7}
+	err := connectors.ScrubError(fmt.Errorf("open: %w", pe), "hunter2")
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("not masked: %v", err)
+	}
+	var got *pgconn.PgError
+	if !errors.As(err, &got) {
+		t.Fatalf("%T lost its *pgconn.PgError", err)
+	}
+	if got.Code != "28P01" || got.Severity != "FATAL" || got.Position != 7 {
+		t.Errorf("fields lost: %+v", got)
+	}
+	for _, f := range []string{got.Message, got.Detail, got.Hint} {
+		if strings.Contains(f, "hunter2") || !strings.Contains(f, connectors.Masked) {
+			t.Errorf("field not masked: %q", f)
+		}
+	}
+	if pe.Message != "password authentication failed: got hunter2" {
+		t.Error("the original error was changed")
+	}
+	err = connectors.ScrubError(fmt.Errorf("dial hunter2: %w", context.DeadlineExceeded), "hunter2")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("deadline lost: %v", err)
+	}
+	unchanged := fmt.Errorf("open: %w", pe)
+	if connectors.ScrubError(unchanged, "x") != unchanged {
+		t.Error("an error without the token was replaced")
 	}
 }
 

@@ -182,7 +182,7 @@ func (s *Session) runDDLTaskNamed(ctx context.Context, name string) (wire.Result
 	// Results are recorded even if the client goes away mid-run.
 	bg := context.WithoutCancel(ctx)
 	results, err := ddltask.Run(ctx, spec, func(r ddltask.Result) error {
-		msg := connectors.ScrubError(fmt.Errorf("%s", r.Message), append(src.Secrets, dst.Secrets...)...).Error()
+		msg := connectors.MaskText(r.Message, append(src.Secrets, dst.Secrets...)...)
 		return s.ex.cat.RecordDDLTable(bg, name, catalog.DDLTableResult{Table: r.Table, Status: r.Status, Message: msg, SQL: r.SQL})
 	})
 	if err != nil {
@@ -190,7 +190,7 @@ func (s *Session) runDDLTaskNamed(ctx context.Context, name string) (wire.Result
 		if errors.Is(err, schema.ErrTableNotFound) {
 			msg = "source tables are gone: " + msg
 		}
-		msg = connectors.ScrubError(errors.New(msg), append(src.Secrets, dst.Secrets...)...).Error()
+		msg = connectors.MaskText(msg, append(src.Secrets, dst.Secrets...)...)
 		if ferr := s.ex.cat.FinishDDLTask(bg, name, catalog.DDLFailed, msg); ferr != nil {
 			return nil, ferr
 		}
@@ -202,7 +202,7 @@ func (s *Session) runDDLTaskNamed(ctx context.Context, name string) (wire.Result
 		if r.Status != ddltask.Success {
 			failed++
 		}
-		msg := connectors.ScrubError(fmt.Errorf("%s", r.Message), append(src.Secrets, dst.Secrets...)...).Error()
+		msg := connectors.MaskText(r.Message, append(src.Secrets, dst.Secrets...)...)
 		var sqlText []byte
 		if r.SQL != "" {
 			sqlText = text(r.SQL)

@@ -23,18 +23,15 @@ var (
 	_ connectors.Tester    = (*Conn)(nil)
 )
 
-// ConnString builds the pgx connection URL for validated options. It holds
-// the password: never log it.
+// ConnString builds the pgx connection URL for validated options, without
+// the password: Config sets that in the parsed config, so no string a
+// driver could echo ever holds it.
 func ConnString(opts map[string]string) (string, error) {
 	u := url.URL{
 		Scheme: "postgres",
 		Host:   net.JoinHostPort(opts["host"], opts["port"]),
 		Path:   "/" + opts["database"],
-	}
-	if opts["password"] != "" {
-		u.User = url.UserPassword(opts["user"], opts["password"])
-	} else {
-		u.User = url.User(opts["user"])
+		User:   url.User(opts["user"]),
 	}
 	q, err := url.ParseQuery(opts["extparam"])
 	if err != nil {
@@ -45,15 +42,26 @@ func ConnString(opts map[string]string) (string, error) {
 	return u.String(), nil
 }
 
-// Open opens a pool for validated options; it does not connect yet.
-func Open(opts map[string]string) (connectors.Connector, error) {
+// Config is the pool configuration for validated options.
+func Config(opts map[string]string) (*pgxpool.Config, error) {
 	cs, err := ConnString(opts)
 	if err != nil {
 		return nil, err
 	}
 	cfg, err := pgxpool.ParseConfig(cs)
 	if err != nil {
-		return nil, connectors.ScrubError(fmt.Errorf("postgres options: %w", err), opts["password"])
+		return nil, fmt.Errorf("postgres options: %w", err)
+	}
+	// Also overrides a password in extparam: that is the secret option's job.
+	cfg.ConnConfig.Password = opts["password"]
+	return cfg, nil
+}
+
+// Open opens a pool for validated options; it does not connect yet.
+func Open(opts map[string]string) (connectors.Connector, error) {
+	cfg, err := Config(opts)
+	if err != nil {
+		return nil, connectors.ScrubError(err, opts["password"])
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectors.DefaultTestTimeout

@@ -124,8 +124,15 @@ func TestConnString(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "postgres://u:p%40ss%3A%2F@[::1]:5432/my%20db?connect_timeout=3&search_path=s1&sslmode=prefer"
+	want := "postgres://u@[::1]:5432/my%20db?connect_timeout=3&search_path=s1&sslmode=prefer"
 	if cs != want {
 		t.Errorf("conn string\n got %s\nwant %s", cs, want)
+	}
+	cfg, err := postgres.Config(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ConnConfig.Password != "p@ss:/" || cfg.ConnConfig.User != "u" || cfg.ConnConfig.Database != "my db" {
+		t.Errorf("config: user %q database %q password set %v", cfg.ConnConfig.User, cfg.ConnConfig.Database, cfg.ConnConfig.Password == "p@ss:/")
 	}
 }
