@@ -6,6 +6,13 @@ GO ?= go
 run:
 	$(GO) run ./cmd/flowgate
 
+# flowgate moving data with no database server: SQLite source and target and
+# a file datasource in a temporary directory, driven through psql; removes
+# everything afterwards (cmd/flowgate-demo, docs/examples/demo.sql).
+.PHONY: demo
+demo:
+	$(GO) run ./cmd/flowgate-demo -go "$(GO)"
+
 build:
 	$(GO) build -o bin/flowgate ./cmd/flowgate
 
