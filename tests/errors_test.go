@@ -3,8 +3,13 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,18 +75,26 @@ func TestBadInputKeepsSessionUsable(t *testing.T) {
 
 func TestSyntaxErrorPositionInMultiStatementMessage(t *testing.T) {
 	g := startGateway(t)
+	ctx := context.Background()
 	c := g.connect(t, "admin", pgx.QueryExecModeSimpleProtocol)
-	_, err := c.Exec(context.Background(), "SELECT 1; CREATE DATASORCE x TYPE file OPTIONS (path '/tmp')")
+	// A statement with a visible effect comes before the bad one.
+	create := fmt.Sprintf("CREATE DATASOURCE before_bad TYPE file OPTIONS (path %s)", sqlString(t.TempDir()))
+	msg := create + "; CREATE DATASORCE x TYPE file OPTIONS (path '/tmp')"
+	_, err := c.Exec(ctx, msg)
 	pe := wantCode(t, err, "42601")
-	// "DATASORCE" starts at character 18 of the whole message.
-	if pe.Position != 18 {
-		t.Fatalf("position %d, want 18 (%s)", pe.Position, pe.Message)
+	// The position counts from the start of the whole message.
+	if want := strings.Index(msg, "DATASORCE") + 1; int(pe.Position) != want {
+		t.Fatalf("position %d, want %d (%s)", pe.Position, want, pe.Message)
 	}
-	// Nothing of a message with a syntax error runs.
-	var n int
-	c.QueryRow(context.Background(), "SELECT count(*) FROM dataflow.datasources").Scan(&n)
-	if n != 0 {
-		t.Fatalf("datasources: %d", n)
+	// Nothing of a message with a syntax error runs: the CREATE before the
+	// bad statement left no datasource.
+	if n := count(t, c, "SELECT count(*) FROM dataflow.datasources WHERE name = 'before_bad'"); n != 0 {
+		t.Fatalf("the statement before the syntax error ran: %d datasources named before_bad", n)
+	}
+	// The same query sees the datasource once the statement runs alone.
+	mustExec(t, c, create)
+	if n := count(t, c, "SELECT count(*) FROM dataflow.datasources WHERE name = 'before_bad'"); n != 1 {
+		t.Fatalf("datasources named before_bad after creating it: %d", n)
 	}
 }
 
@@ -98,6 +111,65 @@ func TestHugeStatementIsRefusedCleanly(t *testing.T) {
 	}
 }
 
+// answeredOrClosed reads what the server sends on conn until it closes the
+// connection, failing if that takes longer than within. It returns the
+// bytes received.
+func answeredOrClosed(t *testing.T, conn net.Conn, within time.Duration, what string) []byte {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(within))
+	got, err := io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("%s: connection neither answered and closed within %s (got %q)", what, within, got)
+	}
+	// io.ReadAll returns nil at EOF; a reset is a close too.
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("%s: read: %v", what, err)
+	}
+	return got
+}
+
+// sessions reads the gateway's flowgate_sessions gauge.
+func (g *gateway) sessions(t *testing.T) int {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", g.metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "flowgate_sessions "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("flowgate_sessions %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("metrics lack flowgate_sessions:\n%s", body)
+	return 0
+}
+
+// stillServes checks that a new client gets an answer.
+func (g *gateway) stillServes(t *testing.T, after string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, g.dsn("admin"))
+	if err != nil {
+		t.Fatalf("after %s a new client cannot connect: %v\n%s", after, err, g.logs())
+	}
+	defer c.Close(context.Background())
+	var one int
+	if err := c.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("after %s a new client gets no answer: %v\n%s", after, err, g.logs())
+	}
+}
+
 func TestGarbageStartupAndMidQueryDisconnect(t *testing.T) {
 	g := startGateway(t)
 	for _, garbage := range [][]byte{
@@ -105,34 +177,43 @@ func TestGarbageStartupAndMidQueryDisconnect(t *testing.T) {
 		{0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef},
 		{0xff, 0xff, 0xff, 0xff},
 	} {
+		what := fmt.Sprintf("startup %q", garbage)
 		conn, err := net.Dial("tcp", g.addr())
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn.Write(garbage)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		buf := make([]byte, 512)
-		conn.Read(buf) // an error or EOF: either is fine, hanging is not
+		if _, err := conn.Write(garbage); err != nil {
+			t.Fatalf("%s: write: %v", what, err)
+		}
+		// An ErrorResponse then a close, or a close: never a hang.
+		if got := answeredOrClosed(t, conn, 5*time.Second, what); len(got) > 0 && got[0] != 'E' {
+			t.Errorf("%s: answered %q, want an ErrorResponse or nothing", what, got)
+		}
 		conn.Close()
+		g.stillServes(t, what)
 	}
-	// A client that sends a query and vanishes.
+	// Clients that send a query and vanish: their sessions end.
+	waitFor(t, 10*time.Second, "no sessions", func() bool { return g.sessions(t) == 0 })
 	for i := 0; i < 5; i++ {
 		conn, err := net.Dial("tcp", g.addr())
 		if err != nil {
 			t.Fatal(err)
 		}
 		c, err := pgxConnOver(g, conn)
-		if err == nil {
-			go c.Exec(context.Background(), "SELECT * FROM dataflow.audit_log")
-			time.Sleep(5 * time.Millisecond)
+		if err != nil {
+			t.Fatalf("connect over a raw socket: %v", err)
 		}
+		sent := make(chan struct{})
+		go func() {
+			close(sent)
+			c.Exec(context.Background(), "SELECT * FROM dataflow.audit_log")
+		}()
+		<-sent
+		time.Sleep(5 * time.Millisecond)
 		conn.Close()
 	}
-	c := g.connect(t, "admin", pgx.QueryExecModeExec)
-	var one int
-	if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
-		t.Fatalf("gateway unusable after garbage: %v\n%s", err, g.logs())
-	}
+	waitFor(t, 10*time.Second, "the vanished clients' sessions to end", func() bool { return g.sessions(t) == 0 })
+	g.stillServes(t, "clients vanished mid-query")
 }
 
 // pgxConnOver starts a pgx session on an existing socket, so the test can
