@@ -119,6 +119,16 @@ func (s *Session) setting(name string) (string, bool) {
 	return st.value, true
 }
 
+// FailTransaction implements wire.TxFailer: a protocol error inside a
+// transaction block fails the block.
+func (s *Session) FailTransaction() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.txStatus == 'T' {
+		s.txStatus = 'E'
+	}
+}
+
 // notice sends a NOTICE (or WARNING) to this client.
 func (s *Session) notice(severity, code, msg, hint string) {
 	if s.info.Notify != nil {
@@ -137,11 +147,7 @@ func (s *Session) finish(kind, text string, started time.Time, err error) {
 	d := time.Since(started)
 	code := sqlstate(err)
 	if err != nil {
-		s.mu.Lock()
-		if s.txStatus == 'T' {
-			s.txStatus = 'E'
-		}
-		s.mu.Unlock()
+		s.FailTransaction()
 	}
 	if kind == "" {
 		kind = "UNKNOWN"

@@ -22,7 +22,7 @@ func TestRolesAreEnforced(t *testing.T) {
 	wantCode(t, err, "22023")
 
 	ro := g.connect(t, "viewer", pgx.QueryExecModeExec)
-	_, err = ro.Exec(ctx, "CREATE DATASOURCE x TYPE file OPTIONS (path '/tmp')")
+	_, err = ro.Exec(ctx, "CREATE DATASOURCE x TYPE file OPTIONS (path '/var/tmp')")
 	wantCode(t, err, "42501")
 	mustExec(t, ro, "SELECT count(*) FROM dataflow.datasources")
 	mustExec(t, ro, "ALTER USER viewer PASSWORD 'viewer-pass-2'")

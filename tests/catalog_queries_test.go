@@ -16,8 +16,8 @@ func TestCatalogQueriesWithParameters(t *testing.T) {
 	g := startGateway(t)
 	setup := g.connect(t, "admin", pgx.QueryExecModeSimpleProtocol)
 	for _, s := range []string{
-		"CREATE DATASOURCE f1 TYPE file OPTIONS (path '/tmp')",
-		"CREATE DATASOURCE f2 TYPE file OPTIONS (path '/tmp')",
+		"CREATE DATASOURCE f1 TYPE file OPTIONS (path '/var/tmp')",
+		"CREATE DATASOURCE f2 TYPE file OPTIONS (path '/var/tmp')",
 		"CREATE DATASOURCE l1 TYPE sqlite OPTIONS (path '/tmp/x.db')",
 	} {
 		mustExec(t, setup, s)

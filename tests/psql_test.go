@@ -14,7 +14,7 @@ import (
 // on; a script of definitions runs with ON_ERROR_STOP.
 func TestPsqlSyntaxErrorCaret(t *testing.T) {
 	g := startGateway(t)
-	out, _ := g.psql(t, "admin", "-v", "VERBOSITY=verbose", "-c", "CREATE DATASOURCE d TYPE file OPTONS (path '/tmp')")
+	out, _ := g.psql(t, "admin", "-v", "VERBOSITY=verbose", "-c", "CREATE DATASOURCE d TYPE file OPTONS (path '/var/tmp')")
 	if !strings.Contains(out, "42601") || !strings.Contains(out, "LINE 1: CREATE DATASOURCE d TYPE file OPTONS") || !strings.Contains(out, "^") {
 		t.Fatalf("psql output lacks SQLSTATE/caret:\n%s", out)
 	}
@@ -56,7 +56,7 @@ SELECT name, type, status FROM dataflow.datasources ORDER BY name;
 	}
 	// With an error in the middle, ON_ERROR_STOP stops there: exit code 3.
 	bad := filepath.Join(dir, "bad.sql")
-	os.WriteFile(bad, []byte("CREATE DATASOURCE a1 TYPE file OPTIONS (path '/tmp');\nCREATE DATASOURCE a1 TYPE file OPTIONS (path '/tmp');\nCREATE DATASOURCE a2 TYPE file OPTIONS (path '/tmp');\n"), 0o644)
+	os.WriteFile(bad, []byte("CREATE DATASOURCE a1 TYPE file OPTIONS (path '/var/tmp');\nCREATE DATASOURCE a1 TYPE file OPTIONS (path '/var/tmp');\nCREATE DATASOURCE a2 TYPE file OPTIONS (path '/var/tmp');\n"), 0o644)
 	out, err = g.psql(t, "admin", "-v", "ON_ERROR_STOP=1", "-f", bad)
 	if err == nil || !strings.Contains(out, `datasource "a1" already exists`) {
 		t.Fatalf("want a failing exit and the duplicate message, got %v:\n%s", err, out)
@@ -70,8 +70,8 @@ SELECT name, type, status FROM dataflow.datasources ORDER BY name;
 func TestPsqlBIQueries(t *testing.T) {
 	g := startGateway(t)
 	out, err := g.psql(t, "admin", "-v", "ON_ERROR_STOP=1",
-		"-c", "CREATE DATASOURCE f1 TYPE file OPTIONS (path '/tmp')",
-		"-c", "CREATE DATASOURCE f2 TYPE file OPTIONS (path '/tmp')",
+		"-c", "CREATE DATASOURCE f1 TYPE file OPTIONS (path '/var/tmp')",
+		"-c", "CREATE DATASOURCE f2 TYPE file OPTIONS (path '/var/tmp')",
 		"-c", "CREATE DATASOURCE l1 TYPE sqlite OPTIONS (path '/tmp/x.db')",
 		"-c", "SELECT type, count(*) FROM dataflow.datasources GROUP BY type ORDER BY 2 DESC",
 		"-c", "SELECT * FROM dataflow.audit_log WHERE at > now() - interval '1 hour' ORDER BY at DESC LIMIT 5")

@@ -46,7 +46,7 @@ func TestConcurrentSessionsLoseNoAuditRows(t *testing.T) {
 				name := fmt.Sprintf("ds_%d_%d", i, j/4)
 				switch j % 4 {
 				case 0:
-					_, err = c.Exec(ctx, "CREATE DATASOURCE "+name+" TYPE file OPTIONS (path '/tmp')")
+					_, err = c.Exec(ctx, "CREATE DATASOURCE "+name+" TYPE file OPTIONS (path '/var/tmp')")
 				case 1:
 					var n int64
 					err = c.QueryRow(ctx, "SELECT count(*) FROM dataflow.datasources WHERE name = $1", name).Scan(&n)
@@ -104,7 +104,7 @@ func TestKill9DuringCatalogWrites(t *testing.T) {
 			}
 			for i := 0; ctx.Err() == nil; i++ {
 				name := fmt.Sprintf("k_%d_%d", w, i)
-				if _, err := c.Exec(ctx, "CREATE DATASOURCE "+name+" TYPE file OPTIONS (path '/tmp')"); err != nil {
+				if _, err := c.Exec(ctx, "CREATE DATASOURCE "+name+" TYPE file OPTIONS (path '/var/tmp')"); err != nil {
 					return
 				}
 				acked.Store(name, true)
@@ -148,5 +148,5 @@ func TestKill9DuringCatalogWrites(t *testing.T) {
 	if missing > 0 {
 		t.Fatalf("%d acknowledged datasources lost by kill -9", missing)
 	}
-	mustExec(t, c, "CREATE DATASOURCE after_kill TYPE file OPTIONS (path '/tmp')")
+	mustExec(t, c, "CREATE DATASOURCE after_kill TYPE file OPTIONS (path '/var/tmp')")
 }

@@ -315,8 +315,11 @@ func (c *conn) handle(msg pgproto3.FrontendMessage) bool {
 // simpleQuery runs a Query message: every statement in order, stopping at
 // the first error, then ReadyForQuery.
 func (c *conn) simpleQuery(sql string) {
-	c.dropStatement("")
+	// A Query message replaces the unnamed statement and portal; named
+	// portals of an open transaction block stay.
+	delete(c.stmts, "")
 	c.dropPortal("")
+	defer c.endImplicitTransaction()
 	ctx, done := c.beginStatement()
 	defer done()
 	stmts, err := c.sess.Prepare(ctx, sql, nil, true)
@@ -327,10 +330,12 @@ func (c *conn) simpleQuery(sql string) {
 		c.send(&pgproto3.EmptyQueryResponse{})
 	}
 	for _, st := range stmts {
+		txBefore := c.sess.TxStatus()
 		if err := c.runSimple(ctx, st); err != nil {
 			c.sendError(toPgError(ctx, err))
 			break
 		}
+		c.afterStatement(txBefore, "")
 		c.syncParams()
 	}
 	c.readyForQuery()
@@ -346,7 +351,7 @@ func (c *conn) runSimple(ctx context.Context, st Statement) error {
 	if cols != nil {
 		c.send(rowDescription(cols, nil))
 	}
-	if _, err := c.sendRows(ctx, res, cols, nil, 0); err != nil {
+	if _, _, err := c.sendRows(ctx, res, cols, nil, 0); err != nil {
 		return err
 	}
 	c.send(&pgproto3.CommandComplete{CommandTag: []byte(res.Tag())})
@@ -398,17 +403,17 @@ func rowDescription(cols []Column, formats []int16) *pgproto3.RowDescription {
 
 // sendRows streams rows from res; max > 0 stops after that many rows.
 // done is true when res reached its end.
-func (c *conn) sendRows(ctx context.Context, res Result, cols []Column, formats []int16, max uint32) (done bool, err error) {
+func (c *conn) sendRows(ctx context.Context, res Result, cols []Column, formats []int16, max uint32) (sent uint32, done bool, err error) {
 	for n := uint32(0); max == 0 || n < max; n++ {
 		row, err := res.Next(ctx)
 		if err == io.EOF {
-			return true, nil
+			return n, true, nil
 		}
 		if err != nil {
-			return false, err
+			return n, false, err
 		}
 		if len(row) != len(cols) {
-			return false, pgErr("ERROR", "XX000", "row has %d values but the statement describes %d columns", len(row), len(cols))
+			return n, false, pgErr("ERROR", "XX000", "row has %d values but the statement describes %d columns", len(row), len(cols))
 		}
 		size, cloned := 0, false
 		for i, v := range row {
@@ -416,7 +421,7 @@ func (c *conn) sendRows(ctx context.Context, res Result, cols []Column, formats 
 			if v != nil && formats != nil && formats[i] == pgtype.BinaryFormatCode {
 				b, err := textToBinary(c.types, cols[i].TypeOID, v)
 				if err != nil {
-					return false, pgErr("ERROR", "22P02", "cannot send value %q of column %q (type %d) in binary: %v", v, cols[i].Name, cols[i].TypeOID, err)
+					return n, false, pgErr("ERROR", "22P02", "cannot send value %q of column %q (type %d) in binary: %v", v, cols[i].Name, cols[i].TypeOID, err)
 				}
 				if !cloned { // never modify the session's slice
 					row, cloned = slices.Clone(row), true
@@ -428,11 +433,11 @@ func (c *conn) sendRows(ctx context.Context, res Result, cols []Column, formats 
 		c.unflushed += size
 		if c.unflushed >= flushThreshold {
 			if err := c.flush(); err != nil {
-				return false, err
+				return n, false, err
 			}
 		}
 	}
-	return false, nil
+	return max, false, nil
 }
 
 func (c *conn) sendError(pe *pgconn.PgError) {

@@ -2,6 +2,8 @@ package wire
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -27,6 +29,8 @@ type portal struct {
 	res     Result
 	done    bool
 	tag     string
+	// suspended is set once an Execute stopped at its row limit.
+	suspended bool
 }
 
 // extended reports an extended-protocol error and, as PostgreSQL does,
@@ -37,6 +41,9 @@ func (c *conn) extended(err error) {
 	}
 	c.sendError(toPgError(nil, err))
 	c.ignoreTillSync = true
+	if f, ok := c.sess.(TxFailer); ok {
+		f.FailTransaction()
+	}
 }
 
 func (c *conn) parse(m *pgproto3.Parse) error {
@@ -45,7 +52,10 @@ func (c *conn) parse(m *pgproto3.Parse) error {
 			return pgErr("ERROR", "42P05", "prepared statement %q already exists", m.Name)
 		}
 	} else {
-		c.dropStatement("")
+		// Portals bound from the old unnamed statement stay usable, as in
+		// PostgreSQL (pgjdbc binds cursor C_1 from it, then parses its
+		// metadata query into the unnamed statement).
+		delete(c.stmts, "")
 	}
 	if len(c.stmts) >= c.srv.cfg.MaxPrepared {
 		return pgErr("ERROR", "53400", "too many prepared statements (limit %d)", c.srv.cfg.MaxPrepared)
@@ -223,6 +233,7 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 		c.send(&pgproto3.CommandComplete{CommandTag: []byte(p.tag)})
 		return nil
 	}
+	txBefore := c.sess.TxStatus()
 	if p.ctx == nil {
 		p.ctx, p.cancel = context.WithCancelCause(c.ctx)
 	}
@@ -236,18 +247,25 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 		}
 		p.res = res
 	}
-	done, err := c.sendRows(p.ctx, p.res, p.cols, p.formats, m.MaxRows)
+	sent, done, err := c.sendRows(p.ctx, p.res, p.cols, p.formats, m.MaxRows)
 	if err != nil {
 		pe := toPgError(p.ctx, err)
 		c.finishPortal(p)
 		return pe
 	}
 	if !done {
+		p.suspended = true
 		c.send(&pgproto3.PortalSuspended{})
 		return nil
 	}
 	p.tag = p.res.Tag()
+	if p.suspended && strings.HasPrefix(p.tag, "SELECT ") {
+		// As PostgreSQL: the count of a portal run in parts is the rows of
+		// this last Execute.
+		p.tag = "SELECT " + strconv.FormatUint(uint64(sent), 10)
+	}
 	c.finishPortal(p)
+	c.afterStatement(txBefore, m.Portal)
 	c.send(&pgproto3.CommandComplete{CommandTag: []byte(p.tag)})
 	c.syncParams()
 	return nil
@@ -281,7 +299,22 @@ func (c *conn) closeObject(m *pgproto3.Close) error {
 	return nil
 }
 
-// dropStatement closes a statement and the portals made from it.
+// afterStatement ends the portals of a transaction block that the
+// statement just run (COMMIT, ROLLBACK) closed; keep is the portal that ran
+// it. A named portal lives until its transaction ends, as in PostgreSQL.
+func (c *conn) afterStatement(txBefore byte, keep string) {
+	if txBefore == 'I' || c.sess.TxStatus() != 'I' {
+		return
+	}
+	for name := range c.portals {
+		if name != keep {
+			c.dropPortal(name)
+		}
+	}
+}
+
+// dropStatement closes a statement and the portals made from it (Close of a
+// statement, as PostgreSQL does).
 func (c *conn) dropStatement(name string) {
 	ps, ok := c.stmts[name]
 	if !ok {
@@ -303,14 +336,21 @@ func (c *conn) dropPortal(name string) {
 }
 
 // sync ends an extended-protocol cycle. Outside a transaction block the
-// implicit transaction ends, so every portal goes, as in PostgreSQL.
+// implicit transaction ends, so every portal goes, as in PostgreSQL; inside
+// one, portals (the unnamed one too) live on until the block ends.
 func (c *conn) sync() {
 	c.ignoreTillSync = false
-	c.dropPortal("")
-	if c.sess.TxStatus() == 'I' {
-		for name := range c.portals {
-			c.dropPortal(name)
-		}
-	}
+	c.endImplicitTransaction()
 	c.readyForQuery()
+}
+
+// endImplicitTransaction drops every portal when no transaction block is
+// open: Sync and the end of a Query message end the implicit transaction.
+func (c *conn) endImplicitTransaction() {
+	if c.sess.TxStatus() != 'I' {
+		return
+	}
+	for name := range c.portals {
+		c.dropPortal(name)
+	}
 }

@@ -93,6 +93,14 @@ type Session interface {
 	Close() error
 }
 
+// TxFailer is an optional Session capability: the wire layer calls
+// FailTransaction when it reports an error of its own (a missing portal, a
+// bad Bind) so an open transaction block becomes failed ('E'), as any error
+// does in PostgreSQL.
+type TxFailer interface {
+	FailTransaction()
+}
+
 // Statement is one parsed statement.
 type Statement interface {
 	// ParamOIDs has one concrete type OID per $n parameter.

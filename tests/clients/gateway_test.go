@@ -102,7 +102,7 @@ func startGateway(t *testing.T) *gateway {
 	}
 	c := g.connect(t, pgx.QueryExecModeSimpleProtocol)
 	for _, s := range []string{
-		"CREATE DATASOURCE f1 TYPE file OPTIONS (path '/tmp')",
+		"CREATE DATASOURCE f1 TYPE file OPTIONS (path '/var/tmp')",
 		"CREATE DATASOURCE l1 TYPE sqlite OPTIONS (path '/tmp/flowgate-clients-test.db')",
 	} {
 		if _, err := c.Exec(context.Background(), s); err != nil {
