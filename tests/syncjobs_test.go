@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +76,15 @@ func mustPG(t testing.TB, c *pgx.Conn, stmts ...string) {
 	}
 }
 
+// mustScan scans row into dest and fails the test on any error, no row
+// included: a check on values that were never read cannot fail.
+func mustScan(t testing.TB, row pgx.Row, dest ...any) {
+	t.Helper()
+	if err := row.Scan(dest...); err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+}
+
 func count(t testing.TB, c *pgx.Conn, q string, args ...any) int64 {
 	t.Helper()
 	var n int64
@@ -142,10 +150,10 @@ func TestBatchJobPostgresToPostgres(t *testing.T) {
 	}
 	// Same data, checked by PostgreSQL itself.
 	var srcSum, dstSum string
-	src.QueryRow(ctx, "SELECT md5(string_agg(o::text, '|' ORDER BY id)) FROM orders o").Scan(&srcSum)
-	dst.QueryRow(ctx, "SELECT md5(string_agg(o::text, '|' ORDER BY id)) FROM orders o").Scan(&dstSum)
+	mustScan(t, src.QueryRow(ctx, "SELECT md5(string_agg(o::text, '|' ORDER BY id)) FROM orders o"), &srcSum)
+	mustScan(t, dst.QueryRow(ctx, "SELECT md5(string_agg(o::text, '|' ORDER BY id)) FROM orders o"), &dstSum)
 	if srcSum != dstSum {
-		t.Fatalf("target differs from source")
+		t.Fatalf("target differs from source: md5 %s, source %s", dstSum, srcSum)
 	}
 	joined := strings.Join(notices(), "\n")
 	for _, want := range []string{"ExportTable", "ImportTable", "TableDataDiff", "rows/s"} {
@@ -174,7 +182,7 @@ func TestBatchJobPostgresToPostgres(t *testing.T) {
 		t.Fatalf("export files = %d, want 5", n)
 	}
 	var uri string
-	c.QueryRow(ctx, "SELECT uri FROM dataflow.export_files WHERE run_id = $1 LIMIT 1", r.RunID).Scan(&uri)
+	mustScan(t, c.QueryRow(ctx, "SELECT uri FROM dataflow.export_files WHERE run_id = $1 LIMIT 1", r.RunID), &uri)
 	if !strings.HasPrefix(uri, "file://") || !strings.HasSuffix(uri, ".csv.zst") {
 		t.Fatalf("uri = %s", uri)
 	}
@@ -214,7 +222,14 @@ func TestBatchJobPostgresToPostgres(t *testing.T) {
 	if n := count(t, dst, "SELECT count(*) FROM orders2"); n != 5000 {
 		t.Fatalf("re-verify changed the target: %d rows", n)
 	}
-	// md5diff finds the same rows; countdiff sees equal counts are not enough.
+	// md5diff (one checksum per side, no row list) sees the same two
+	// changed rows: reload with the trigger in place.
+	mustExec(t, c, `ALTER SYNC JOB drift SET (algorithm = 'md5diff')`)
+	mustPG(t, dst, "TRUNCATE orders2")
+	if r := runJob(t, c, "RUN SYNC JOB drift WAIT"); r.Status != "data_inconsistent" {
+		t.Fatalf("md5diff with two changed target rows = %+v %s", r, deref(r.Message))
+	}
+	// countdiff sees one extra target row.
 	mustExec(t, c, `ALTER SYNC JOB drift SET (algorithm = 'countdiff', enable_pk_duplicate_detect = off)`)
 	mustPG(t, dst, "TRUNCATE orders2", "INSERT INTO orders2 (id, customer) VALUES (900001, 1)")
 	if r := runJob(t, c, "RUN SYNC JOB drift WAIT"); r.Status != "data_inconsistent" {
@@ -225,13 +240,13 @@ func TestBatchJobPostgresToPostgres(t *testing.T) {
 	if err := c.QueryRow(ctx, "SELECT executions, records FROM dataflow.overview WHERE datasource = 'src' AND operation = 'export'").Scan(&execs, &records); err != nil {
 		t.Fatal(err)
 	}
-	if execs != 3 || records != 15000 {
+	if execs != 4 || records != 20000 {
 		t.Fatalf("overview export: %d executions, %d records", execs, records)
 	}
 	if n := count(t, c, "SELECT count(*) FROM dataflow.overview_tables WHERE datasource = 'dst' AND table_name = 'orders2' AND operation = 'import'"); n != 1 {
 		t.Fatalf("overview_tables rows for orders2 = %d", n)
 	}
-	if n := count(t, c, "SELECT count(*) FROM dataflow.operations WHERE started_at > now() - interval '1 hour' AND operation = 'import'"); n != 3 {
+	if n := count(t, c, "SELECT count(*) FROM dataflow.operations WHERE started_at > now() - interval '1 hour' AND operation = 'import'"); n != 4 {
 		t.Fatalf("operations = %d", n)
 	}
 }
@@ -313,7 +328,7 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 		t.Fatalf("check violation run = %+v %s", r, deref(r.Message))
 	}
 	var msg string
-	c.QueryRow(ctx, "SELECT message FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ImportTable'", r.RunID).Scan(&msg)
+	mustScan(t, c.QueryRow(ctx, "SELECT message FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ImportTable'", r.RunID), &msg)
 	if !strings.Contains(msg, "big_ids") {
 		t.Fatalf("stage message = %q", msg)
 	}
@@ -327,11 +342,11 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 		t.Fatalf("target rows after retry = %d", n)
 	}
 	var attempts int64
-	c.QueryRow(ctx, "SELECT attempts FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ImportTable'", r.RunID).Scan(&attempts)
+	mustScan(t, c.QueryRow(ctx, "SELECT attempts FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ImportTable'", r.RunID), &attempts)
 	if attempts != 2 {
 		t.Fatalf("import attempts = %d", attempts)
 	}
-	c.QueryRow(ctx, "SELECT attempts FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ExportTable'", r.RunID).Scan(&attempts)
+	mustScan(t, c.QueryRow(ctx, "SELECT attempts FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ExportTable'", r.RunID), &attempts)
 	if attempts != 1 {
 		t.Fatalf("export attempts = %d (retry must not export again)", attempts)
 	}
@@ -355,6 +370,18 @@ func TestBatchJobFailedFileResumesWithoutDuplicates(t *testing.T) {
 	if n := count(t, c, "SELECT count(*) FROM dataflow.export_files WHERE run_id = $1 AND imported", r.RunID); n != 9 {
 		t.Fatalf("imported files = %d", n)
 	}
+	// Retrying the export of a run that already imported files is refused:
+	// the imported rows would load twice.
+	_, err := c.Exec(context.Background(), "RETRY RUN '"+r.RunID+"' STAGE 'ExportTable'")
+	if pe := wantCode(t, err, "55000"); !strings.Contains(pe.Message, "already imported files") {
+		t.Fatalf("refusal message: %s", pe.Message)
+	}
+	if s := runStatus(t, c, r.RunID); s != "failed" {
+		t.Fatalf("run after the refused retry is %s", s)
+	}
+	if n := count(t, dst, "SELECT count(*) FROM orders"); n != 450 {
+		t.Fatalf("rows after the refused retry = %d", n)
+	}
 	mustPG(t, dst, "ALTER TABLE orders DROP CONSTRAINT no_473")
 	r = runJob(t, c, "RETRY RUN '"+r.RunID+"' STAGE 'ImportTable'")
 	if r.Status != "completed" {
@@ -363,7 +390,7 @@ func TestBatchJobFailedFileResumesWithoutDuplicates(t *testing.T) {
 	if n := count(t, dst, "SELECT count(*) FROM orders"); n != 1000 {
 		t.Fatalf("rows after retry = %d", n)
 	}
-	// Retrying the export of a run that already imported files is refused.
+	// TARGET WHERE narrows the target side of the verification.
 	mustPG(t, dst, "UPDATE orders SET customer = -1 WHERE id = 1")
 	mustExec(t, c, "CREATE SYNC JOB again FROM src.orders TO dst.orders MODE BATCH WHERE 'id < 0' TARGET WHERE 'id = 1' WITH (algorithm = 'hashdiff', key_columns = 'id')")
 	r = runJob(t, c, "RUN SYNC JOB again WAIT")
@@ -374,9 +401,13 @@ func TestBatchJobFailedFileResumesWithoutDuplicates(t *testing.T) {
 	if err := c.QueryRow(context.Background(), "SELECT key, side FROM dataflow.run_diffs WHERE run_id = $1", r.RunID).Scan(&key, &side); err != nil || key != `["1"]` || side != "target" {
 		t.Fatalf("diff = %q %q %v", key, side, err)
 	}
-	_, err := c.Exec(context.Background(), "RETRY RUN '"+r.RunID+"' STAGE 'ExportTable'")
-	if err != nil {
-		wantCode(t, err, "55000")
+	// A run that imported no file (the source filter matches nothing) may
+	// export again; it finds the same difference.
+	r = runJob(t, c, "RETRY RUN '"+r.RunID+"' STAGE 'ExportTable'")
+	if r.Status != "data_inconsistent" {
+		t.Fatalf("export retry of a run without imported files = %+v %s", r, deref(r.Message))
 	}
-	_ = filepath.Join
+	if n := count(t, c, "SELECT count(*) FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ExportTable' AND attempts = 2", r.RunID); n != 1 {
+		t.Fatalf("the retry did not export again")
+	}
 }
