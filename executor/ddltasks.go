@@ -18,12 +18,17 @@ import (
 var ddlTaskColumns = []wire.Column{textCol("table_name"), textCol("status"), textCol("message"), textCol("sql")}
 
 // checkWith validates a WITH list against set, pointing errors at the key.
-func checkWith(text string, set runopts.Set, opts []parser.Option) (map[string]string, error) {
+// checkWith validates a WITH (...) list against set and, for sync jobs
+// (mode not ""), refuses keys the mode does not use.
+func checkWith(text string, set runopts.Set, opts []parser.Option, mode string) (map[string]string, error) {
 	given, err := optionMap(text, opts)
 	if err != nil {
 		return nil, err
 	}
 	checked, err := set.Check(given)
+	if err == nil && mode != "" {
+		err = set.CheckMode(checked, mode)
+	}
 	var ke *runopts.KeyError
 	if errors.As(err, &ke) {
 		e := withHint(pgErr(codeInvalidParam, "%s", ke.Message), ke.Hint)
@@ -38,7 +43,7 @@ func checkWith(text string, set runopts.Set, opts []parser.Option) (map[string]s
 }
 
 func (s *Session) runCreateDDLTask(ctx context.Context, st *parser.CreateDDLTask) (wire.Result, error) {
-	opts, err := checkWith(st.Text(), runopts.DDLTask, st.With)
+	opts, err := checkWith(st.Text(), runopts.DDLTask, st.With, "")
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +236,7 @@ func (s *Session) runAlterDDLTask(ctx context.Context, st *parser.AlterDDLTask) 
 	if err != nil {
 		return nil, err
 	}
-	set, err := checkWith(st.Text(), runopts.DDLTask, st.With)
+	set, err := checkWith(st.Text(), runopts.DDLTask, st.With, "")
 	if err != nil {
 		return nil, err
 	}

@@ -118,7 +118,7 @@ func (s *Session) runCreateSyncJob(ctx context.Context, st *parser.CreateSyncJob
 		return nil, withHint(pgErr(codeFeatureNotSupp, "MODE %s is not supported yet; flowgate runs MODE BATCH jobs", strings.ToUpper(st.Mode)),
 			"Scheduled scans and CDC are planned; use MODE BATCH with SCHEDULE for periodic copies.")
 	}
-	opts, err := checkWith(st.Text(), runopts.SyncJob, st.With)
+	opts, err := checkWith(st.Text(), runopts.SyncJob, st.With, st.Mode)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func (s *Session) runAlterSyncJob(ctx context.Context, st *parser.AlterSyncJob) 
 		return nil, err
 	}
 	if st.With != nil {
-		set, err := checkWith(st.Text(), runopts.SyncJob, st.With)
+		set, err := checkWith(st.Text(), runopts.SyncJob, st.With, j.Mode)
 		if err != nil {
 			return nil, err
 		}

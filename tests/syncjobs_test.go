@@ -263,6 +263,10 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 	}{
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (algoritm = 'hashdiff')", "22023", "algoritm"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (bisection_factor = 100, bisection_threshold = 50)", "22023", "bisection_factor"},
+		// A key of another mode is refused, naming the modes it belongs to.
+		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (pre_action = 'truncate')", "22023", "used by MODE SCAN only"},
+		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (checkpoint_interval = 500)", "22023", "does not apply to MODE BATCH"},
+		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (error_limit = 5)", "22023", "not supported yet"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.missing MODE BATCH", "42P01", "missing"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders COLUMNS (id, nosuch AS note) MODE BATCH", "42703", "nosuch"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders COLUMNS (id, customer AS placed) MODE BATCH", "42804", "customer"},
@@ -297,6 +301,10 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 	}
 
 	mustExec(t, c, "CREATE SYNC JOB ok FROM src.orders TO dst.orders MODE BATCH WITH (algorithm = 'md5diff')")
+	_, err = c.Exec(ctx, "ALTER SYNC JOB ok SET (pre_action = 'truncate')")
+	if pe := wantCode(t, err, "22023"); !strings.Contains(pe.Hint, "MODE SCAN") || pe.Position == 0 {
+		t.Errorf("ALTER with pre_action: %q hint %q position %d", pe.Message, pe.Hint, pe.Position)
+	}
 	r := runJob(t, c, "RUN SYNC JOB ok WAIT")
 	if r.Status != "completed" {
 		t.Fatalf("run = %+v %s", r, deref(r.Message))

@@ -5,6 +5,7 @@ package runopts
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +29,27 @@ type Option struct {
 	Min, Max    int64    // Int bounds (inclusive); Max 0 = unbounded
 	Values      []string // Enum members
 	Description string
+	// Modes lists the sync-job modes (batch, scan, cdc) that use the key;
+	// nil means every mode. A key given to a job of another mode is an
+	// error naming these modes, never silently ignored.
+	Modes []string
 }
+
+// Sync-job modes, as the parser spells them.
+const (
+	Batch = "batch"
+	Scan  = "scan"
+	CDC   = "cdc"
+)
+
+var (
+	batchScan = []string{Batch, Scan}
+	batchOnly = []string{Batch}
+	scanOnly  = []string{Scan}
+	cdcOnly   = []string{CDC}
+	// noMode marks keys of the contract that no mode implements yet.
+	noMode = []string{}
+)
 
 // Set is the options one statement accepts.
 type Set []Option
@@ -83,6 +104,44 @@ func (s Set) Check(given map[string]string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// CheckMode refuses keys in given that mode does not use.
+func (s Set) CheckMode(given map[string]string, mode string) error {
+	keys := make([]string, 0, len(given))
+	for k := range given {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o, ok := s.lookup(k)
+		if !ok || o.Modes == nil || slices.Contains(o.Modes, mode) {
+			continue
+		}
+		if len(o.Modes) == 0 {
+			return &KeyError{Key: k, Message: fmt.Sprintf("option %q is not supported yet by any mode", k),
+				Hint: "Leave it out; it is declared for a coming release."}
+		}
+		upper := make([]string, len(o.Modes))
+		for i, m := range o.Modes {
+			upper[i] = "MODE " + strings.ToUpper(m)
+		}
+		return &KeyError{Key: k, Message: fmt.Sprintf("option %q does not apply to MODE %s jobs", k, strings.ToUpper(mode)),
+			Hint: fmt.Sprintf("%s is used by %s only.", k, strings.Join(upper, ", "))}
+	}
+	return nil
+}
+
+// ForMode lists the keys mode uses, sorted.
+func (s Set) ForMode(mode string) []string {
+	var out []string
+	for _, o := range s {
+		if o.Modes == nil || slices.Contains(o.Modes, mode) {
+			out = append(out, o.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (o Option) normalize(v string) (string, error) {
@@ -160,7 +219,15 @@ func (v Values) Int(k string) int64 {
 // Markdown renders the set as a table for docs/.
 func (s Set) Markdown() string {
 	var b strings.Builder
-	b.WriteString("| option | kind | default | description |\n|---|---|---|---|\n")
+	withModes := false
+	for _, o := range s {
+		withModes = withModes || o.Modes != nil
+	}
+	if withModes {
+		b.WriteString("| option | modes | kind | default | description |\n|---|---|---|---|---|\n")
+	} else {
+		b.WriteString("| option | kind | default | description |\n|---|---|---|---|\n")
+	}
 	for _, o := range s {
 		kind := map[Kind]string{Bool: "on/off", Int: "integer", Enum: strings.Join(o.Values, " \\| "), String: "text"}[o.Kind]
 		if o.Kind == Int {
@@ -173,6 +240,18 @@ func (s Set) Markdown() string {
 		def := o.Default
 		if def == "" {
 			def = "(none)"
+		}
+		if withModes {
+			modes := "all"
+			switch {
+			case o.Modes == nil:
+			case len(o.Modes) == 0:
+				modes = "none yet"
+			default:
+				modes = strings.ToUpper(strings.Join(o.Modes, ", "))
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", o.Name, modes, kind, def, o.Description)
+			continue
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", o.Name, kind, def, o.Description)
 	}
@@ -192,35 +271,42 @@ var DDLTask = Set{
 }
 
 // SyncJob is the WITH (...) of CREATE/ALTER SYNC JOB: the run config table
-// of FEATURES.md section 5. Keys a mode does not use are accepted and kept.
+// of FEATURES.md section 5, each key with the modes that use it.
 var SyncJob = Set{
-	{Name: "key_columns", Kind: String, Description: "Comma-separated key columns for verification; default the primary key."},
-	{Name: "extra_columns", Kind: String, Description: "Comma-separated columns to compare besides the key (default: every mapped column)."},
-	{Name: "algorithm", Kind: Enum, Default: "md5diff", Values: []string{"md5diff", "hashdiff", "countdiff", "none"}, Description: "How TableDataDiff verifies."},
-	{Name: "limit", Kind: Int, Default: "1000", Min: 1, Max: 1000, Description: "Differing rows kept in dataflow.run_diffs per task."},
-	{Name: "threads", Kind: Int, Default: "1", Min: 1, Max: 64, Description: "Key ranges verified at once."},
-	{Name: "bisection_threshold", Kind: Int, Default: "16384", Min: 1, Description: "A differing range of at most this many rows is compared row by row."},
-	{Name: "bisection_factor", Kind: Int, Default: "32", Min: 2, Description: "Parts a differing range is split into; must be below bisection_threshold."},
+	{Name: "key_columns", Kind: String, Modes: batchScan, Description: "Comma-separated key columns for verification; default the primary key."},
+	{Name: "extra_columns", Kind: String, Modes: batchScan, Description: "Comma-separated columns to compare besides the key (default: every mapped column)."},
+	{Name: "algorithm", Kind: Enum, Default: "md5diff", Values: []string{"md5diff", "hashdiff", "countdiff", "none"}, Modes: batchScan, Description: "How TableDataDiff verifies."},
+	{Name: "limit", Kind: Int, Default: "1000", Min: 1, Max: 1000, Modes: batchScan, Description: "Differing rows kept in dataflow.run_diffs per task."},
+	{Name: "threads", Kind: Int, Default: "1", Min: 1, Max: 64, Modes: batchScan, Description: "Key ranges verified at once."},
+	{Name: "bisection_threshold", Kind: Int, Default: "16384", Min: 1, Modes: batchScan, Description: "A differing range of at most this many rows is compared row by row."},
+	{Name: "bisection_factor", Kind: Int, Default: "32", Min: 2, Modes: batchScan, Description: "Parts a differing range is split into; must be below bisection_threshold."},
 	{Name: "verbose", Kind: Bool, Default: "off", Description: "More progress NOTICEs (one per file)."},
-	{Name: "staging", Kind: String, Description: "An s3 or file datasource for export files, or 'none' to stream source to target with no files; default the local staging directory."},
-	{Name: "export_batch_rows", Kind: Int, Default: "100000", Min: 1, Description: "Rows per export file (bounds memory)."},
-	{Name: "batch_parallel_size", Kind: Int, Default: "5", Min: 1, Max: 64, Description: "Tables of a database job run at once."},
-	{Name: "batch_file_format", Kind: Enum, Default: "csv", Values: []string{"csv", "parquet"}, Description: "Export file format."},
-	{Name: "compression", Kind: Enum, Default: "zstd", Values: []string{"zstd", "gzip", "none"}, Description: "Export file compression."},
-	{Name: "export_compress_parallel", Kind: Int, Default: "5", Min: 1, Max: 64, Description: "Files compressed and uploaded at once."},
-	{Name: "import_parallel", Kind: Int, Default: "2", Min: 1, Max: 64, Description: "Staged files loaded at once, each in its own target transaction (1 when import_order_by is set)."},
-	{Name: "heartbeat_timeout", Kind: Int, Default: "60", Min: 1, Description: "Seconds a stage may go without progress before it fails."},
-	{Name: "enable_pk_duplicate_detect", Kind: Bool, Default: "on", Description: "Before importing into a non-empty target, look for keys that already exist and fail with examples."},
+	{Name: "staging", Kind: String, Modes: batchOnly, Description: "An s3 or file datasource for export files, or 'none' to stream source to target with no files; default the local staging directory."},
+	{Name: "export_batch_rows", Kind: Int, Default: "100000", Min: 1, Modes: batchOnly, Description: "Rows per export file (bounds memory)."},
+	{Name: "batch_parallel_size", Kind: Int, Default: "5", Min: 1, Max: 64, Modes: batchOnly, Description: "Tables of a database job run at once."},
+	{Name: "batch_file_format", Kind: Enum, Default: "csv", Values: []string{"csv", "parquet"}, Modes: batchOnly, Description: "Export file format."},
+	{Name: "compression", Kind: Enum, Default: "zstd", Values: []string{"zstd", "gzip", "none"}, Modes: batchOnly, Description: "Export file compression."},
+	{Name: "export_compress_parallel", Kind: Int, Default: "5", Min: 1, Max: 64, Modes: batchOnly, Description: "Files compressed and uploaded at once."},
+	{Name: "import_parallel", Kind: Int, Default: "2", Min: 1, Max: 64, Modes: batchOnly, Description: "Staged files loaded at once, each in its own target transaction (1 when import_order_by is set)."},
+	{Name: "heartbeat_timeout", Kind: Int, Default: "60", Min: 1, Modes: batchOnly, Description: "Seconds a stage may go without progress before it fails."},
+	{Name: "enable_pk_duplicate_detect", Kind: Bool, Default: "on", Modes: batchOnly, Description: "Before importing into a non-empty target, look for keys that already exist and fail with examples."},
 	{Name: "source_timezone", Kind: String, Default: "UTC", Description: "Session time zone on both sides."},
-	{Name: "import_order_by", Kind: String, Description: "Comma-separated source columns to sort by before loading."},
-	{Name: "pre_action", Kind: Enum, Default: "none", Values: []string{"none", "truncate", "rename_create"}, Description: "SCAN mode: what happens to the target before a fire."},
-	{Name: "error_limit", Kind: Int, Default: "0", Min: 0, Description: "CDC/SCAN: bad rows tolerated before failing."},
-	{Name: "throttle_mbps", Kind: Int, Default: "0", Min: 0, Description: "CDC/SCAN: bandwidth cap, 0 = none."},
-	{Name: "checkpoint_interval", Kind: Int, Default: "10", Min: 1, Description: "CDC: seconds between checkpoints."},
-	{Name: "restart_strategy", Kind: Enum, Default: "none", Values: []string{"none", "fixed-delay", "failure-rate"}, Description: "CDC: what happens after a failure."},
-	{Name: "restart_attempts", Kind: Int, Default: "3", Min: 0, Description: "fixed-delay: attempts."},
-	{Name: "restart_delay", Kind: Int, Default: "10", Min: 0, Description: "Seconds between restart attempts."},
-	{Name: "failure_rate_interval", Kind: Int, Default: "300", Min: 1, Description: "failure-rate: window in seconds."},
-	{Name: "max_failures_per_interval", Kind: Int, Default: "3", Min: 1, Description: "failure-rate: failures allowed per window."},
-	{Name: "parallelism", Kind: Int, Default: "1", Min: 1, Max: 64, Description: "CDC/SCAN: parallel writers."},
+	{Name: "import_order_by", Kind: String, Modes: batchOnly, Description: "Comma-separated source columns to sort by before loading."},
+	{Name: "pre_action", Kind: Enum, Default: "none", Values: []string{"none", "truncate", "rename_create"}, Modes: scanOnly, Description: "What happens to the target before a scan fires."},
+	{Name: "error_limit", Kind: Int, Default: "0", Min: 0, Modes: noMode, Description: "Bad records tolerated before a run fails."},
+	{Name: "throttle_mbps", Kind: Int, Default: "0", Min: 0, Modes: noMode, Description: "Bandwidth cap in MB/s, 0 = none."},
+	{Name: "snapshot", Kind: Bool, Default: "on", Modes: cdcOnly, Description: "Copy the tables (stage Snapshot) before streaming changes; off streams from the current position only."},
+	{Name: "checkpoint_interval", Kind: Int, Default: "1000", Min: 10, Modes: cdcOnly, Description: "Milliseconds between checkpoints: applied changes are committed to the target with their position at least this often (bounds what a crash re-reads)."},
+	{Name: "checkpoint_min_pause", Kind: Int, Default: "500", Min: 0, Modes: cdcOnly, Description: "Milliseconds at least between the end of one checkpoint and the start of the next."},
+	{Name: "checkpoint_timeout", Kind: Int, Default: "600000", Min: 1000, Modes: cdcOnly, Description: "Milliseconds a checkpoint (one target commit) may take before the run fails."},
+	{Name: "parallelism", Kind: Int, Default: "1", Min: 1, Max: 64, Modes: cdcOnly, Description: "Tables snapshotted at once."},
+	{Name: "restart_strategy", Kind: Enum, Default: "fixed-delay", Values: []string{"none", "fixed-delay", "failure-rate"}, Modes: cdcOnly, Description: "What a CDC run does after a failure of the source or target: none fails the run; fixed-delay waits restart_delay and continues from the checkpoint, up to restart_attempts times; failure-rate continues unless more than max_failures_per_interval failures fall in failure_rate_interval."},
+	{Name: "restart_attempts", Kind: Int, Default: "-1", Min: -1, Modes: cdcOnly, Description: "fixed-delay: restarts before the run fails; -1 = unlimited."},
+	{Name: "restart_delay", Kind: Int, Default: "1", Min: 0, Modes: cdcOnly, Description: "Seconds between a failure and the restart."},
+	{Name: "failure_rate_interval", Kind: Int, Default: "60", Min: 1, Modes: cdcOnly, Description: "failure-rate: window in seconds."},
+	{Name: "max_failures_per_interval", Kind: Int, Default: "1", Min: 1, Modes: cdcOnly, Description: "failure-rate: failures allowed per window."},
+	{Name: "slot_name", Kind: String, Modes: cdcOnly, Description: "PostgreSQL source: the logical replication slot (default flowgate_<job>)."},
+	{Name: "publication_name", Kind: String, Modes: cdcOnly, Description: "PostgreSQL source: the publication (default flowgate_<job>)."},
+	{Name: "server_id", Kind: Int, Min: 1, Max: 4294967295, Modes: cdcOnly, Description: "MySQL source: the replica server id flowgate registers with (default derived from the job name)."},
+	{Name: "schema_changes", Kind: Enum, Default: "apply", Values: []string{"apply", "ignore", "fail"}, Modes: cdcOnly, Description: "A column added at the source: apply adds it to the target; ignore leaves it out; fail stops the run. A dropped column stops being written in apply and ignore."},
 }

@@ -46,3 +46,30 @@ func TestCheckNormalizesAndRejects(t *testing.T) {
 		t.Fatalf("resolve = %v", v)
 	}
 }
+
+func TestCheckModeNamesTheModes(t *testing.T) {
+	err := SyncJob.CheckMode(map[string]string{"pre_action": "truncate", "algorithm": "hashdiff"}, Batch)
+	ke, ok := err.(*KeyError)
+	if !ok || ke.Key != "pre_action" || !strings.Contains(ke.Message, "MODE BATCH") || !strings.Contains(ke.Hint, "MODE SCAN") {
+		t.Fatalf("err = %#v", err)
+	}
+	err = SyncJob.CheckMode(map[string]string{"algorithm": "hashdiff"}, CDC)
+	if ke, ok := err.(*KeyError); !ok || !strings.Contains(ke.Hint, "MODE BATCH, MODE SCAN") {
+		t.Fatalf("algorithm for CDC: %v", err)
+	}
+	for mode, keys := range map[string][]string{
+		Batch: {"algorithm", "staging", "verbose", "source_timezone"},
+		CDC:   {"checkpoint_interval", "restart_strategy", "slot_name", "schema_changes", "verbose"},
+	} {
+		given := map[string]string{}
+		for _, k := range keys {
+			given[k] = "x"
+		}
+		if err := SyncJob.CheckMode(given, mode); err != nil {
+			t.Errorf("%s: %v", mode, err)
+		}
+	}
+	if err := SyncJob.CheckMode(map[string]string{"error_limit": "3"}, Batch); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+		t.Errorf("error_limit: %v", err)
+	}
+}
