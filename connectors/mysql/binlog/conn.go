@@ -194,8 +194,13 @@ func (c *Conn) withContext(ctx context.Context, fn func() error) error {
 	}
 	c.nc.SetDeadline(time.Time{})
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil && isTimeout(err) {
-			err = ctxErr
+		if isTimeout(err) {
+			// The socket deadline may fire a moment before ctx notices.
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr
+			} else if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+				err = context.DeadlineExceeded
+			}
 		}
 		if c.pc.partial {
 			c.broken = fmt.Errorf("binlog: connection unusable after an interrupted read: %w", err)

@@ -44,7 +44,9 @@ type Missing struct{}
 //	DATE                                  string YYYY-MM-DD
 //	DATETIME(2), TIMESTAMP(2)             string YYYY-MM-DD HH:MM:SS[.fsp digits], timestamps in UTC
 //	TIME(2)                               string [-]HH:MM:SS[.fsp digits], hours may exceed 24
-//	VARCHAR, STRING, BLOB/TEXT, GEOMETRY  []byte
+//	VARCHAR, STRING, BLOB/TEXT, GEOMETRY  []byte (BINARY(n) loses its trailing zero
+//	                                      bytes in the log; they are restored
+//	                                      when charset metadata is logged)
 //	ENUM                                  int64, 1-based index (0 = the empty error value)
 //	SET                                   uint64 bitmask
 //	BIT                                   uint64

@@ -208,7 +208,13 @@ func (c *Conn) prepareDump(ctx context.Context) error {
 		return fmt.Errorf("binlog: replication setup: %w", err)
 	}
 	if err := c.registerSlave(ctx); err != nil {
-		return err
+		// MariaDB refuses registration without REPLICATION SLAVE with a
+		// bare "Access denied"; the dump that follows fails with the
+		// message naming the privilege, so let it speak.
+		var se *ServerError
+		if !errors.As(err, &se) || (se.Code != 1045 && se.Code != 1227) {
+			return err
+		}
 	}
 	c.dec = NewDecoder(c.flavor, alg, "")
 	return nil
@@ -282,9 +288,6 @@ func (c *Conn) NextEvent(ctx context.Context) (*Event, error) {
 		return err
 	})
 	if err != nil {
-		if c.broken == nil && !errors.Is(err, ctx.Err()) {
-			c.broken = fmt.Errorf("binlog: stream ended: %w", err)
-		}
 		return nil, fmt.Errorf("binlog: read event: %w", err)
 	}
 	if len(p) == 0 {

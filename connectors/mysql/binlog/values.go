@@ -26,6 +26,9 @@ func Unsigned(v int64, colType byte) uint64 {
 	}
 }
 
+// collationBinary is the "binary" character set of BINARY/VARBINARY/BLOB.
+const collationBinary = 63
+
 // decodeValue decodes one non-NULL cell of col from b and returns the value
 // and the number of bytes it took. The Go types are documented on RowsEvent.
 func decodeValue(col *Column, b []byte) (any, int, error) {
@@ -126,7 +129,17 @@ func decodeValue(col *Column, b []byte) (any, int, error) {
 		if col.MaxLength > 255 {
 			lb = 2
 		}
-		return lengthPrefixed(b, lb)
+		v, n, err := lengthPrefixed(b, lb)
+		if err == nil && col.RealType == TypeString && col.Collation == collationBinary {
+			// BINARY(n) is logged without its trailing zero bytes; put
+			// them back when the charset metadata says it is binary.
+			if s := v.([]byte); len(s) < col.MaxLength {
+				p := make([]byte, col.MaxLength)
+				copy(p, s)
+				v = p
+			}
+		}
+		return v, n, err
 	case TypeBlob, TypeTinyBlob, TypeMediumBlob, TypeLongBlob, TypeGeometry, TypeVector:
 		return lengthPrefixed(b, col.LengthBytes)
 	case TypeJSON:
