@@ -93,7 +93,7 @@ func TestDatasourceLifecycleAgainstRealServers(t *testing.T) {
 		}
 		// Recycle bin round trip.
 		mustExec(t, c, "DROP DATASOURCE "+pgName)
-		c.QueryRow(ctx, "SELECT status FROM dataflow.datasources WHERE name = $1", pgName).Scan(&status)
+		mustScan(t, c.QueryRow(ctx, "SELECT status FROM dataflow.datasources WHERE name = $1", pgName), &status)
 		if status != "recycled" {
 			t.Fatalf("after DROP status = %s", status)
 		}
@@ -107,9 +107,13 @@ func TestDatasourceLifecycleAgainstRealServers(t *testing.T) {
 		if r := testDatasource(t, c, pgName); !r.OK {
 			t.Fatalf("after restore: %+v", r)
 		}
-		mustExec(t, c, "DROP DATASOURCE "+myName+" PURGE")
 		var n int
-		c.QueryRow(ctx, "SELECT count(*) FROM dataflow.datasources WHERE name = $1", myName).Scan(&n)
+		mustScan(t, c.QueryRow(ctx, "SELECT count(*) FROM dataflow.datasources WHERE name = $1", myName), &n)
+		if n != 1 {
+			t.Fatalf("datasource %s listed %d times before PURGE", myName, n)
+		}
+		mustExec(t, c, "DROP DATASOURCE "+myName+" PURGE")
+		mustScan(t, c.QueryRow(ctx, "SELECT count(*) FROM dataflow.datasources WHERE name = $1", myName), &n)
 		if n != 0 {
 			t.Fatalf("purged datasource still listed")
 		}
@@ -182,8 +186,13 @@ func TestTestDatasourceReportsServerErrors(t *testing.T) {
 	if strings.Contains(g.logs(), "wrong-password-xyz") {
 		t.Fatalf("gateway log leaks a password")
 	}
-	var leaked int
-	c.QueryRow(ctx, "SELECT count(*) FROM dataflow.audit_log WHERE statement LIKE '%wrong-password-xyz%'").Scan(&leaked)
+	// The statements are in the audit log, without the password.
+	var logged, leaked int
+	mustScan(t, c.QueryRow(ctx, "SELECT count(*) FROM dataflow.audit_log WHERE statement LIKE 'CREATE DATASOURCE %\\_badpw%' OR statement LIKE 'CREATE DATASOURCE %\\_down%'"), &logged)
+	if logged != 4 {
+		t.Fatalf("audit log holds %d of the 4 CREATE DATASOURCE statements with a password", logged)
+	}
+	mustScan(t, c.QueryRow(ctx, "SELECT count(*) FROM dataflow.audit_log WHERE statement LIKE '%wrong-password-xyz%'"), &leaked)
 	if leaked != 0 {
 		t.Fatalf("audit log holds %d statements with the password in clear", leaked)
 	}
@@ -213,7 +222,7 @@ func TestFileSQLiteAndS3Datasources(t *testing.T) {
 		t.Errorf("TEST of a missing bucket succeeded")
 	}
 	var opts string
-	c.QueryRow(context.Background(), "SELECT options::text FROM dataflow.datasources WHERE name = 'bucket'").Scan(&opts)
+	mustScan(t, c.QueryRow(context.Background(), "SELECT options::text FROM dataflow.datasources WHERE name = 'bucket'"), &opts)
 	if strings.Contains(opts, s3.SecretKey) || !strings.Contains(opts, `"secret_key":"********"`) {
 		t.Fatalf("s3 options not masked: %s", opts)
 	}
