@@ -44,6 +44,10 @@ type ExportSpec struct {
 	// ZeroDates says what a MySQL zero or partly zero date
 	// ('0000-00-00', '2024-00-10', '0000-00-00 00:00:00') becomes.
 	ZeroDates ZeroDatePolicy
+	// Snapshot, when set, is a cdc.ChangeStream's SnapshotID: the export
+	// reads the table exactly as of the stream's start (PostgreSQL: SET
+	// TRANSACTION SNAPSHOT of the slot's exported snapshot).
+	Snapshot string
 }
 
 // ZeroDatePolicy is what an exporter does with MySQL zero dates, which no
@@ -94,6 +98,10 @@ type ImportSpec struct {
 	// table inside the import transaction. When it is already there,
 	// Import fails with ErrAlreadyImported before loading anything.
 	Mark *Marker
+	// Replace deletes every row of the table in the import transaction
+	// before loading (a CDC snapshot makes the target equal to the
+	// source; a crash leaves the old rows, never half of them).
+	Replace bool
 }
 
 // Importer bulk-loads flowgate CSV.
