@@ -169,6 +169,7 @@ func (d *Decoder) decodeRows(h Header, body []byte) (*RowsEvent, error) {
 	for len(data) > 0 {
 		var r Row
 		var err error
+		left := len(data)
 		switch kind {
 		case Insert:
 			r.After, data, err = decodeImage(tm, e.Columns, data)
@@ -179,6 +180,10 @@ func (d *Decoder) decodeRows(h Header, body []byte) (*RowsEvent, error) {
 			if err == nil {
 				r.After, data, err = decodeImage(tm, e.ColumnsAfter, data)
 			}
+		}
+		if err == nil && len(data) == left {
+			// An image of no columns takes no bytes: the data would never end.
+			err = fmt.Errorf("empty row image")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s row %d: %w", tm.Schema, tm.Table, len(e.Rows)+1, err)
