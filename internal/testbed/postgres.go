@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -102,7 +103,7 @@ func Postgres(t testing.TB) *PG {
 		}
 		start := time.Now()
 		var how string
-		pgShared, how, pgErr = startPostgres()
+		pgShared, how, pgErr = startPostgres(nil)
 		if pgErr == nil {
 			msg := fmt.Sprintf("testbed: postgres started on %s:%d in %s (%s)", pgShared.Host, pgShared.Port, time.Since(start).Round(time.Millisecond), how)
 			t.Log(msg)
@@ -127,7 +128,43 @@ func pgFromDSN(dsn string) (*PG, error) {
 // from the user name so scrubbing it from error text cannot hide the name.
 const pgPassword = "testbed-pg-pw"
 
-func startPostgres() (*PG, string, error) {
+var (
+	pgWithMu  sync.Mutex
+	pgWithAll = map[string]*PG{}
+)
+
+// PostgresWith returns a throwaway PostgreSQL server of its own, started
+// like Postgres's with extra settings ("name=value", passed as -c after
+// the defaults, so they override them), e.g. "wal_level=replica". Calls
+// with the same settings share one server; it is stopped when the test
+// binary ends (testbed.Main). It needs the server binaries even when
+// FLOWGATE_TEST_PG_DSN is set.
+func PostgresWith(t testing.TB, settings ...string) *PG {
+	t.Helper()
+	for _, s := range settings {
+		if name, _, ok := strings.Cut(s, "="); !ok || name == "" {
+			t.Fatalf("testbed: postgres setting %q is not name=value", s)
+		}
+	}
+	pgWithMu.Lock()
+	defer pgWithMu.Unlock()
+	key := strings.Join(settings, "\x00")
+	if pg := pgWithAll[key]; pg != nil {
+		return pg
+	}
+	start := time.Now()
+	pg, how, err := startPostgres(settings)
+	if err != nil {
+		t.Fatalf("testbed: postgres with %v: %v", settings, err)
+	}
+	t.Logf("testbed: postgres with %v started on %s:%d in %s (%s)", settings, pg.Host, pg.Port, time.Since(start).Round(time.Millisecond), how)
+	pgWithAll[key] = pg
+	return pg
+}
+
+// startPostgres starts a throwaway server; extra settings (name=value)
+// come after the defaults.
+func startPostgres(extra []string) (*PG, string, error) {
 	const hint = "PostgreSQL server binaries are needed for these tests: apt-get install postgresql postgresql-client (or set " + EnvPostgresDSN + ")"
 	globs := []string{"/usr/lib/postgresql/*/bin/%s"}
 	bins := map[string]string{}
@@ -204,14 +241,18 @@ func startPostgres() (*PG, string, error) {
 		return fail(err)
 	}
 	defer logFile.Close() // the child has its own copy
-	s.cmd = command(u, base, logFile, bins["postgres"], "-D", data, "-p", strconv.Itoa(port), "-k", base,
+	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", base,
 		"-c", "listen_addresses=127.0.0.1", "-c", "wal_level=logical", "-c", "fsync=off",
 		"-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_wal_senders=10", "-c", "max_replication_slots=10",
 		"-c", "shared_buffers=32MB", "-c", "max_connections=100",
 		// mmap keeps dynamic shared memory inside the data directory, so
 		// nothing is left in /dev/shm when a killed run's directory goes.
-		"-c", "dynamic_shared_memory_type=mmap")
+		"-c", "dynamic_shared_memory_type=mmap"}
+	for _, e := range extra {
+		args = append(args, "-c", e)
+	}
+	s.cmd = command(u, base, logFile, bins["postgres"], args...)
 	pg := &PG{Host: "127.0.0.1", Port: port, User: "postgres", Password: pgPassword, Database: "postgres"}
 	err = startAndWait(s, logPath, func(ctx context.Context) error {
 		c, err := pgx.Connect(ctx, pg.DSN())

@@ -50,3 +50,30 @@ func TestS3(t *testing.T) {
 		t.Fatalf("bucket exists = %v, %v", ok, err)
 	}
 }
+
+func TestPostgresWith(t *testing.T) {
+	shared := testbed.Postgres(t)
+	pg := testbed.PostgresWith(t, "wal_level=replica", "max_replication_slots=3")
+	if pg.Host == shared.Host && pg.Port == shared.Port {
+		t.Fatal("PostgresWith returned the shared server")
+	}
+	if again := testbed.PostgresWith(t, "wal_level=replica", "max_replication_slots=3"); again != pg {
+		t.Error("the same settings started another server")
+	}
+	ctx := context.Background()
+	conn := pg.Connect(t, pg.NewDatabase(t, "tbw"))
+	var level, slots string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_level'), current_setting('max_replication_slots')").Scan(&level, &slots); err != nil {
+		t.Fatal(err)
+	}
+	if level != "replica" || slots != "3" {
+		t.Errorf("wal_level = %s, max_replication_slots = %s; want replica, 3", level, slots)
+	}
+	// The shared server keeps its own settings.
+	if err := testbed.Postgres(t).Connect(t, "").QueryRow(ctx, "SHOW wal_level").Scan(&level); err != nil {
+		t.Fatal(err)
+	}
+	if level != "logical" && testingThrowaway(testbed.EnvPostgresDSN) {
+		t.Errorf("shared server wal_level = %s", level)
+	}
+}
