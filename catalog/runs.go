@@ -161,8 +161,8 @@ func (c *Catalog) SetRunStatus(ctx context.Context, id, status, message string) 
 	now := Now()
 	if final {
 		return c.updateOne(ctx, `UPDATE runs SET status = ?, message = ?, finished_at = ?,
-			rows_read = (SELECT coalesce(sum(rows), 0) FROM run_stages WHERE run_id = ? AND stage = 'ExportTable'),
-			rows_written = (SELECT coalesce(sum(rows), 0) FROM run_stages WHERE run_id = ? AND stage = 'ImportTable'),
+			rows_read = (SELECT coalesce(sum(rows), 0) FROM run_stages WHERE run_id = ? AND stage IN ('ExportTable', 'Snapshot', 'Stream')),
+			rows_written = (SELECT coalesce(sum(rows), 0) FROM run_stages WHERE run_id = ? AND stage IN ('ImportTable', 'Snapshot', 'Stream')),
 			bytes = (SELECT coalesce(sum(bytes), 0) FROM run_stages WHERE run_id = ? AND stage IN ('ExportTable'))
 			WHERE run_id = ?`, status, message, now, id, id, id, id)
 	}
@@ -379,19 +379,22 @@ func (c *Catalog) AddCleanup(ctx context.Context, x Cleanup) error {
 // them. Called at startup before the scheduler starts.
 func (c *Catalog) FailInterruptedRuns(ctx context.Context) (int64, error) {
 	var n int64
+	// CDC runs are left alone: they continue from their checkpoints.
+	const interrupted = `SELECT r.run_id FROM runs r JOIN sync_jobs j ON j.id = r.job_id
+		WHERE j.mode <> 'cdc' AND r.status IN ('created', 'running', 'terminating', 'restarting')`
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		now := Now()
 		const msg = "interrupted by restart"
 		if _, err := tx.ExecContext(ctx, `UPDATE run_stages SET status = 'failed', message = ?, finished_at = ?
-			WHERE status = 'running' AND run_id IN (SELECT run_id FROM runs WHERE status IN ('created', 'running', 'terminating', 'restarting'))`, msg, now); err != nil {
+			WHERE status = 'running' AND run_id IN (`+interrupted+`)`, msg, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE run_tasks SET status = 'failed', message = ?, finished_at = ?
-			WHERE status IN ('created', 'running', 'terminating', 'restarting')`, msg, now); err != nil {
+			WHERE status IN ('created', 'running', 'terminating', 'restarting') AND run_id IN (`+interrupted+`)`, msg, now); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'failed', message = ?, finished_at = ?
-			WHERE status IN ('created', 'running', 'terminating', 'restarting')`, msg, now)
+			WHERE run_id IN (`+interrupted+`)`, msg, now)
 		if err != nil {
 			return err
 		}

@@ -117,6 +117,8 @@ func (s *Session) run(ctx context.Context, p parser.Statement) (wire.Result, err
 		return s.runRunSyncJob(ctx, st)
 	case *parser.StopSyncJob:
 		return s.runStopSyncJob(ctx, st)
+	case *parser.RestartSyncJob:
+		return s.runRestartSyncJob(ctx, st)
 	case *parser.PauseSyncJob:
 		return s.setScheduleState(ctx, st.Name, catalog.SchedulePaused, "PAUSE SYNC JOB")
 	case *parser.ResumeSyncJob:
@@ -140,7 +142,7 @@ func staticColumns(p parser.Statement) []wire.Column {
 		return importTablesColumns
 	case *parser.RunDDLTask:
 		return ddlTaskColumns
-	case *parser.RunSyncJob, *parser.StopSyncJob, *parser.RetryRun:
+	case *parser.RunSyncJob, *parser.StopSyncJob, *parser.RetryRun, *parser.RestartSyncJob:
 		return runColumns
 	case *parser.CleanSourceData, *parser.CleanExportFiles:
 		return cleanColumns

@@ -20,6 +20,7 @@ import (
 	"github.com/flowgate/flowgate/catalog/pgquery"
 	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/fileguard"
 	"github.com/flowgate/flowgate/executor/schedule"
 	"github.com/flowgate/flowgate/wire"
@@ -55,6 +56,7 @@ type Config struct {
 	Logger       *slog.Logger
 	Metrics      *Metrics       // nil disables metrics
 	BatchMetrics *batch.Metrics // nil disables job metrics
+	CDCMetrics   *cdc.Metrics   // nil disables CDC metrics
 	StagingDir   string         // local staging directory for batch runs
 	// FileGuard keeps sqlite and file datasources away from the gateway's
 	// own files and non-admins under the file roots; nil allows any path
@@ -75,6 +77,7 @@ type Executor struct {
 	relErr  error
 
 	engine    *batch.Engine
+	cdc       *cdc.Engine
 	sched     *schedule.Scheduler
 	closeOnce sync.Once
 }
@@ -91,6 +94,7 @@ func New(cfg Config) *Executor {
 	}
 	e := &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, guard: cfg.FileGuard}
 	e.engine = batch.New(batch.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger, Metrics: cfg.BatchMetrics})
+	e.cdc = cdc.New(cdc.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, Logger: cfg.Logger, Metrics: cfg.CDCMetrics})
 	e.sched = schedule.New(cfg.Catalog, e.fireScheduled, cfg.Logger)
 	return e
 }
@@ -109,6 +113,9 @@ func (e *Executor) Start(ctx context.Context) error {
 	} else if n > 0 {
 		e.log.Warn("runs interrupted by the last shutdown marked failed; RETRY RUN resumes them", "count", n)
 	}
+	if err := e.cdc.Resume(ctx); err != nil {
+		return err
+	}
 	return e.sched.Reload(ctx)
 }
 
@@ -118,7 +125,9 @@ func (e *Executor) Close() {
 	e.closeOnce.Do(func() {
 		e.sched.Stop()
 		e.engine.StopAll()
+		e.cdc.StopAll()
 		e.engine.Wait()
+		e.cdc.Wait()
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/connectors/data"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/runopts"
 	"github.com/flowgate/flowgate/executor/schedule"
 	"github.com/flowgate/flowgate/parser"
@@ -114,9 +115,14 @@ func applySchedule(text string, j *catalog.Job, sc *parser.Schedule) error {
 }
 
 func (s *Session) runCreateSyncJob(ctx context.Context, st *parser.CreateSyncJob) (wire.Result, error) {
-	if st.Mode != "batch" {
-		return nil, withHint(pgErr(codeFeatureNotSupp, "MODE %s is not supported yet; flowgate runs MODE BATCH jobs", strings.ToUpper(st.Mode)),
-			"Scheduled scans and CDC are planned; use MODE BATCH with SCHEDULE for periodic copies.")
+	if st.Mode == "scan" {
+		return nil, withHint(pgErr(codeFeatureNotSupp, "MODE SCAN is not supported yet; flowgate runs MODE BATCH and MODE CDC jobs"),
+			"Use MODE BATCH with SCHEDULE for periodic copies.")
+	}
+	if st.Mode == "cdc" {
+		if err := checkCDCDefinition(st); err != nil {
+			return nil, err
+		}
 	}
 	opts, err := checkWith(st.Text(), runopts.SyncJob, st.With, st.Mode)
 	if err != nil {
@@ -145,6 +151,9 @@ func (s *Session) runCreateSyncJob(ctx context.Context, st *parser.CreateSyncJob
 	j, err := s.fromJobAST(st, opts)
 	if err != nil {
 		return nil, err
+	}
+	if j.Mode == "cdc" {
+		return s.createCDCJob(ctx, j)
 	}
 	// Plan now: missing tables, unmapped columns, bad filters fail here.
 	plan, unmatched, err := s.ex.engine.Plan(ctx, j)
@@ -250,6 +259,11 @@ func (s *Session) runAlterSyncJob(ctx context.Context, st *parser.AlterSyncJob) 
 }
 
 func (s *Session) runDropSyncJob(ctx context.Context, st *parser.DropSyncJob) (wire.Result, error) {
+	if j, err := s.ex.cat.GetJob(ctx, st.Name); err == nil && j.Mode == "cdc" {
+		if err := s.dropCDC(ctx, j); err != nil {
+			return nil, err
+		}
+	}
 	err := s.ex.cat.DropJob(ctx, st.Name)
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
@@ -284,6 +298,9 @@ func (s *Session) runRunSyncJob(ctx context.Context, st *parser.RunSyncJob) (wir
 	if err != nil {
 		return nil, err
 	}
+	if j.Mode == "cdc" {
+		return s.startCDC(ctx, j, cdc.Run, st.Wait)
+	}
 	h, err := s.ex.engine.Start(ctx, j, "manual")
 	if errors.Is(err, batch.ErrBusy) {
 		id, _, _ := s.ex.cat.ActiveRun(ctx, j.Name)
@@ -293,24 +310,24 @@ func (s *Session) runRunSyncJob(ctx context.Context, st *parser.RunSyncJob) (wir
 	if err != nil {
 		return nil, engineErr(err)
 	}
-	return s.waitRun(ctx, h, st.Wait)
+	return s.waitRun(ctx, h.RunID, h.Done, h.Watch, st.Wait)
 }
 
-// waitRun returns the run row, after the run ends when wait is set; while
+// waitRun returns the run row, after done closes when wait is set; while
 // waiting, progress goes to the client as NOTICEs.
-func (s *Session) waitRun(ctx context.Context, h *batch.Handle, wait bool) (wire.Result, error) {
+func (s *Session) waitRun(ctx context.Context, runID string, done <-chan struct{}, watch func(func(batch.Progress)) func(), wait bool) (wire.Result, error) {
 	if wait {
-		stop := h.Watch(func(p batch.Progress) { s.notice("NOTICE", codeSuccessfulCompl, formatProgress(p), "") })
+		stop := watch(func(p batch.Progress) { s.notice("NOTICE", codeSuccessfulCompl, formatProgress(p), "") })
 		select {
-		case <-h.Done:
+		case <-done:
 			stop()
 		case <-ctx.Done():
 			stop()
-			return nil, withHint(pgErr(codeQueryCanceled, "canceling statement due to user request; run %s goes on", h.RunID),
+			return nil, withHint(pgErr(codeQueryCanceled, "canceling statement due to user request; run %s goes on", runID),
 				"Watch it in dataflow.runs; STOP SYNC JOB terminates it.")
 		}
 	}
-	return s.runRow(ctx, h.RunID)
+	return s.runRow(ctx, runID)
 }
 
 func formatProgress(p batch.Progress) string {
@@ -356,8 +373,12 @@ func (s *Session) runRow(ctx context.Context, id string) (wire.Result, error) {
 }
 
 func (s *Session) runStopSyncJob(ctx context.Context, st *parser.StopSyncJob) (wire.Result, error) {
-	if _, err := s.loadJob(ctx, st.Name); err != nil {
+	j, err := s.loadJob(ctx, st.Name)
+	if err != nil {
 		return nil, err
+	}
+	if j.Mode == "cdc" {
+		return s.stopCDC(ctx, j.Name)
 	}
 	id, err := s.ex.engine.Stop(ctx, st.Name)
 	if errors.Is(err, catalog.ErrNotFound) {
@@ -402,7 +423,7 @@ func (s *Session) runRetryRun(ctx context.Context, st *parser.RetryRun) (wire.Re
 	if err != nil {
 		return nil, engineErr(err)
 	}
-	return s.waitRun(ctx, h, true)
+	return s.waitRun(ctx, h.RunID, h.Done, h.Watch, true)
 }
 
 // loadFinishedRun loads a run for cleanup: it must not be active.

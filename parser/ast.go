@@ -520,6 +520,17 @@ type StopSyncJob struct {
 
 func (*StopSyncJob) Kind() string { return "STOP SYNC JOB" }
 
+// RestartSyncJob: RESTART SYNC JOB name [FROM SNAPSHOT] (CDC jobs: a new
+// run from the last checkpoint, or from a new snapshot).
+type RestartSyncJob struct {
+	Source
+	Name         string
+	NamePos      int
+	FromSnapshot bool
+}
+
+func (*RestartSyncJob) Kind() string { return "RESTART SYNC JOB" }
+
 // PauseSyncJob: PAUSE SYNC JOB name.
 type PauseSyncJob struct {
 	Source

@@ -454,6 +454,21 @@ func parseStopSyncJob(p *parser) (Statement, error) {
 	return &StopSyncJob{Name: name, NamePos: pos}, nil
 }
 
+func parseRestartSyncJob(p *parser) (Statement, error) {
+	name, pos, err := p.identifier("sync job name")
+	if err != nil {
+		return nil, err
+	}
+	st := &RestartSyncJob{Name: name, NamePos: pos}
+	if p.optionalKeyword("from") {
+		if err := p.expectKeyword("snapshot"); err != nil {
+			return nil, err
+		}
+		st.FromSnapshot = true
+	}
+	return st, nil
+}
+
 func parsePauseSyncJob(p *parser) (Statement, error) {
 	name, pos, err := p.identifier("sync job name")
 	if err != nil {

@@ -306,6 +306,10 @@ func TestParseSections3to5(t *testing.T) {
 		{`RUN SYNC JOB j`, func(at posFunc) Statement { return &RunSyncJob{Name: "j", NamePos: at("j")} }},
 		{`  run sync job "J" WAIT;`, func(at posFunc) Statement { return &RunSyncJob{Name: "J", NamePos: at(`"J"`), Wait: true} }},
 		{`STOP SYNC JOB j`, func(at posFunc) Statement { return &StopSyncJob{Name: "j", NamePos: at("j")} }},
+		{`RESTART SYNC JOB j`, func(at posFunc) Statement { return &RestartSyncJob{Name: "j", NamePos: at("j")} }},
+		{`restart sync job "J" from snapshot`, func(at posFunc) Statement {
+			return &RestartSyncJob{Name: "J", NamePos: at(`"J"`), FromSnapshot: true}
+		}},
 		{`PAUSE SYNC JOB j`, func(at posFunc) Statement { return &PauseSyncJob{Name: "j", NamePos: at("j")} }},
 		{`RESUME SYNC JOB j`, func(at posFunc) Statement { return &ResumeSyncJob{Name: "j", NamePos: at("j")} }},
 		{`RETRY RUN 'r1'`, func(at posFunc) Statement { return &RetryRun{RunID: "r1", RunIDPos: at("'r1'")} }},

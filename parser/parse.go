@@ -46,6 +46,7 @@ var rules = []rule{
 	{kw("drop sync job"), "DROP SYNC JOB", parseDropSyncJob},
 	{kw("run sync job"), "RUN SYNC JOB", parseRunSyncJob},
 	{kw("stop sync job"), "STOP SYNC JOB", parseStopSyncJob},
+	{kw("restart sync job"), "RESTART SYNC JOB", parseRestartSyncJob},
 	{kw("pause sync job"), "PAUSE SYNC JOB", parsePauseSyncJob},
 	{kw("resume sync job"), "RESUME SYNC JOB", parseResumeSyncJob},
 	{kw("retry run"), "RETRY RUN", parseRetryRun},

@@ -22,6 +22,7 @@ import (
 	"github.com/flowgate/flowgate/connectors/all"
 	"github.com/flowgate/flowgate/executor"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/fileguard"
 	"github.com/flowgate/flowgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
@@ -168,7 +169,7 @@ func run(ctx context.Context, cfg config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := executor.NewMetrics(reg)
 	ex := executor.New(executor.Config{Catalog: cat, Auth: mode, Logger: log, Metrics: metrics,
-		BatchMetrics: batch.NewMetrics(reg), StagingDir: cfg.stagingDir, FileGuard: guard})
+		BatchMetrics: batch.NewMetrics(reg), CDCMetrics: cdc.NewMetrics(reg), StagingDir: cfg.stagingDir, FileGuard: guard})
 	if err := ex.Start(ctx); err != nil {
 		return err
 	}

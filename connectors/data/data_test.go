@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowgate/flowgate/connectors/schema"
 )
 
 func readAll(t *testing.T, in string) [][]*string {
@@ -279,5 +281,32 @@ func TestHex(t *testing.T) {
 	}
 	if !errors.Is(ErrAlreadyImported, ErrAlreadyImported) {
 		t.Fatal()
+	}
+}
+
+func TestArrayToJSON(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		elem schema.Kind
+		want string
+	}{
+		{`{1,2,NULL}`, schema.Int32, `[1,2,null]`},
+		{`{}`, schema.Text, `[]`},
+		{`{{1,2},{3,4}}`, schema.Int64, `[[1,2],[3,4]]`},
+		{`{"a b","c\"d",e,NULL,"NULL"}`, schema.Text, `["a b","c\"d","e",null,"NULL"]`},
+		{`{t,f}`, schema.Bool, `[true,false]`},
+		{`{1.50,NaN,-2e-05}`, schema.Decimal, `[1.50,"NaN",-2e-05]`},
+		{`[0:1]={7,8}`, schema.Int16, `[7,8]`},
+		{`{"2024-01-01 00:00:00+00"}`, schema.TimestampTZ, `["2024-01-01 00:00:00+00"]`},
+	} {
+		got, err := ArrayToJSON([]byte(c.in), c.elem)
+		if err != nil || string(got) != c.want {
+			t.Errorf("ArrayToJSON(%s) = %s, %v; want %s", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{`{1,2`, `1,2`, `{"a}`, `{1}x`} {
+		if _, err := ArrayToJSON([]byte(bad), schema.Int32); err == nil {
+			t.Errorf("ArrayToJSON(%s) accepted", bad)
+		}
 	}
 }

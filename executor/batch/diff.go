@@ -78,7 +78,7 @@ func (tc *taskCtx) newVerifier(alg string) (*verifier, error) {
 	if v.dst, err = as[data.Checksummer](tc.rc.dst, "compute checksums"); err != nil {
 		return nil, err
 	}
-	var keys []columnPair
+	var keys []ColumnPair
 	if alg != "countdiff" {
 		keys, err = keyPairs(tc.pairs, tc.srcTable, o["key_columns"])
 		if err != nil && alg == "hashdiff" {
@@ -87,9 +87,9 @@ func (tc *taskCtx) newVerifier(alg string) (*verifier, error) {
 	}
 	// Columns whose two sides spell equal values differently (an array
 	// loaded as JSON, a boolean loaded as a number) are not compared.
-	var compared []columnPair
+	var compared []ColumnPair
 	for _, p := range tc.pairs {
-		if exportColumn(p).Type.Kind == p.Src.Type.Kind {
+		if ExportColumn(p).Type.Kind == p.Src.Type.Kind {
 			compared = append(compared, p)
 		}
 	}
@@ -127,7 +127,7 @@ func (tc *taskCtx) newVerifier(alg string) (*verifier, error) {
 // timeDigits is the fractional-second precision both sides can hold: the
 // lowest of the compared time columns (a datetime(0) on one side makes
 // microseconds on the other incomparable).
-func timeDigits(pairs []columnPair) int {
+func timeDigits(pairs []ColumnPair) int {
 	digits := 6
 	for _, p := range pairs {
 		switch p.Src.Type.Kind {

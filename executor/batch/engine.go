@@ -159,7 +159,7 @@ func (e *Engine) Plan(ctx context.Context, j *catalog.Job) (*RunPlan, []string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	tasks, unmatched, err := tasksFor(ctx, j, sin, din)
+	tasks, unmatched, err := TasksFor(ctx, j, sin, din)
 	if err != nil {
 		return nil, nil, wrapRemote(src, err)
 	}
@@ -172,15 +172,15 @@ func (e *Engine) Plan(ctx context.Context, j *catalog.Job) (*RunPlan, []string, 
 		plan.SourceWhere = sfc.LastWindow(w.Column, w.N, w.Unit)
 	}
 	for _, t := range tasks {
-		st, err := describeOne(ctx, sin, t.SourceSchema, t.SourceTable, "source", j.Source)
+		st, err := DescribeOne(ctx, sin, t.SourceSchema, t.SourceTable, "source", j.Source)
 		if err != nil {
 			return nil, nil, wrapRemote(src, err)
 		}
-		dt, err := describeOne(ctx, din, t.TargetSchema, t.TargetTable, "target", j.Target)
+		dt, err := DescribeOne(ctx, din, t.TargetSchema, t.TargetTable, "target", j.Target)
 		if err != nil {
 			return nil, nil, wrapRemote(dst, err)
 		}
-		pairs, err := pairColumns(st, dt, t.Columns)
+		pairs, err := PairColumns(st, dt, t.Columns)
 		if err != nil {
 			return nil, nil, err
 		}

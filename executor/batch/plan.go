@@ -46,10 +46,10 @@ func planErr(code, hint, format string, args ...any) *PlanError {
 	return &PlanError{Code: code, Message: fmt.Sprintf(format, args...), Hint: hint}
 }
 
-// tasksFor lists a job's tables: one for a table job; for a database job the
+// TasksFor lists a job's tables: one for a table job; for a database job the
 // named tables (each must exist on both sides) or every source table that
 // has a same-name target table.
-func tasksFor(ctx context.Context, j *catalog.Job, src, dst schema.Introspector) ([]TaskPlan, []string, error) {
+func TasksFor(ctx context.Context, j *catalog.Job, src, dst schema.Introspector) ([]TaskPlan, []string, error) {
 	if j.Kind == "table" {
 		return []TaskPlan{{ID: 1, SourceSchema: j.SourceSchema, SourceTable: j.SourceTable, TargetSchema: j.TargetSchema,
 			TargetTable: j.TargetTable, Columns: j.Definition.Columns}}, nil, nil
@@ -108,15 +108,15 @@ func set(xs []string) map[string]bool {
 	return m
 }
 
-// columnPair is one moved column.
-type columnPair struct {
+// ColumnPair is one moved column.
+type ColumnPair struct {
 	Src, Dst schema.Column
 }
 
-// pairColumns maps source to target columns: the explicit COLUMNS list, or
+// PairColumns maps source to target columns: the explicit COLUMNS list, or
 // every source column by name (each must exist on the target).
-func pairColumns(src, dst schema.Table, maps []catalog.ColumnMap) ([]columnPair, error) {
-	var pairs []columnPair
+func PairColumns(src, dst schema.Table, maps []catalog.ColumnMap) ([]ColumnPair, error) {
+	var pairs []ColumnPair
 	if len(maps) == 0 {
 		for _, c := range src.Columns {
 			d, ok := dst.Column(c.Name)
@@ -124,7 +124,7 @@ func pairColumns(src, dst schema.Table, maps []catalog.ColumnMap) ([]columnPair,
 				return nil, planErr("42703", "Map columns explicitly with COLUMNS (a AS x, ...), or add the column to the target.",
 					"source column %q of %s has no column of the same name in target table %s", c.Name, src.Name, dst.Name)
 			}
-			pairs = append(pairs, columnPair{Src: c, Dst: *d})
+			pairs = append(pairs, ColumnPair{Src: c, Dst: *d})
 		}
 	} else {
 		for _, m := range maps {
@@ -136,7 +136,7 @@ func pairColumns(src, dst schema.Table, maps []catalog.ColumnMap) ([]columnPair,
 			if !ok {
 				return nil, planErr("42703", "", "column %q does not exist in target table %s", m.Target, dst.Name)
 			}
-			pairs = append(pairs, columnPair{Src: *s, Dst: *d})
+			pairs = append(pairs, ColumnPair{Src: *s, Dst: *d})
 		}
 	}
 	for _, p := range pairs {
@@ -188,7 +188,7 @@ func compatible(src, dst schema.Type) bool {
 
 // keyPairs picks the verification key: key_columns (source names) or the
 // source's primary key.
-func keyPairs(pairs []columnPair, src schema.Table, keyColumns string) ([]columnPair, error) {
+func keyPairs(pairs []ColumnPair, src schema.Table, keyColumns string) ([]ColumnPair, error) {
 	names := src.PrimaryKey
 	if strings.TrimSpace(keyColumns) != "" {
 		names = splitList(keyColumns)
@@ -197,7 +197,7 @@ func keyPairs(pairs []columnPair, src schema.Table, keyColumns string) ([]column
 		return nil, planErr("42P10", "Set WITH (key_columns = 'a,b') or use algorithm countdiff or md5diff.",
 			"table %s has no primary key to verify by", src.Name)
 	}
-	var out []columnPair
+	var out []ColumnPair
 	for _, n := range names {
 		i := -1
 		for k, p := range pairs {
@@ -223,9 +223,9 @@ func splitList(s string) []string {
 	return out
 }
 
-// describeOne describes one table, turning a missing table into a
+// DescribeOne describes one table, turning a missing table into a
 // PlanError that says what to do.
-func describeOne(ctx context.Context, in schema.Introspector, schemaName, table, side, ds string) (schema.Table, error) {
+func DescribeOne(ctx context.Context, in schema.Introspector, schemaName, table, side, ds string) (schema.Table, error) {
 	ts, err := in.DescribeTables(ctx, schemaName, []string{table})
 	if errors.Is(err, schema.ErrTableNotFound) {
 		hint := ""
@@ -253,11 +253,11 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// exportColumn is the source column as the export should write it for its
+// ExportColumn is the source column as the export should write it for its
 // target: a boolean read from MySQL's tinyint(1) goes to an integer column
 // as a number, and a PostgreSQL array goes to a json column as a JSON
 // array. Everything else is exported as it is.
-func exportColumn(p columnPair) schema.Column {
+func ExportColumn(p ColumnPair) schema.Column {
 	c := p.Src
 	switch {
 	case c.Type.Kind == schema.Bool && c.Type.IsTinyIntOne() && p.Dst.Type.Kind.IsInteger():

@@ -212,7 +212,7 @@ type taskCtx struct {
 	t        TaskPlan
 	srcTable schema.Table
 	dstTable schema.Table
-	pairs    []columnPair
+	pairs    []ColumnPair
 	exporter data.Exporter
 	importer data.Importer
 }
@@ -227,13 +227,13 @@ func (rc *runCtx) prepareTask(ctx context.Context, t TaskPlan) (*taskCtx, error)
 		return nil, err
 	}
 	tc := &taskCtx{rc: rc, t: t}
-	if tc.srcTable, err = describeOne(ctx, sin, t.SourceSchema, t.SourceTable, "source", rc.plan.Source); err != nil {
+	if tc.srcTable, err = DescribeOne(ctx, sin, t.SourceSchema, t.SourceTable, "source", rc.plan.Source); err != nil {
 		return nil, err
 	}
-	if tc.dstTable, err = describeOne(ctx, din, t.TargetSchema, t.TargetTable, "target", rc.plan.Target); err != nil {
+	if tc.dstTable, err = DescribeOne(ctx, din, t.TargetSchema, t.TargetTable, "target", rc.plan.Target); err != nil {
 		return nil, err
 	}
-	if tc.pairs, err = pairColumns(tc.srcTable, tc.dstTable, t.Columns); err != nil {
+	if tc.pairs, err = PairColumns(tc.srcTable, tc.dstTable, t.Columns); err != nil {
 		return nil, err
 	}
 	if tc.exporter, err = as[data.Exporter](rc.src, "export rows"); err != nil {
@@ -248,7 +248,7 @@ func (rc *runCtx) prepareTask(ctx context.Context, t TaskPlan) (*taskCtx, error)
 func (tc *taskCtx) exportSpec() data.ExportSpec {
 	cols := make([]schema.Column, len(tc.pairs))
 	for i, p := range tc.pairs {
-		cols[i] = exportColumn(p)
+		cols[i] = ExportColumn(p)
 	}
 	return data.ExportSpec{Schema: tc.t.SourceSchema, Table: tc.t.SourceTable, Columns: cols, Where: tc.rc.plan.SourceWhere,
 		OrderBy: splitList(tc.rc.opts["import_order_by"]), TimeZone: tc.rc.opts["source_timezone"]}
@@ -736,23 +736,6 @@ func (tc *taskCtx) streamCopy(ctx context.Context) error {
 			return est.end(ctx, errors.New("not started: the import found duplicate keys"))
 		}
 	}
-	pr, pw := io.Pipe()
-	// Drivers write a message (often one row) at a time; batching the
-	// writes keeps the pipe and the target's COPY messages large.
-	buf := bufio.NewWriterSize(pw, 256<<10)
-	counter := &rowCounter{w: buf, rows: &est.rows, bytes: &est.bytes}
-	expErr := make(chan error, 1)
-	go func() {
-		n, err := tc.exporter.Export(ectx, spec, counter)
-		if err == nil {
-			err = buf.Flush()
-		}
-		if err == nil && n != est.rows.Load() {
-			err = fmt.Errorf("exporter reported %d rows but %d were counted", n, est.rows.Load())
-		}
-		pw.CloseWithError(err)
-		expErr <- err
-	}()
 	stop := make(chan struct{})
 	go func() {
 		// The importer's row count arrives at the end; mirror the export's
@@ -769,10 +752,9 @@ func (tc *taskCtx) streamCopy(ctx context.Context) error {
 			}
 		}
 	}()
-	n, ierr := tc.importer.Import(ictx, tc.importSpec(&data.Marker{RunID: tc.rc.id, FileID: fmt.Sprintf("t%04d-stream", tc.t.ID)}), pr)
+	n, eerr, ierr := PipeTable(ectx, ictx, tc.exporter, spec, tc.importer,
+		tc.importSpec(&data.Marker{RunID: tc.rc.id, FileID: fmt.Sprintf("t%04d-stream", tc.t.ID)}), &est.rows, &est.bytes)
 	close(stop)
-	pr.CloseWithError(errors.New("import ended"))
-	eerr := <-expErr
 	if ierr == nil {
 		ist.rows.Store(n)
 		ist.bytes.Store(est.bytes.Load())
@@ -797,6 +779,33 @@ func (tc *taskCtx) streamCopy(ctx context.Context) error {
 		return errI
 	}
 	return errE
+}
+
+// PipeTable feeds an export into an import through a pipe: one target
+// transaction, no files. rows and bytes count what the export wrote; the
+// import's row count is returned with both sides' errors.
+func PipeTable(ectx, ictx context.Context, exp data.Exporter, es data.ExportSpec, imp data.Importer, is data.ImportSpec,
+	rows, bytes *atomic.Int64) (imported int64, exportErr, importErr error) {
+	pr, pw := io.Pipe()
+	// Drivers write a message (often one row) at a time; batching the
+	// writes keeps the pipe and the target's COPY messages large.
+	buf := bufio.NewWriterSize(pw, 256<<10)
+	counter := &rowCounter{w: buf, rows: rows, bytes: bytes}
+	expErr := make(chan error, 1)
+	go func() {
+		n, err := exp.Export(ectx, es, counter)
+		if err == nil {
+			err = buf.Flush()
+		}
+		if err == nil && n != rows.Load() {
+			err = fmt.Errorf("exporter reported %d rows but %d were counted", n, rows.Load())
+		}
+		pw.CloseWithError(err)
+		expErr <- err
+	}()
+	imported, importErr = imp.Import(ictx, is, pr)
+	pr.CloseWithError(errors.New("import ended"))
+	return imported, <-expErr, importErr
 }
 
 // rowCounter counts bytes and CSV records written through it.

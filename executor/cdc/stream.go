@@ -1,0 +1,318 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/flowgate/flowgate/catalog"
+	change "github.com/flowgate/flowgate/connectors/cdc"
+	"github.com/flowgate/flowgate/executor/runopts"
+)
+
+// Batching bounds: changes handed to the applier at once, and rows a
+// target transaction takes before it commits at the next source commit.
+const (
+	applyChunk = 2000
+	maxTxRows  = 50000
+)
+
+// streamer is one attempt's apply loop.
+type streamer struct {
+	e      *Engine
+	a      *activeRun
+	job    string
+	opts   runopts.Values
+	ep     *endpoints
+	stream change.ChangeStream
+	spec   change.ApplySpec
+	tables map[string]*table // by source TableRef.String()
+	byTask []*table
+
+	tx         change.ApplyTx
+	txStart    time.Time
+	txRows     int
+	pending    []change.MappedChange
+	inSourceTx bool
+	lastPos    change.Position // last source commit applied into tx
+	lastCommit time.Time       // its source commit time
+	committed  change.Position // last position committed at the target
+
+	sincePos       change.Position // source position of the newest event seen
+	lastReport     time.Time
+	lastEvent      time.Time
+	lag            time.Duration
+	ins, upd, del  int64
+	checkpointedAt time.Time
+}
+
+type result struct {
+	ev  change.Event
+	err error
+}
+
+// run reads the stream in a goroutine and applies in this one. It returns
+// nil after a graceful stop, errRestream after DDL that needs the stream
+// read again from the checkpoint, or the failure.
+func (s *streamer) run(ctx context.Context) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan result, 4096)
+	go func() {
+		defer close(events)
+		for {
+			ev, err := s.stream.Next(rctx)
+			select {
+			case events <- result{ev, err}:
+			case <-rctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer s.rollback()
+	interval := time.Duration(s.opts.Int("checkpoint_interval")) * time.Millisecond
+	tick := time.NewTicker(min(interval, 500*time.Millisecond))
+	defer tick.Stop()
+	var stopDeadline <-chan time.Time
+	stopCh := s.a.stop
+	for {
+		select {
+		case <-stopCh:
+			// Finish the source transaction being applied, then stop.
+			stopCh = nil
+			if !s.inSourceTx {
+				return s.stopNow(ctx)
+			}
+			stopDeadline = time.After(stopGraceTime)
+		case <-stopDeadline:
+			s.rollback()
+			s.reportProgress(ctx, true)
+			return nil
+		case <-tick.C:
+			if s.tx != nil && !s.inSourceTx && time.Since(s.txStart) >= interval {
+				if err := s.commit(ctx); err != nil {
+					return err
+				}
+			}
+			if time.Since(s.lastReport) >= 500*time.Millisecond {
+				s.reportProgress(ctx, false)
+			}
+		case r, ok := <-events:
+			if !ok {
+				return fmt.Errorf("change stream ended: %w", context.Cause(rctx))
+			}
+			if r.err != nil {
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				return remote(s.ep.src, fmt.Errorf("read changes: %w", r.err))
+			}
+			if err := s.handle(ctx, r.ev, len(events)); err != nil {
+				return err
+			}
+			if stopCh == nil && !s.inSourceTx {
+				return s.stopNow(ctx)
+			}
+		}
+	}
+}
+
+// stopNow commits what was applied and ends the attempt.
+func (s *streamer) stopNow(ctx context.Context) error {
+	if err := s.commit(ctx); err != nil {
+		return err
+	}
+	s.reportProgress(ctx, true)
+	return nil
+}
+
+func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) error {
+	switch ev.Kind {
+	case change.EventSchema:
+		tb, ok := s.tables[ev.Schema.Table.String()]
+		if !ok {
+			return nil
+		}
+		err := tb.onSchema(ev.Schema, s.opts["schema_changes"])
+		var add *addColumns
+		if errors.As(err, &add) {
+			// DDL outside the apply transaction (MySQL commits DDL), then
+			// read again from the checkpoint: nothing applied is lost.
+			s.rollback()
+			for _, c := range add.cols {
+				if err := s.ep.applier.AddColumn(ctx, tb.dst, c, s.ep.src.Type); err != nil {
+					return remote(s.ep.dst, fmt.Errorf("add column %s to %s: %w", c.Name, tb.dst, err))
+				}
+				s.e.cfg.Logger.Info("CDC: added a column at the target", "job", s.job, "table", tb.dst.String(), "column", c.Name)
+			}
+			return errRestream
+		}
+		return err
+	case change.EventBegin:
+		s.inSourceTx = true
+		if s.tx == nil {
+			tx, err := s.ep.applier.Begin(ctx, s.spec)
+			if err != nil {
+				return remote(s.ep.dst, err)
+			}
+			s.tx, s.txStart, s.txRows = tx, time.Now(), 0
+		}
+	case change.EventChange:
+		tb, ok := s.tables[ev.Change.Table.String()]
+		if !ok {
+			return nil
+		}
+		if tb.target == nil {
+			return fmt.Errorf("change of %s before its schema", tb.src)
+		}
+		m, err := tb.mapChange(ev.Change)
+		if err != nil {
+			return err
+		}
+		s.pending = append(s.pending, m)
+		s.count(tb, ev.Change.Op)
+		s.txRows++
+		if len(s.pending) >= applyChunk {
+			return s.flush(ctx)
+		}
+	case change.EventCommit:
+		s.inSourceTx = false
+		s.lastPos, s.lastCommit, s.sincePos = ev.Position, ev.CommitTime, ev.Position
+		s.lastEvent = time.Now()
+		interval := time.Duration(s.opts.Int("checkpoint_interval")) * time.Millisecond
+		if queued == 0 || s.txRows >= maxTxRows || time.Since(s.txStart) >= interval {
+			return s.commit(ctx)
+		}
+	case change.EventHeartbeat:
+		s.sincePos = ev.Position
+		if s.tx != nil || s.inSourceTx {
+			return nil
+		}
+		if c, err := s.ep.source.ComparePositions(ev.Position, s.committed); err != nil || c <= 0 {
+			return err
+		}
+		// Idle and caught up: checkpoint the source's position (at most
+		// once a second) so the source frees what lies before it.
+		if time.Since(s.checkpointedAt) < time.Second {
+			return nil
+		}
+		tx, err := s.ep.applier.Begin(ctx, s.spec)
+		if err != nil {
+			return remote(s.ep.dst, err)
+		}
+		s.tx, s.txStart = tx, time.Now()
+		s.lastPos, s.lastCommit = ev.Position, time.Time{}
+		return s.commit(ctx)
+	}
+	return nil
+}
+
+func (s *streamer) count(tb *table, op change.Op) {
+	switch op {
+	case change.Insert:
+		tb.counts.Inserts++
+		s.ins++
+	case change.Update:
+		tb.counts.Updates++
+		s.upd++
+	case change.Delete, change.Truncate:
+		tb.counts.Deletes++
+		s.del++
+	}
+	tb.streamed++
+	tb.counts.LastEventAt = time.Now()
+	s.e.cfg.Metrics.applied(s.job, op.String(), 1)
+}
+
+func (s *streamer) flush(ctx context.Context) error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	if err := s.tx.Apply(ctx, s.pending); err != nil {
+		return remote(s.ep.dst, err)
+	}
+	clear(s.pending)
+	s.pending = s.pending[:0]
+	return nil
+}
+
+// commit applies what is pending, commits it with the last source commit
+// position as checkpoint, and only then acknowledges that to the source.
+func (s *streamer) commit(ctx context.Context) error {
+	if s.tx == nil || s.lastPos == "" || s.lastPos == s.committed {
+		if s.tx != nil && !s.inSourceTx && len(s.pending) == 0 && s.lastPos == s.committed {
+			s.rollback() // nothing to commit (e.g. a transaction of other tables)
+		}
+		return nil
+	}
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(s.opts.Int("checkpoint_timeout"))*time.Millisecond)
+	defer cancel()
+	if err := s.tx.Commit(cctx, s.lastPos); err != nil {
+		s.rollback()
+		return remote(s.ep.dst, fmt.Errorf("commit at %s: %w", s.lastPos, err))
+	}
+	s.tx = nil
+	s.committed = s.lastPos
+	s.checkpointedAt = time.Now()
+	if !s.lastCommit.IsZero() {
+		s.lag = time.Since(s.lastCommit)
+	} else {
+		s.lag = 0
+	}
+	s.e.cfg.Metrics.setLag(s.job, s.lag.Seconds())
+	if err := s.stream.Ack(ctx, s.committed); err != nil {
+		return remote(s.ep.src, fmt.Errorf("acknowledge %s: %w", s.committed, err))
+	}
+	if time.Since(s.lastReport) >= time.Duration(s.opts.Int("checkpoint_min_pause"))*time.Millisecond {
+		s.reportProgress(ctx, false)
+	}
+	return nil
+}
+
+func (s *streamer) rollback() {
+	if s.tx != nil {
+		s.tx.Rollback()
+		s.tx = nil
+	}
+	clear(s.pending)
+	s.pending = s.pending[:0]
+}
+
+// reportProgress records positions, lag and counters in the catalog.
+func (s *streamer) reportProgress(ctx context.Context, final bool) {
+	bg := context.WithoutCancel(ctx)
+	p := catalog.CDCProgress{SourcePosition: string(s.sincePos), CheckpointPosition: string(s.committed),
+		CheckpointAt: s.checkpointedAt, LastEventAt: s.lastEvent, Inserts: s.ins, Updates: s.upd, Deletes: s.del}
+	lag := s.lag
+	if s.tx == nil && !s.inSourceTx && len(s.pending) == 0 && s.lastPos == s.committed {
+		// Everything read is applied; lag grows only while work waits.
+		lag = 0
+	}
+	p.LagMS = lag.Milliseconds()
+	s.e.cfg.Metrics.setLag(s.job, lag.Seconds())
+	for _, tb := range s.byTask {
+		if tb.counts.Inserts+tb.counts.Updates+tb.counts.Deletes > 0 {
+			c := tb.counts
+			c.SourceTable, c.TargetTable = tb.src.String(), tb.dst.String()
+			p.Tables = append(p.Tables, c)
+		}
+	}
+	if err := s.e.cfg.Catalog.RecordCDCProgress(bg, s.job, p); err != nil {
+		s.e.cfg.Logger.Error("record CDC progress", "job", s.job, "err", err)
+		return
+	}
+	for _, tb := range s.byTask {
+		tb.counts = catalog.CDCTableCounts{}
+		s.e.cfg.Catalog.StageProgress(bg, s.a.id, tb.task.ID, StageStream, tb.streamed, 0)
+	}
+	s.ins, s.upd, s.del = 0, 0, 0
+	s.lastReport = time.Now()
+	_ = final
+}
