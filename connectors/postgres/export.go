@@ -110,6 +110,9 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
 	defer tx.Rollback(context.Background())
+	if err := setSnapshot(ctx, tx, spec.Snapshot); err != nil {
+		return 0, fmt.Errorf("export %s: %w", name, err)
+	}
 	if _, err := tx.Exec(ctx, dataSessionSQL, dataTZ(spec.TimeZone)); err != nil {
 		return 0, fmt.Errorf("export %s: session settings: %w", name, err)
 	}
@@ -131,7 +134,14 @@ func (c *Conn) Count(ctx context.Context, spec data.ExportSpec) (int64, error) {
 		q += " WHERE (" + spec.Where + ")"
 	}
 	var n int64
-	err := pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	opts := pgx.TxOptions{AccessMode: pgx.ReadOnly}
+	if spec.Snapshot != "" {
+		opts.IsoLevel = pgx.RepeatableRead // SET TRANSACTION SNAPSHOT needs it
+	}
+	err := pgx.BeginTxFunc(ctx, c.pool, opts, func(tx pgx.Tx) error {
+		if err := setSnapshot(ctx, tx, spec.Snapshot); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, dataSessionSQL, dataTZ(spec.TimeZone)); err != nil {
 			return err
 		}
@@ -141,4 +151,17 @@ func (c *Conn) Count(ctx context.Context, spec data.ExportSpec) (int64, error) {
 		return 0, fmt.Errorf("count %s: %w", name, err)
 	}
 	return n, nil
+}
+
+// setSnapshot makes a REPEATABLE READ transaction read as of an exported
+// snapshot (a cdc.ChangeStream's SnapshotID); it must be the
+// transaction's first statement.
+func setSnapshot(ctx context.Context, tx pgx.Tx, id string) error {
+	if id == "" {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+strings.ReplaceAll(id, "'", "''")+"'"); err != nil {
+		return fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	return nil
 }
