@@ -3,9 +3,11 @@ package binlog
 import (
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +192,48 @@ func TestScrambleSHA256Fixture(t *testing.T) {
 	}
 	if scrambleSHA256(challenge, "") != nil || scrambleNative(challenge, "") != nil {
 		t.Error("empty password must give an empty answer")
+	}
+}
+
+func TestMasterStatusAndCallOrder(t *testing.T) {
+	r := newRig(t)
+	schema := r.srv.NewDatabase(t, "bl_status")
+	r.exec("CREATE TABLE `" + schema + "`.t (id INT)")
+	c := r.dial(r.config())
+	ctx := context.Background()
+	if _, err := c.NextEvent(ctx); !errors.Is(err, ErrNotStreaming) {
+		t.Fatalf("NextEvent before start: %v", err)
+	}
+	st, err := c.MasterStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file, pos string
+	if err := r.db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, new(sql.NullString), new(sql.NullString)); err != nil {
+		t.Fatal(err)
+	}
+	if st.File != file || strconv.FormatUint(uint64(st.Pos), 10) != pos {
+		t.Fatalf("status %+v, server %s:%s", st, file, pos)
+	}
+	if want := r.queryString("SELECT @@global.gtid_binlog_pos"); st.GTIDSet != want || want == "" {
+		t.Fatalf("GTID position %q, server %q", st.GTIDSet, want)
+	}
+	if err := c.StartFromPosition(ctx, st.File, st.Pos); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Query(ctx, "SELECT 1"); !errors.Is(err, ErrStreaming) {
+		t.Fatalf("Query while streaming: %v", err)
+	}
+	if err := c.StartFromPosition(ctx, st.File, st.Pos); !errors.Is(err, ErrStreaming) {
+		t.Fatalf("second start: %v", err)
+	}
+}
+
+func TestConfigStringHidesPassword(t *testing.T) {
+	cfg := Config{Addr: "db:3306", User: "repl", Password: "hunter2-secret", ServerID: 7}
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprint(&cfg)} {
+		if strings.Contains(s, "hunter2") || !strings.Contains(s, "repl") {
+			t.Errorf("%s", s)
+		}
 	}
 }

@@ -102,6 +102,9 @@ type Conn struct {
 	flavor  Flavor
 	connID  uint32
 
+	// mu is held while a call uses the socket, so Close knows whether it
+	// may still say goodbye (COM_QUIT) without interleaving packets.
+	mu        sync.Mutex
 	streaming bool
 	dec       *Decoder
 	broken    error // set when the stream is out of step; every call returns it
@@ -109,6 +112,20 @@ type Conn struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// String describes the configuration without the password, so that logging
+// a Config never leaks it.
+func (cfg Config) String() string {
+	pw := ""
+	if cfg.Password != "" {
+		pw = "<redacted>"
+	}
+	return fmt.Sprintf("binlog.Config{Addr:%s User:%s Password:%s ServerID:%d TLS:%d HeartbeatPeriod:%s}",
+		cfg.Addr, cfg.User, pw, cfg.ServerID, cfg.TLS, cfg.HeartbeatPeriod)
+}
+
+// GoString is String, for %#v.
+func (cfg Config) GoString() string { return cfg.String() }
 
 // Dial connects, authenticates and reads the server version.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
@@ -154,11 +171,15 @@ func (c *Conn) ServerVersion() string { return c.version }
 // Close closes the socket; a NextEvent blocked in another goroutine returns.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
-		if !c.streaming && c.broken == nil {
-			// Tell the server we leave; failure does not matter.
-			c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-			c.pc.resetSeq()
-			c.pc.writePacket([]byte{comQuit})
+		// Say goodbye only when no other call is using the socket and it is
+		// not carrying events; failure does not matter.
+		if c.mu.TryLock() {
+			if !c.streaming && c.broken == nil {
+				c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				c.pc.resetSeq()
+				c.pc.writePacket([]byte{comQuit})
+			}
+			defer c.mu.Unlock()
 		}
 		c.closeErr = c.nc.Close()
 	})
@@ -172,6 +193,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 // or its cancellation (which sets a past deadline). A failure that left a
 // packet half read marks the connection broken.
 func (c *Conn) withContext(ctx context.Context, fn func() error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.broken != nil {
 		return c.broken
 	}

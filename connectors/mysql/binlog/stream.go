@@ -260,6 +260,7 @@ func (c *Conn) registerSlave(ctx context.Context) error {
 // the first NextEvent.
 func (c *Conn) startDump(ctx context.Context, packet []byte, file string) error {
 	err := c.withContext(ctx, func() error {
+		c.streaming = true
 		c.pc.resetSeq()
 		return c.pc.writePacket(packet)
 	})
@@ -268,7 +269,6 @@ func (c *Conn) startDump(ctx context.Context, packet []byte, file string) error 
 	}
 	c.dec.file = file
 	c.dec.next = Position{File: file}
-	c.streaming = true
 	return nil
 }
 
@@ -282,27 +282,33 @@ func (c *Conn) NextEvent(ctx context.Context) (*Event, error) {
 		return nil, ErrNotStreaming
 	}
 	var p []byte
+	end := false
 	err := c.withContext(ctx, func() error {
 		var err error
-		p, err = c.pc.readPacket()
-		return err
+		if p, err = c.pc.readPacket(); err != nil {
+			return err
+		}
+		switch {
+		case len(p) == 0:
+			return errors.New("empty packet in the stream")
+		case p[0] == 0xff:
+			err := parseErrPacket(p)
+			c.broken = fmt.Errorf("binlog: stream ended: %w", err)
+			return err
+		case p[0] == 0xfe && len(p) < 9:
+			end = true
+			c.broken = fmt.Errorf("binlog: stream ended: %w", io.EOF)
+			return io.EOF
+		case p[0] != 0x00:
+			return fmt.Errorf("unexpected packet 0x%02x in the stream", p[0])
+		}
+		return nil
 	})
+	if end {
+		return nil, io.EOF
+	}
 	if err != nil {
 		return nil, fmt.Errorf("binlog: read event: %w", err)
-	}
-	if len(p) == 0 {
-		return nil, errors.New("binlog: empty packet in the stream")
-	}
-	switch {
-	case p[0] == 0xff:
-		err := parseErrPacket(p)
-		c.broken = fmt.Errorf("binlog: stream ended: %w", err)
-		return nil, fmt.Errorf("binlog: %w", err)
-	case p[0] == 0xfe && len(p) < 9:
-		c.broken = fmt.Errorf("binlog: stream ended: %w", io.EOF)
-		return nil, io.EOF
-	case p[0] != 0x00:
-		return nil, fmt.Errorf("binlog: unexpected packet 0x%02x in the stream", p[0])
 	}
 	ev, err := c.dec.Decode(p[1:])
 	if err != nil {
