@@ -176,7 +176,13 @@ func (c *Conn) authenticate(plugin string, challenge []byte) error {
 			}
 			cur := cursor{b: p[1:]}
 			plugin = string(cur.nulString())
-			challenge = bytes.TrimSuffix(cur.rest(), []byte{0})
+			challenge = cur.rest()
+			if plugin == pluginNative || plugin == pluginCachingSHA2 {
+				// Their 20-byte scramble is sent NUL-terminated. Other
+				// plugins' data is binary (ed25519's 32-byte nonce may
+				// end in a zero byte) and kept whole.
+				challenge = bytes.TrimSuffix(challenge, []byte{0})
+			}
 			resp, err := authResponse(plugin, challenge, c.cfg.Password, secure)
 			if err != nil {
 				return err

@@ -283,9 +283,9 @@ func (c *Conn) handshake() error {
 	}
 
 	plugin := g.plugin
-	if plugin != pluginNative && plugin != pluginCachingSHA2 && plugin != pluginEd25519 {
-		// Answer with the common plugin; the server switches if the
-		// account needs another.
+	if plugin != pluginNative && plugin != pluginCachingSHA2 {
+		// Answer with the common plugin; the server switches to the one
+		// the account needs and sends that plugin's own challenge.
 		plugin = pluginNative
 	}
 	resp, err := authResponse(plugin, g.challenge, c.cfg.Password, c.tls)
