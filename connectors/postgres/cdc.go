@@ -397,7 +397,7 @@ func (c *Conn) checkSlot(ctx context.Context, spec cdc.StreamSpec, from pglogrep
 	)
 	// to_jsonb reads the columns newer servers added (wal_status 13,
 	// conflicting 16, invalidation_reason 17) without failing on older ones.
-	err := c.pool.QueryRow(ctx, `SELECT s.plugin::text, s.database::text, s.database = current_database(), s.confirmed_flush_lsn::text,
+	err := c.pool.QueryRow(ctx, `SELECT s.plugin::text, s.database::text, coalesce(s.database = current_database(), false), s.confirmed_flush_lsn::text,
 			to_jsonb(s)->>'wal_status', (to_jsonb(s)->>'conflicting')::bool, to_jsonb(s)->>'invalidation_reason'
 		FROM pg_replication_slots s WHERE s.slot_name = $1`, spec.Slot).
 		Scan(&plugin, &db, &ours, &confirmed, &walStatus, &conflicting, &reason)

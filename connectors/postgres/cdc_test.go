@@ -583,7 +583,12 @@ func TestCDCResume(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if err := s.Ack(ctx, pos[0]); err != nil {
+	// Ack from another goroutine while Next waits (as a pipeline's
+	// acknowledger does).
+	acked := make(chan error, 1)
+	time.AfterFunc(200*time.Millisecond, func() { acked <- s.Ack(ctx, pos[0]) })
+	quiet(t, s, time.Second)
+	if err := <-acked; err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Ack(ctx, "FF/0"); err == nil {
@@ -613,6 +618,34 @@ func TestCDCResume(t *testing.T) {
 	start(t, s3)
 	wantEvents(t, readCommits(t, s3, 1, 30*time.Second), "B", sch, "I r [4]", "C")
 	quiet(t, s3, time.Second)
+}
+
+// Under REPLICA IDENTITY FULL every update carries the old row, but only
+// a key change sets Old, and the key is the primary key (pgoutput flags
+// every column). A partitioned table's changes arrive as its own.
+func TestCDCFullIdentityAndPartitions(t *testing.T) {
+	e := newCDCEnv(t, testbed.Postgres(t))
+	e.exec(t, "CREATE TABLE f (id int PRIMARY KEY, v text)", "ALTER TABLE f REPLICA IDENTITY FULL",
+		"CREATE TABLE p (id int, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region)",
+		"CREATE TABLE p_eu PARTITION OF p FOR VALUES IN ('eu')", "CREATE TABLE p_us PARTITION OF p FOR VALUES IN ('us')",
+		"INSERT INTO f VALUES (1, 'a')")
+	if err := e.src.CheckCDC(context.Background(), []cdc.TableRef{{Name: "f"}, {Name: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := open(t, e.src, spec("full", "f", "p"))
+	start(t, s)
+	e.exec(t, "UPDATE f SET v = 'b' WHERE id = 1", "UPDATE f SET id = 2 WHERE id = 1", "DELETE FROM f WHERE id = 2",
+		"INSERT INTO p VALUES (1, 'eu', 'x'), (2, 'us', 'y')", "UPDATE p SET v = 'z' WHERE id = 2",
+		"UPDATE p SET region = 'eu' WHERE id = 2", "DELETE FROM p WHERE id = 1")
+	wantEvents(t, readCommits(t, s, 7, 30*time.Second),
+		"B", "S f(id*:int32,v:text)", "U f [1 b]", "C",
+		"B", "U f old[1 b] [2 b]", "C",
+		"B", "D f old[2 b]", "C",
+		"B", "S p(id*:int32,region*:text,v:text)", "I p [1 eu x]", "I p [2 us y]", "C",
+		"B", "U p [2 us z]", "C",
+		// Moving a row to another partition is a delete and an insert.
+		"B", "D p old[2 us NULL]", "I p [2 eu z]", "C",
+		"B", "D p old[1 eu NULL]", "C")
 }
 
 func waitFlushed(t *testing.T, e *cdcEnv, slot string, want pglogrepl.LSN) {
@@ -843,6 +876,19 @@ func TestCDCCheck(t *testing.T) {
 	if !strings.Contains(err.Error(), "wal_level") || !strings.Contains(err.Error(), "no primary key") {
 		t.Errorf("two problems: %v", err)
 	}
+
+	// No replication slots, no WAL senders.
+	ne := newCDCEnv(t, testbed.PostgresWith(t, "max_replication_slots=0", "max_wal_senders=0"))
+	ne.exec(t, "CREATE TABLE good (id int PRIMARY KEY)")
+	err = ne.src.CheckCDC(ctx, ref("good"))
+	t.Logf("no slots, no senders: %v", err)
+	pe = pgErr(t, err, "55000")
+	if !strings.Contains(pe.Hint, "max_replication_slots") {
+		t.Errorf("first problem %+v", pe)
+	}
+	if !strings.Contains(err.Error(), "max_wal_senders is 0") || strings.Contains(err.Error(), "wal_level") {
+		t.Errorf("err = %v", err)
+	}
 }
 
 // A slot dropped behind the stream's back, or one that already confirmed
@@ -891,6 +937,38 @@ func TestCDCPositionLost(t *testing.T) {
 	var slots int
 	if err := e.admin.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", sp.Slot).Scan(&slots); err != nil || slots != 0 {
 		t.Errorf("a lost stream made a slot: %d, %v", slots, err)
+	}
+
+	// A slot of that name that is not ours to resume.
+	e.exec(t, "SELECT pg_create_physical_replication_slot('"+sp.Slot+"')")
+	_, _, err = e.src.OpenStream(ctx, from)
+	if pe := pgErr(t, err, "55000"); errors.Is(err, cdc.ErrPositionLost) || !strings.Contains(pe.Message, "not a pgoutput slot") {
+		t.Errorf("physical slot: %v", err)
+	}
+	e.exec(t, "SELECT pg_drop_replication_slot('"+sp.Slot+"')")
+
+	// A slot invalidated because the WAL it needed went
+	// (max_slot_wal_keep_size).
+	ie := newCDCEnv(t, testbed.PostgresWith(t, "max_slot_wal_keep_size=1MB"))
+	ie.exec(t, "CREATE TABLE l (id int PRIMARY KEY)")
+	isp := spec("lost", "l")
+	is, _ := open(t, ie.src, isp)
+	is.Close()
+	status := ""
+	for i := 0; i < 20 && status != "lost"; i++ {
+		ie.exec(t, fmt.Sprintf("INSERT INTO l VALUES (%d)", i), "SELECT pg_switch_wal()", "CHECKPOINT")
+		if err := ie.admin.QueryRow(ctx, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1", isp.Slot).Scan(&status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if status != "lost" {
+		t.Fatalf("slot wal_status %q, want lost", status)
+	}
+	isp.From = is.StartPosition()
+	_, _, err = ie.src.OpenStream(ctx, isp)
+	t.Logf("invalidated: %v", err)
+	if !errors.Is(err, cdc.ErrPositionLost) || !strings.Contains(err.Error(), "invalidated") {
+		t.Errorf("invalidated slot: %v", err)
 	}
 }
 
