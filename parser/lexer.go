@@ -148,7 +148,7 @@ func (l *lexer) next() (token, bool) {
 		return l.quotedString(start, 's')
 	case (c == 'b' || c == 'B' || c == 'x' || c == 'X') && c1 == '\'':
 		l.i++
-		t, ok := l.quotedString(start, 's')
+		t, ok := l.quotedString(start, 'b')
 		t.kind = tkBits
 		return t, ok
 	case (c == 'u' || c == 'U') && c1 == '&' && (l.peekAt(2) == '\'' || l.peekAt(2) == '"'):
@@ -175,7 +175,8 @@ func (l *lexer) next() (token, bool) {
 				l.i++
 			}
 			t := token{kind: tkParam, val: l.src[start+1 : l.i], pos: start, end: l.i}
-			if l.i < len(l.src) && isIdentCont(l.src[l.i]) {
+			// Junk is an identifier glued on ($1a); $1$2 is two parameters.
+			if l.i < len(l.src) && isIdentStart(l.src[l.i]) {
 				for l.i < len(l.src) && isIdentCont(l.src[l.i]) {
 					l.i++
 				}
@@ -198,7 +199,12 @@ func (l *lexer) next() (token, bool) {
 		l.i++
 		return token{kind: tkOp, val: l.src[start:l.i], pos: start, end: l.i}, true
 	case isOpChar(c):
-		return l.operator(start), true
+		t := l.operator(start)
+		// Operators are names: at most NAMEDATALEN-1 (63) bytes.
+		if len(t.val) >= 64 && l.fail(nearError(l.src, start, "operator too long", t.val)) {
+			return t, false
+		}
+		return t, true
 	}
 	// A byte that starts no token: PostgreSQL reports a syntax error at it.
 	_, size := utf8.DecodeRuneInString(l.src[l.i:])
@@ -241,6 +247,20 @@ func (l *lexer) operator(start int) token {
 		l.i = start + len(op)
 	}
 	return token{kind: tkOp, val: op, pos: start, end: l.i}
+}
+
+// endsInIdent reports whether a numeric literal ends in identifier
+// characters from a letter or underscore on (0x1f, 1_000, 1e5). PostgreSQL
+// also reads it as the digits before that letter and an identifier, and
+// takes the longer match: one more identifier character (0o78, 1_0$, 1e5$)
+// makes the literal junk.
+func endsInIdent(lit string) bool {
+	for p := len(lit) - 1; p >= 0 && isIdentCont(lit[p]); p-- {
+		if isIdentStart(lit[p]) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *lexer) number(start int) (token, bool) {
@@ -298,7 +318,7 @@ func (l *lexer) number(start int) (token, bool) {
 		}
 	}
 	t := token{kind: tkNumber, val: strings.ReplaceAll(l.src[start:l.i], "_", ""), pos: start, end: l.i}
-	if l.i < len(l.src) && isIdentStart(l.src[l.i]) {
+	if l.i < len(l.src) && (isIdentStart(l.src[l.i]) || isIdentCont(l.src[l.i]) && endsInIdent(l.src[start:l.i])) {
 		for l.i < len(l.src) && isIdentCont(l.src[l.i]) {
 			l.i++
 		}
@@ -311,8 +331,9 @@ func (l *lexer) number(start int) (token, bool) {
 }
 
 // quotedString lexes '...' at l.i (the opening quote). mode: 's' standard, 'e'
-// backslash escapes, 'u' Unicode escapes. Segments separated by whitespace that
-// contains a newline are concatenated, as in PostgreSQL.
+// backslash escapes, 'u' Unicode escapes, 'b' bit strings (B'...', X'...').
+// Segments separated by whitespace that contains a newline are concatenated,
+// as in PostgreSQL.
 func (l *lexer) quotedString(start int, mode byte) (token, bool) {
 	var b strings.Builder
 	for {
@@ -321,7 +342,9 @@ func (l *lexer) quotedString(start int, mode byte) (token, bool) {
 		for l.i < len(l.src) {
 			c := l.src[l.i]
 			if c == '\'' {
-				if l.peekAt(1) == '\'' {
+				// '' is a quote inside a string; B'...' and X'...' have
+				// none: B'''' is B'' and ''.
+				if l.peekAt(1) == '\'' && mode != 'b' {
 					b.WriteByte('\'')
 					l.i += 2
 					continue
@@ -362,7 +385,8 @@ func (l *lexer) quotedString(start int, mode byte) (token, bool) {
 		}
 		val = v
 	}
-	if mode == 'e' && !utf8.ValidString(val) {
+	// Escapes must make UTF-8, and no escape makes a NUL (E'\0', E'\x00').
+	if mode == 'e' && (!utf8.ValidString(val) || strings.IndexByte(val, 0) >= 0) {
 		err := pgErr("22021", "invalid byte sequence for encoding \"UTF8\"", OffsetToPosition(l.src, start))
 		if l.fail(err) {
 			return token{}, false
