@@ -806,3 +806,33 @@ func TestChecksumMismatchOnCapturedEvent(t *testing.T) {
 		return
 	}
 }
+
+// An event over 16 MiB arrives in several protocol packets.
+func TestEventLargerThanOnePacket(t *testing.T) {
+	r := newRig(t)
+	old := r.queryString("SELECT @@global.max_allowed_packet")
+	r.exec("SET GLOBAL max_allowed_packet = 67108864")
+	t.Cleanup(func() { r.db.Exec("SET GLOBAL max_allowed_packet = " + old) })
+	schema := r.srv.NewDatabase(t, "bl_big")
+	table := "`" + schema + "`.big"
+	r.exec("CREATE TABLE " + table + " (id INT PRIMARY KEY, body LONGBLOB)")
+	c, _ := r.stream(nil)
+	const size = 17<<20 + 5
+	// A new connection picks up the larger max_allowed_packet.
+	db2, err := sql.Open("mysql", r.srv.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if _, err := db2.Exec("INSERT INTO "+table+" VALUES (1, REPEAT('z', ?))", size); err != nil {
+		t.Fatal(err)
+	}
+	rows := readTxns(t, c, schema, 1, nil)[0].rows()
+	if len(rows) != 1 || len(rows[0].Rows) != 1 {
+		t.Fatalf("%d row events", len(rows))
+	}
+	body := rows[0].Rows[0].After[1].([]byte)
+	if len(body) != size || strings.Trim(string(body), "z") != "" {
+		t.Fatalf("body of %d bytes", len(body))
+	}
+}
