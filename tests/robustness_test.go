@@ -88,41 +88,84 @@ func TestConcurrentSessionsLoseNoAuditRows(t *testing.T) {
 }
 
 // kill -9 in the middle of a stream of CREATE/DROP statements leaves a
-// catalog that opens, passes SQLite's integrity check and is consistent.
+// catalog that opens, passes SQLite's integrity check and is consistent:
+// no acknowledged CREATE is lost.
 func TestKill9DuringCatalogWrites(t *testing.T) {
 	g := startGateway(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var acked sync.Map // names whose CREATE was acknowledged and never dropped
+	var (
+		wg       sync.WaitGroup
+		acked    sync.Map     // names whose CREATE was acknowledged and never dropped
+		creates  atomic.Int64 // acknowledged CREATEs
+		killed   atomic.Bool  // set just before the kill: later errors are expected
+		errMu    sync.Mutex
+		writeErr []error // errors before the kill
+	)
+	unexpected := func(err error) {
+		if killed.Load() {
+			return
+		}
+		errMu.Lock()
+		writeErr = append(writeErr, err)
+		errMu.Unlock()
+	}
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			c, err := pgx.Connect(ctx, g.dsn("admin"))
 			if err != nil {
+				unexpected(fmt.Errorf("writer %d: connect: %w", w, err))
 				return
 			}
 			for i := 0; ctx.Err() == nil; i++ {
 				name := fmt.Sprintf("k_%d_%d", w, i)
 				if _, err := c.Exec(ctx, "CREATE DATASOURCE "+name+" TYPE file OPTIONS (path '/var/tmp')"); err != nil {
+					unexpected(fmt.Errorf("writer %d: %s: %w", w, name, err))
 					return
 				}
 				acked.Store(name, true)
+				creates.Add(1)
 				if i%3 == 0 {
 					// An in-flight DROP may or may not have landed: stop
 					// expecting the name before sending it.
 					acked.Delete(name)
 					if _, err := c.Exec(ctx, "DROP DATASOURCE "+name+" PURGE"); err != nil {
+						unexpected(fmt.Errorf("writer %d: drop %s: %w", w, name, err))
 						return
 					}
 				}
 			}
 		}(w)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill once the writers are well under way (at least minCreates
+	// acknowledged), not after a fixed time that a slow machine may spend
+	// connecting.
+	const minCreates = 40
+	deadline := time.Now().Add(30 * time.Second)
+	for creates.Load() < minCreates && time.Now().Before(deadline) {
+		errMu.Lock()
+		failed := len(writeErr) > 0
+		errMu.Unlock()
+		if failed {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // and some more, mid-stream
+	killed.Store(true)
 	g.kill9()
 	cancel()
 	wg.Wait()
+	for _, err := range writeErr {
+		t.Errorf("before the kill: %v", err)
+	}
+	if n := creates.Load(); n < minCreates {
+		t.Fatalf("only %d CREATEs acknowledged before the kill, want at least %d: the test proves nothing", n, minCreates)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
 
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(g.dir, "flowgate.db"))
 	if err != nil {
@@ -136,17 +179,21 @@ func TestKill9DuringCatalogWrites(t *testing.T) {
 
 	g.restart()
 	c := g.connect(t, "admin", pgx.QueryExecModeExec)
-	missing := 0
+	expected, missing := 0, 0
 	acked.Range(func(k, _ any) bool {
+		expected++
 		var n int64
-		c.QueryRow(context.Background(), "SELECT count(*) FROM dataflow.datasources WHERE name = $1", k).Scan(&n)
+		if err := c.QueryRow(context.Background(), "SELECT count(*) FROM dataflow.datasources WHERE name = $1", k).Scan(&n); err != nil {
+			t.Fatalf("look up %s: %v", k, err)
+		}
 		if n != 1 {
 			missing++
 		}
 		return true
 	})
 	if missing > 0 {
-		t.Fatalf("%d acknowledged datasources lost by kill -9", missing)
+		t.Fatalf("%d of %d acknowledged datasources lost by kill -9", missing, expected)
 	}
+	t.Logf("%d CREATEs acknowledged, %d datasources expected and found after kill -9", creates.Load(), expected)
 	mustExec(t, c, "CREATE DATASOURCE after_kill TYPE file OPTIONS (path '/var/tmp')")
 }
