@@ -59,6 +59,9 @@ type stream struct {
 	// Next's state.
 	inTx, skipping bool
 	queue          []cdc.Event
+	// broken is the error that ended the stream after a message was
+	// consumed: a later Next must not go on as if it had been delivered.
+	broken error
 
 	mu    sync.Mutex
 	last  pglogrepl.LSN // the last position Next delivered
@@ -206,6 +209,17 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 	if !started {
 		return cdc.Event{}, errors.New("next: the stream is not started")
 	}
+	if s.broken != nil {
+		return cdc.Event{}, s.broken
+	}
+	ev, err := s.next(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.broken = err
+	}
+	return ev, err
+}
+
+func (s *stream) next(ctx context.Context) (cdc.Event, error) {
 	for {
 		if len(s.queue) > 0 {
 			ev := s.queue[0]
@@ -440,6 +454,9 @@ func (s *stream) changed(ctx context.Context, id uint32) (*relation, error) {
 // flags every column: there the primary key's columns are the key.
 func (s *stream) buildSchema(ctx context.Context, rel *relation) error {
 	m := rel.msg
+	// The message is consumed: cancelling Next must not lose it halfway.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	var desc *schema.Table
 	ts, err := s.c.DescribeTables(ctx, m.Namespace, []string{m.RelationName})
 	switch {
