@@ -103,7 +103,7 @@ func Postgres(t testing.TB) *PG {
 		}
 		start := time.Now()
 		var how string
-		pgShared, how, pgErr = startPostgres(nil)
+		pgShared, _, how, pgErr = startPostgres(nil)
 		if pgErr == nil {
 			msg := fmt.Sprintf("testbed: postgres started on %s:%d in %s (%s)", pgShared.Host, pgShared.Port, time.Since(start).Round(time.Millisecond), how)
 			t.Log(msg)
@@ -153,7 +153,7 @@ func PostgresWith(t testing.TB, settings ...string) *PG {
 		return pg
 	}
 	start := time.Now()
-	pg, how, err := startPostgres(settings)
+	pg, _, how, err := startPostgres(settings)
 	if err != nil {
 		t.Fatalf("testbed: postgres with %v: %v", settings, err)
 	}
@@ -164,14 +164,14 @@ func PostgresWith(t testing.TB, settings ...string) *PG {
 
 // startPostgres starts a throwaway server; extra settings (name=value)
 // come after the defaults.
-func startPostgres(extra []string) (*PG, string, error) {
+func startPostgres(extra []string) (*PG, *server, string, error) {
 	const hint = "PostgreSQL server binaries are needed for these tests: apt-get install postgresql postgresql-client (or set " + EnvPostgresDSN + ")"
 	globs := []string{"/usr/lib/postgresql/*/bin/%s"}
 	bins := map[string]string{}
 	for _, name := range []string{"initdb", "postgres"} {
 		p, err := findBinary(name, fmt.Sprintf(globs[0], name))
 		if err != nil {
-			return nil, "", fmt.Errorf("%v; %s", err, hint)
+			return nil, nil, "", fmt.Errorf("%v; %s", err, hint)
 		}
 		bins[name] = p
 	}
@@ -185,16 +185,16 @@ func startPostgres(extra []string) (*PG, string, error) {
 	}
 	u, err := unprivileged("postgres")
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	base, err := tempDir("flowgate-pg-", u)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	s := &server{name: "postgres", dir: base, stopSig: syscall.SIGINT}
-	fail := func(err error) (*PG, string, error) {
+	fail := func(err error) (*PG, *server, string, error) {
 		s.stop()
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	data := filepath.Join(base, "data")
 	initArgs := []string{"-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"}
@@ -236,11 +236,6 @@ func startPostgres(extra []string) (*PG, string, error) {
 		return fail(err)
 	}
 	logPath := filepath.Join(base, "server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return fail(err)
-	}
-	defer logFile.Close() // the child has its own copy
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", base,
 		"-c", "listen_addresses=127.0.0.1", "-c", "wal_level=logical", "-c", "fsync=off",
 		"-c", "synchronous_commit=off", "-c", "full_page_writes=off",
@@ -252,19 +247,59 @@ func startPostgres(extra []string) (*PG, string, error) {
 	for _, e := range extra {
 		args = append(args, "-c", e)
 	}
-	s.cmd = command(u, base, logFile, bins["postgres"], args...)
 	pg := &PG{Host: "127.0.0.1", Port: port, User: "postgres", Password: pgPassword, Database: "postgres"}
-	err = startAndWait(s, logPath, func(ctx context.Context) error {
-		c, err := pgx.Connect(ctx, pg.DSN())
+	s.launch = func() error {
+		f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			return err
 		}
-		return c.Close(ctx)
-	})
-	if err != nil {
+		defer f.Close() // the child has its own copy
+		s.cmd = command(u, base, f, bins["postgres"], args...)
+		return startAndWait(s, logPath, func(ctx context.Context) error {
+			c, err := pgx.Connect(ctx, pg.DSN())
+			if err != nil {
+				return err
+			}
+			return c.Close(ctx)
+		})
+	}
+	if err := s.launch(); err != nil {
 		return fail(err)
 	}
-	return pg, how, nil
+	return pg, s, how, nil
+}
+
+// OwnPG is a throwaway PostgreSQL of one test, which the test may stop
+// and start again (outage tests). It is stopped and removed at the end.
+type OwnPG struct {
+	*PG
+	s *server
+}
+
+// OwnPostgres starts a PostgreSQL for t alone, with extra settings.
+func OwnPostgres(t testing.TB, settings ...string) *OwnPG {
+	t.Helper()
+	pg, s, how, err := startPostgres(settings)
+	if err != nil {
+		t.Fatalf("testbed: own postgres: %v", err)
+	}
+	t.Logf("testbed: own postgres on %s:%d (%s)", pg.Host, pg.Port, how)
+	t.Cleanup(s.stop)
+	return &OwnPG{PG: pg, s: s}
+}
+
+// Stop shuts the server down (fast mode); its data stays for Start.
+func (o *OwnPG) Stop(t testing.TB) {
+	t.Helper()
+	o.s.halt()
+}
+
+// Start runs the stopped server again on the same port and data.
+func (o *OwnPG) Start(t testing.TB) {
+	t.Helper()
+	if err := o.s.launch(); err != nil {
+		t.Fatalf("testbed: restart postgres: %v", err)
+	}
 }
 
 func fileExists(p string) bool {

@@ -37,6 +37,9 @@ type server struct {
 	// stopSig asks for a fast, clean shutdown (SIGINT for postgres, SIGTERM
 	// for mariadbd).
 	stopSig syscall.Signal
+	// launch starts the process (again) on the same data and port.
+	launch  func() error
+	tracked bool
 }
 
 var (
@@ -58,6 +61,19 @@ func stopAll() {
 		s.stop()
 	}
 	started = nil
+}
+
+// halt stops the process and keeps its directory, for a later launch.
+func (s *server) halt() {
+	if s.cmd != nil && s.cmd.Process != nil && s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Signal(s.stopSig)
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
 }
 
 func (s *server) stop() {
@@ -291,11 +307,14 @@ func startAndWait(s *server, logPath string, ready func(ctx context.Context) err
 		return fmt.Errorf("start %s: %w", s.name, err)
 	}
 	s.done = make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
-	track(s)
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		_ = cmd.Wait()
+		close(done)
+	}(s.cmd, s.done)
+	if !s.tracked {
+		s.tracked = true
+		track(s)
+	}
 	deadline := time.Now().Add(StartTimeout)
 	var last error
 	for time.Now().Before(deadline) {

@@ -3,6 +3,9 @@ package testbed_test
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/flowgate/flowgate/internal/testbed"
 )
@@ -75,5 +78,25 @@ func TestPostgresWith(t *testing.T) {
 	}
 	if level != "logical" && testingThrowaway(testbed.EnvPostgresDSN) {
 		t.Errorf("shared server wal_level = %s", level)
+	}
+}
+
+func TestOwnPostgresStopsAndStarts(t *testing.T) {
+	o := testbed.OwnPostgres(t)
+	c := o.Connect(t, "")
+	if _, err := c.Exec(context.Background(), "CREATE TABLE kept (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	o.Stop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if c2, err := pgx.Connect(ctx, o.DSN()); err == nil {
+		c2.Close(ctx)
+		t.Fatal("connected to a stopped server")
+	}
+	o.Start(t)
+	c3 := o.Connect(t, "")
+	if _, err := c3.Exec(context.Background(), "INSERT INTO kept VALUES (1)"); err != nil {
+		t.Fatalf("after restart: %v", err)
 	}
 }
