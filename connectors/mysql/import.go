@@ -25,26 +25,37 @@ var readerSeq atomic.Int64
 // a user variable and a SET expression when the file cannot carry the
 // value as MySQL would read it (binary as hex, bit values as digits).
 func loadTarget(col schema.Column, i int) (target, set string) {
-	c := dataQuote(col.Name)
 	v := "@v" + strconv.Itoa(i)
+	if e := valueExpr(col, v); e != v {
+		return v, dataQuote(col.Name) + " = " + e
+	}
+	return dataQuote(col.Name), ""
+}
+
+// valueExpr is the SQL that reads ref, a value as mysqlValue converts it,
+// into col: the text itself, or hex through UNHEX for binary, binary
+// digits through CONV for bit, 1/0 through CAST for a bit(1) boolean.
+// LOAD DATA's SET clauses and the CDC applier's placeholders use it.
+func valueExpr(col schema.Column, ref string) string {
 	switch col.Type.Kind {
 	case schema.Binary, schema.Varbinary, schema.Blob:
-		return v, c + " = UNHEX(" + v + ")"
+		return "UNHEX(" + ref + ")"
 	case schema.Bit:
-		return v, c + " = CAST(CONV(" + v + ", 2, 10) AS UNSIGNED)"
+		return "CAST(CONV(" + ref + ", 2, 10) AS UNSIGNED)"
 	case schema.Bool:
 		if strings.HasPrefix(strings.ToLower(col.Type.Native), "bit") {
-			return v, c + " = CAST(" + v + " AS UNSIGNED)"
+			return "CAST(" + ref + " AS UNSIGNED)"
 		}
 	}
-	return c, ""
+	return ref
 }
 
 // Import converts flowgate CSV to LOAD DATA's tab-separated, backslash-
 // escaped form on the fly and feeds it through the driver's reader handler
 // (LOAD DATA LOCAL INFILE 'Reader::...'), in one transaction with the mark.
 // LOCAL makes MySQL downgrade bad data to warnings, so any warning fails
-// the import.
+// the import. With Replace the rows go with DELETE in the same
+// transaction (TRUNCATE would commit), so a failed load leaves them.
 func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (int64, error) {
 	name := c.dataTable(spec.Schema, spec.Table)
 	if len(spec.Columns) == 0 {
@@ -80,6 +91,11 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return 0, fmt.Errorf("import %s: run %s file %s: %w", name, m.RunID, m.FileID, data.ErrAlreadyImported)
+		}
+	}
+	if spec.Replace {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+name); err != nil {
+			return 0, fmt.Errorf("import %s: replace: %w", name, err)
 		}
 	}
 
@@ -205,54 +221,72 @@ func toLoadData(r io.Reader, w io.Writer, cols []schema.Column, loc *time.Locati
 	return cr.Record(), bw.Flush()
 }
 
+// appendLoadValue appends v, a canonical value of col, as a LOAD DATA
+// field.
 func appendLoadValue(dst []byte, col schema.Column, v []byte, loc *time.Location) ([]byte, error) {
+	var buf [64]byte
+	out, _, err := mysqlValue(buf[:0], col, v, loc)
+	if err != nil {
+		return nil, err
+	}
+	return appendEscaped(dst, out), nil
+}
+
+// mysqlValue converts v, a canonical value of col, into the text MySQL
+// reads for it through valueExpr: booleans 1/0, binary as validated hex
+// (for UNHEX), timestamps with an offset moved into the session zone loc,
+// float32 values as their exact double; NaN and infinities refused. Values
+// MySQL reads as they are come back as v itself; converted ones are
+// appended to buf (out is the appended part, grown the longer buf).
+func mysqlValue(buf []byte, col schema.Column, v []byte, loc *time.Location) (out, grown []byte, err error) {
+	start := len(buf)
+	conv := func(b []byte) ([]byte, []byte, error) { return b[start:len(b):len(b)], b, nil }
 	switch col.Type.Kind {
 	case schema.Bool:
 		b, err := data.ParseBool(v)
 		if err != nil {
-			return nil, err
+			return nil, buf, err
 		}
 		if b {
-			return append(dst, '1'), nil
+			return conv(append(buf, '1'))
 		}
-		return append(dst, '0'), nil
+		return conv(append(buf, '0'))
 	case schema.Float32, schema.Float64:
 		f, err := strconv.ParseFloat(string(v), 64)
 		if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
-			return nil, fmt.Errorf("%s cannot be stored in MySQL, which has no NaN or infinity: %w", v, data.ErrNotFinite)
+			return nil, buf, fmt.Errorf("%s cannot be stored in MySQL, which has no NaN or infinity: %w", v, data.ErrNotFinite)
 		}
 		if err == nil && col.Type.Kind == schema.Float32 {
 			// MySQL reads a FLOAT's text as a double and range-checks that:
 			// the shortest float32 text of FLT_MAX (3.4028235e+38) is above
 			// FLT_MAX as a double. Send the float32's exact double instead.
 			if f32, err := strconv.ParseFloat(string(v), 32); err == nil {
-				return strconv.AppendFloat(dst, f32, 'g', -1, 64), nil
+				return conv(strconv.AppendFloat(buf, f32, 'g', -1, 64))
 			}
 		}
 	case schema.Binary, schema.Varbinary, schema.Blob:
 		if len(v) < 2 || v[0] != '\\' || (v[1] != 'x' && v[1] != 'X') {
-			return nil, fmt.Errorf("binary value does not start with \\x")
+			return nil, buf, fmt.Errorf("binary value does not start with \\x")
 		}
 		h := v[2:]
 		if len(h)%2 != 0 {
-			return nil, fmt.Errorf("binary value has an odd number of hex digits")
+			return nil, buf, fmt.Errorf("binary value has an odd number of hex digits")
 		}
 		for _, c := range h {
 			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return nil, fmt.Errorf("binary value has a non-hex digit %q", c)
+				return nil, buf, fmt.Errorf("binary value has a non-hex digit %q", c)
 			}
 		}
-		return append(dst, h...), nil // UNHEX turns it into bytes
+		return h, buf, nil // UNHEX turns it into bytes
 	case schema.Timestamp, schema.TimestampTZ:
 		t, hasOff, err := data.ParseTimestamp(v)
 		if err == nil && hasOff {
 			// MySQL reads timestamps in the session zone.
 			t = t.In(loc)
-			dst = data.AppendTimestamp(dst, time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC), false)
-			return dst, nil
+			return conv(data.AppendTimestamp(buf, time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC), false))
 		}
 	}
-	return appendEscaped(dst, v), nil
+	return v, buf, nil
 }
 
 func appendEscaped(dst, v []byte) []byte {

@@ -15,7 +15,9 @@ import (
 
 // Import runs COPY ... FROM STDIN (FORMAT csv) in one transaction; with a
 // Mark it first records the mark in the same transaction, so the rows and
-// the mark commit together or not at all.
+// the mark commit together or not at all. With Replace the table is
+// emptied in the same transaction first, so a failed load leaves the old
+// rows.
 func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (int64, error) {
 	name := c.dataTable(spec.Schema, spec.Table)
 	if spec.Mark != nil {
@@ -48,6 +50,11 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 			return 0, fmt.Errorf("import %s: run %s file %s: %w", name, m.RunID, m.FileID, data.ErrAlreadyImported)
 		}
 	}
+	if spec.Replace {
+		if err := emptyTable(ctx, tx, name); err != nil {
+			return 0, fmt.Errorf("import %s: replace: %w", name, err)
+		}
+	}
 	cols := make([]string, len(spec.Columns))
 	for i, col := range spec.Columns {
 		cols[i] = dataIdent(col.Name)
@@ -65,6 +72,26 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 		return 0, fmt.Errorf("import %s: commit: %w", name, err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// emptyTable deletes every row of table inside tx: TRUNCATE (fast, no
+// dead rows, and rolled back with the transaction), or DELETE where
+// TRUNCATE is refused (no TRUNCATE privilege, or other tables reference
+// this one), under a savepoint so the refusal does not abort tx. Used by
+// Import's Replace and by the CDC applier for a truncate.
+func emptyTable(ctx context.Context, tx pgx.Tx, table string) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := sp.Exec(ctx, "TRUNCATE "+table); err == nil {
+		return sp.Commit(ctx)
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "DELETE FROM "+table)
+	return err
 }
 
 // explainCopyError adds what a NUL byte means to PostgreSQL's terse

@@ -21,7 +21,8 @@ func batchRows(cols int) int {
 
 // Import inserts the records with prepared multi-row INSERTs in one
 // IMMEDIATE transaction (the write lock is taken up front, so a reader
-// cannot make the upgrade fail halfway), together with the mark.
+// cannot make the upgrade fail halfway), together with the mark. With
+// Replace the old rows are deleted in the same transaction first.
 func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (int64, error) {
 	name := dataTable(spec.Schema, spec.Table)
 	if len(spec.Columns) == 0 {
@@ -61,6 +62,11 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return 0, fmt.Errorf("import %s: run %s file %s: %w", name, m.RunID, m.FileID, data.ErrAlreadyImported)
+		}
+	}
+	if spec.Replace {
+		if _, err := conn.ExecContext(ctx, "DELETE FROM "+name); err != nil {
+			return 0, fmt.Errorf("import %s: replace: %w", name, err)
 		}
 	}
 

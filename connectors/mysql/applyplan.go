@@ -1,0 +1,338 @@
+package mysql
+
+// This file is the same in connectors/postgres, connectors/mysql and
+// connectors/sqlite apart from the package clause (cdctest checks that they
+// stay equal): it turns a batch of mapped changes into runs of changes that
+// one statement shape applies. Only statement rendering and values differ
+// between the databases.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/flowgate/flowgate/connectors/cdc"
+)
+
+// runKind is the statement shape of a run of changes.
+type runKind int
+
+const (
+	// runUpsert rows carry every mapped column: INSERT ... ON CONFLICT
+	// (key) DO UPDATE.
+	runUpsert runKind = iota + 1
+	// runDelete rows are key values in Key order: DELETE ... WHERE key IN.
+	runDelete
+	// runUpdate rows keep some columns (unchanged TOAST): UPDATE the
+	// columns in set by key. Every row of the run has the same set.
+	runUpdate
+	// runMove is one row that moved to another key and keeps some
+	// columns: UPDATE the key and the columns in set WHERE key = old.
+	runMove
+	// runTruncate empties the table.
+	runTruncate
+)
+
+// applyRun is a run of consecutive changes of one table that one
+// statement shape applies; executors split it only by size limits.
+type applyRun struct {
+	kind  runKind
+	table *cdc.TargetTable
+	// set are the indexes of the non-key columns an update or move sets.
+	set []int
+	// rows: upsert and update rows in table.Columns order (an update's
+	// other columns are not read); delete rows in table.Key order.
+	rows [][][]byte
+	// old is a move's old key in table.Key order.
+	old [][]byte
+	// index finds a row by its key while the run is open.
+	index map[string]int
+}
+
+// planChanges groups changes into runs, in order. Within a run a key
+// appears once: a later full row replaces an earlier one, an update that
+// keeps columns is merged into the full row it follows, and a repeated
+// delete is dropped, so the runs leave the same rows as applying the
+// changes one by one.
+func planChanges(changes []cdc.MappedChange) ([]*applyRun, error) {
+	var p planner
+	for i := range changes {
+		if err := p.add(&changes[i]); err != nil {
+			return nil, err
+		}
+	}
+	p.close()
+	return p.runs, nil
+}
+
+type planner struct {
+	runs []*applyRun
+	cur  *applyRun // the open run, nil after a run that takes nothing more
+}
+
+func (p *planner) add(c *cdc.MappedChange) error {
+	t := c.Target
+	if t == nil {
+		return errors.New("apply: a change without a target table")
+	}
+	if c.Op == cdc.Truncate {
+		p.close()
+		p.runs = append(p.runs, &applyRun{kind: runTruncate, table: t})
+		return nil
+	}
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("apply to %s: %s change: %s", t.Table, c.Op, fmt.Sprintf(format, args...))
+	}
+	if len(t.Key) == 0 {
+		return fail("the target table has no key")
+	}
+	for _, k := range t.Key {
+		if k < 0 || k >= len(t.Columns) {
+			return fail("key index %d out of range", k)
+		}
+	}
+	n := len(t.Columns)
+	switch c.Op {
+	case cdc.Insert:
+		if len(c.New.Values) != n {
+			return fail("%d values for %d columns", len(c.New.Values), n)
+		}
+		if partial(c.New) {
+			return fail("an inserted row cannot have unchanged values")
+		}
+		p.upsert(t, c.New.Values)
+	case cdc.Delete:
+		if len(c.Old.Values) != n {
+			return fail("old key: %d values for %d columns", len(c.Old.Values), n)
+		}
+		p.delete(t, keyValues(t, c.Old.Values))
+	case cdc.Update:
+		if len(c.New.Values) != n || c.New.Unchanged != nil && len(c.New.Unchanged) != n {
+			return fail("%d values for %d columns", len(c.New.Values), n)
+		}
+		if c.Old.Values != nil && len(c.Old.Values) != n {
+			return fail("old key: %d values for %d columns", len(c.Old.Values), n)
+		}
+		row := c.New.Values
+		var oldKey [][]byte
+		if c.Old.Values != nil {
+			oldKey = keyValues(t, c.Old.Values)
+		}
+		// A key column is never unchanged in practice; if the source says
+		// so, the old key has its value.
+		copied := false
+		for i, k := range t.Key {
+			if c.New.IsUnchanged(k) {
+				if oldKey == nil {
+					return fail("key column %s unchanged and no old key", t.Columns[k].Name)
+				}
+				if !copied {
+					row, copied = append([][]byte(nil), row...), true
+				}
+				row[k] = oldKey[i]
+			}
+		}
+		for _, k := range t.Key {
+			if row[k] == nil {
+				return fail("key column %s is NULL", t.Columns[k].Name)
+			}
+		}
+		set := presentSet(t, c.New)
+		full := len(set) == n-len(t.Key)
+		if oldKey != nil && !sameKey(oldKey, keyValues(t, row)) {
+			if full {
+				p.delete(t, oldKey)
+				p.upsert(t, row)
+				return nil
+			}
+			p.close()
+			p.runs = append(p.runs, &applyRun{kind: runMove, table: t, set: set, rows: [][][]byte{row}, old: oldKey})
+			return nil
+		}
+		if full {
+			p.upsert(t, row)
+			return nil
+		}
+		p.update(t, set, row)
+	default:
+		return fail("unknown operation %q", byte(c.Op))
+	}
+	return nil
+}
+
+// partial reports whether a row has unchanged values.
+func partial(r cdc.Row) bool {
+	for _, u := range r.Unchanged {
+		if u {
+			return true
+		}
+	}
+	return false
+}
+
+// presentSet lists the non-key columns whose new values are present.
+func presentSet(t *cdc.TargetTable, r cdc.Row) []int {
+	set := make([]int, 0, len(t.Columns))
+	for i := range t.Columns {
+		if !r.IsUnchanged(i) && !isKey(t, i) {
+			set = append(set, i)
+		}
+	}
+	return set
+}
+
+func isKey(t *cdc.TargetTable, i int) bool {
+	for _, k := range t.Key {
+		if k == i {
+			return true
+		}
+	}
+	return false
+}
+
+// keyValues picks the key values of a row, in Key order.
+func keyValues(t *cdc.TargetTable, row [][]byte) [][]byte {
+	key := make([][]byte, len(t.Key))
+	for i, k := range t.Key {
+		key[i] = row[k]
+	}
+	return key
+}
+
+// keyString is a map key for key values (length-prefixed, so values
+// cannot run into each other; NULL differs from the empty string).
+func keyString(key [][]byte) string {
+	var b []byte
+	for _, v := range key {
+		if v == nil {
+			b = append(b, 'N')
+			continue
+		}
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return string(b)
+}
+
+// open starts a run of kind for t unless the open run is one.
+func (p *planner) open(kind runKind, t *cdc.TargetTable, set []int) *applyRun {
+	if r := p.cur; r != nil && r.kind == kind && r.table == t && sameInts(r.set, set) {
+		return r
+	}
+	p.close()
+	p.cur = &applyRun{kind: kind, table: t, set: set, index: map[string]int{}}
+	p.runs = append(p.runs, p.cur)
+	return p.cur
+}
+
+func (p *planner) close() {
+	if p.cur != nil {
+		p.cur.index = nil
+		p.cur = nil
+	}
+}
+
+func (p *planner) upsert(t *cdc.TargetTable, row [][]byte) {
+	r := p.open(runUpsert, t, nil)
+	k := keyString(keyValues(t, row))
+	if i, ok := r.index[k]; ok {
+		r.rows[i] = row // the later row wins
+		return
+	}
+	r.index[k] = len(r.rows)
+	r.rows = append(r.rows, row)
+}
+
+func (p *planner) delete(t *cdc.TargetTable, key [][]byte) {
+	r := p.open(runDelete, t, nil)
+	k := keyString(key)
+	if _, ok := r.index[k]; ok {
+		return
+	}
+	r.index[k] = len(r.rows)
+	r.rows = append(r.rows, key)
+}
+
+// update adds a row that keeps the columns not in set. Following a full
+// row of the same key in the open upsert run it is merged into that row
+// (the row is known, so the result is a full row again); otherwise it
+// joins or starts a run of updates of the same columns.
+func (p *planner) update(t *cdc.TargetTable, set []int, row [][]byte) {
+	if len(set) == 0 {
+		return // nothing but the key: the row stays as it is
+	}
+	k := keyString(keyValues(t, row))
+	if r := p.cur; r != nil && r.kind == runUpsert && r.table == t {
+		if i, ok := r.index[k]; ok {
+			merged := append([][]byte(nil), r.rows[i]...)
+			for _, c := range set {
+				merged[c] = row[c]
+			}
+			r.rows[i] = merged
+			return
+		}
+	}
+	r := p.open(runUpdate, t, set)
+	if i, ok := r.index[k]; ok {
+		r.rows[i] = row // same columns: the later values win
+		return
+	}
+	r.index[k] = len(r.rows)
+	r.rows = append(r.rows, row)
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameKey reports whether two key tuples are equal as text.
+func sameKey(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if (a[i] == nil) != (b[i] == nil) || !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// chunkRows splits rows into pieces of at most maxRows rows and, past the
+// first row of a piece, at most maxBytes value bytes (cols picks the
+// columns that count; nil counts all).
+func chunkRows(rows [][][]byte, cols []int, maxRows, maxBytes int) [][][][]byte {
+	var out [][][][]byte
+	start, size := 0, 0
+	for i, row := range rows {
+		n := 0
+		if cols == nil {
+			for _, v := range row {
+				n += len(v) + 8
+			}
+		} else {
+			for _, c := range cols {
+				n += len(row[c]) + 8
+			}
+		}
+		if i > start && (i-start >= maxRows || size+n > maxBytes) {
+			out = append(out, rows[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(rows) {
+		out = append(out, rows[start:])
+	}
+	return out
+}

@@ -1,0 +1,543 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flowgate/flowgate/connectors/cdc"
+	"github.com/flowgate/flowgate/connectors/schema"
+)
+
+var _ cdc.ChangeApplier = (*Conn)(nil)
+
+// Checkpoint tables: cdc.CheckpointTable in a schema of flowgate's own,
+// or, for a user who may not create schemas, flowgate_cdc_checkpoints in
+// the datasource's schema.
+const (
+	checkpointSchema   = "flowgate"
+	fallbackCheckpoint = "flowgate_" + cdc.CheckpointTable
+)
+
+// Statement size limits: PostgreSQL's bind message holds at most 65535
+// parameters; the byte bound keeps one statement's values in memory small.
+const (
+	applyMaxParams = 65535
+	applyMaxBytes  = 8 << 20
+)
+
+// Begin creates the checkpoint table if it is missing (in its own
+// transaction), then opens the apply transaction on one connection with
+// the session settings of the importer.
+func (c *Conn) Begin(ctx context.Context, spec cdc.ApplySpec) (cdc.ApplyTx, error) {
+	if spec.Job == "" {
+		return nil, errors.New("cdc apply: no job name")
+	}
+	cp, err := c.ensureCheckpointTable(ctx, spec.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("cdc apply: %w", err)
+	}
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cdc apply: %w", err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("cdc apply: %w", err)
+	}
+	if _, err := tx.Exec(ctx, dataSessionSQL, dataTZ(spec.TimeZone)); err != nil {
+		tx.Rollback(context.Background())
+		conn.Release()
+		return nil, fmt.Errorf("cdc apply: session settings: %w", err)
+	}
+	return &applyTx{c: c, conn: conn, tx: tx, job: spec.Job, checkpoint: cp, types: map[string]map[string]string{}}, nil
+}
+
+// checkpointTables are the two places a checkpoint table may be.
+func (c *Conn) checkpointTables(schemaName string) (own, fallback string) {
+	return pgx.Identifier{checkpointSchema, cdc.CheckpointTable}.Sanitize(), c.dataTable(schemaName, fallbackCheckpoint)
+}
+
+// checkpointState reports whether flowgate's own checkpoint table exists
+// and this user may use it (the schema may be another user's), and
+// whether the fallback table exists.
+func (c *Conn) checkpointState(ctx context.Context, schemaName string) (hasOwn, hasFallback bool, err error) {
+	_, fallback := c.checkpointTables(schemaName)
+	err = c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2 AND has_schema_privilege(n.oid, 'USAGE')
+			AND has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT')
+			AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE')),
+		to_regclass($3) IS NOT NULL`, checkpointSchema, cdc.CheckpointTable, fallback).Scan(&hasOwn, &hasFallback)
+	if err != nil {
+		return false, false, fmt.Errorf("find %s: %w", cdc.CheckpointTable, err)
+	}
+	return hasOwn, hasFallback, nil
+}
+
+// findCheckpointTable returns the checkpoint table in use: flowgate's own
+// when it exists (and may be used), else the fallback when that exists,
+// else "".
+func (c *Conn) findCheckpointTable(ctx context.Context, schemaName string) (string, error) {
+	own, fallback := c.checkpointTables(schemaName)
+	hasOwn, hasFallback, err := c.checkpointState(ctx, schemaName)
+	switch {
+	case err != nil:
+		return "", err
+	case hasOwn:
+		return own, nil
+	case hasFallback:
+		return fallback, nil
+	}
+	return "", nil
+}
+
+// ensureCheckpointTable finds or creates the checkpoint table: in schema
+// flowgate, or in the datasource's schema when the user may not create
+// that schema or table.
+func (c *Conn) ensureCheckpointTable(ctx context.Context, schemaName string) (string, error) {
+	name, err := c.findCheckpointTable(ctx, schemaName)
+	if err != nil || name != "" {
+		return name, err
+	}
+	own, fallback := c.checkpointTables(schemaName)
+	err = c.createIgnoringRace(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident(checkpointSchema))
+	if err == nil {
+		if err = c.createCheckpointTable(ctx, own); err == nil {
+			return own, nil
+		}
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42501" { // insufficient_privilege
+		return "", fmt.Errorf("create %s: %w", own, err)
+	}
+	if err := c.createCheckpointTable(ctx, fallback); err != nil {
+		return "", fmt.Errorf("create %s (no privilege for schema %s: %v): %w", fallback, checkpointSchema, pe.Message, err)
+	}
+	return fallback, nil
+}
+
+func (c *Conn) createCheckpointTable(ctx context.Context, name string) error {
+	return c.createIgnoringRace(ctx, "CREATE TABLE IF NOT EXISTS "+name+
+		` (job text PRIMARY KEY, "position" text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`)
+}
+
+// createIgnoringRace runs a CREATE ... IF NOT EXISTS; losing the race to a
+// concurrent creator is success.
+func (c *Conn) createIgnoringRace(ctx context.Context, q string) error {
+	_, err := c.pool.Exec(ctx, q)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P06" || pe.Code == "42P07") {
+		return nil
+	}
+	return err
+}
+
+// Checkpoint reads the job's committed position.
+func (c *Conn) Checkpoint(ctx context.Context, spec cdc.ApplySpec) (cdc.Position, bool, error) {
+	name, err := c.findCheckpointTable(ctx, spec.Schema)
+	if err != nil || name == "" {
+		return "", false, err
+	}
+	var pos string
+	err = c.pool.QueryRow(ctx, `SELECT "position" FROM `+name+" WHERE job = $1", spec.Job).Scan(&pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read checkpoint of %s: %w", spec.Job, err)
+	}
+	return cdc.Position(pos), true, nil
+}
+
+// ClearCheckpoint deletes the job's position from both possible tables.
+func (c *Conn) ClearCheckpoint(ctx context.Context, spec cdc.ApplySpec) error {
+	own, fallback := c.checkpointTables(spec.Schema)
+	hasOwn, hasFallback, err := c.checkpointState(ctx, spec.Schema)
+	if err != nil {
+		return fmt.Errorf("clear checkpoint of %s: %w", spec.Job, err)
+	}
+	for name, exists := range map[string]bool{own: hasOwn, fallback: hasFallback} {
+		if !exists {
+			continue
+		}
+		if _, err := c.pool.Exec(ctx, "DELETE FROM "+name+" WHERE job = $1", spec.Job); err != nil {
+			return fmt.Errorf("clear checkpoint of %s: %w", spec.Job, err)
+		}
+	}
+	return nil
+}
+
+// AddColumn adds col, typed as a DDL task renders it, nullable and
+// without a default, unless the table has a column of that name.
+func (c *Conn) AddColumn(ctx context.Context, table cdc.TableRef, col schema.Column, sourceDialect string) error {
+	name := c.dataTable(table.Schema, table.Name)
+	src := schema.Table{Schema: table.Schema, Name: table.Name, Columns: []schema.Column{col}, Dialect: sourceDialect}
+	typ, err := columnType(src, col, col.Type, schema.CreateOptions{TinyIntOneAsBool: true})
+	if err != nil {
+		return fmt.Errorf("add column %s to %s: %w", col.Name, name, err)
+	}
+	var exists bool
+	if err := c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attname = $2 AND attnum > 0 AND NOT attisdropped)`, name, col.Name).Scan(&exists); err != nil {
+		return fmt.Errorf("add column %s to %s: %w", col.Name, name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := c.pool.Exec(ctx, "ALTER TABLE "+name+" ADD COLUMN IF NOT EXISTS "+ident(col.Name)+" "+typ); err != nil {
+		return fmt.Errorf("add column %s to %s: %w", col.Name, name, err)
+	}
+	return nil
+}
+
+// applyTx is an open apply transaction.
+type applyTx struct {
+	c          *Conn
+	conn       *pgxpool.Conn
+	tx         pgx.Tx
+	job        string
+	checkpoint string
+	// types caches, per table, the type each column's values are cast to
+	// in an update's VALUES list.
+	types map[string]map[string]string
+	// err is the failure that aborted the transaction.
+	err  error
+	done bool
+}
+
+func (a *applyTx) usable() error {
+	switch {
+	case a.done:
+		return errors.New("cdc apply: the transaction is finished")
+	case a.err != nil:
+		return fmt.Errorf("cdc apply: the transaction failed: %w", a.err)
+	}
+	return nil
+}
+
+// Apply applies the changes in order, one statement per run of changes
+// (split at 65535 parameters or 8 MiB of values).
+func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
+	if err := a.usable(); err != nil {
+		return err
+	}
+	runs, err := planChanges(changes)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if err := a.run(ctx, r); err != nil {
+			a.err = fmt.Errorf("apply to %s: %w", r.table.Table, explainCopyError(err))
+			return a.err
+		}
+	}
+	return nil
+}
+
+func (a *applyTx) exec(ctx context.Context, q string, args [][]byte) (pgconn.CommandTag, error) {
+	res := a.conn.Conn().PgConn().ExecParams(ctx, q, args, nil, nil, nil).Read()
+	return res.CommandTag, res.Err
+}
+
+func (a *applyTx) run(ctx context.Context, r *applyRun) error {
+	t := r.table
+	name := a.c.dataTable(t.Table.Schema, t.Table.Name)
+	switch r.kind {
+	case runTruncate:
+		return emptyTable(ctx, a.tx, name)
+	case runUpsert:
+		for _, rows := range chunkRows(r.rows, nil, applyMaxParams/len(t.Columns), applyMaxBytes) {
+			q, args := upsertSQL(name, t, rows)
+			if _, err := a.exec(ctx, q, args); err != nil {
+				return err
+			}
+		}
+	case runDelete:
+		for _, keys := range chunkRows(r.rows, nil, applyMaxParams/len(t.Key), applyMaxBytes) {
+			q, args := deleteSQL(name, t, keys)
+			if _, err := a.exec(ctx, q, args); err != nil {
+				return err
+			}
+		}
+	case runUpdate:
+		types, err := a.castTypes(ctx, name)
+		if err != nil {
+			return err
+		}
+		cols := append(append([]int(nil), t.Key...), r.set...)
+		for _, rows := range chunkRows(r.rows, cols, applyMaxParams/len(cols), applyMaxBytes) {
+			q, args, err := updateSQL(name, t, cols, types, rows)
+			if err != nil {
+				return err
+			}
+			if _, err := a.exec(ctx, q, args); err != nil {
+				return err
+			}
+		}
+	case runMove:
+		return a.move(ctx, name, r)
+	}
+	return nil
+}
+
+// move applies a key change of a row that keeps some columns: UPDATE
+// moves the row with the columns it keeps. When the new key already
+// exists (the change was applied before), that row gets the new values and
+// the old key goes, so applying it again leaves the same rows.
+func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
+	t, row := r.table, r.rows[0]
+	newKey := keyValues(t, row)
+	var args [][]byte
+	param := func(v []byte) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := func(key [][]byte) string {
+		conds := make([]string, len(t.Key))
+		for i, k := range t.Key {
+			conds[i] = ident(t.Columns[k].Name) + " = " + param(key[i])
+		}
+		return strings.Join(conds, " AND ")
+	}
+	res := a.conn.Conn().PgConn().ExecParams(ctx, "SELECT 1 FROM "+name+" WHERE "+where(newKey), args, nil, nil, nil).Read()
+	if res.Err != nil {
+		return res.Err
+	}
+	args = nil
+	if len(res.Rows) > 0 {
+		if len(r.set) > 0 {
+			sets := make([]string, len(r.set))
+			for i, c := range r.set {
+				sets[i] = ident(t.Columns[c].Name) + " = " + param(row[c])
+			}
+			if _, err := a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(newKey), args); err != nil {
+				return err
+			}
+			args = nil
+		}
+		_, err := a.exec(ctx, "DELETE FROM "+name+" WHERE "+where(r.old), args)
+		return err
+	}
+	var sets []string
+	for _, c := range append(append([]int(nil), t.Key...), r.set...) {
+		sets = append(sets, ident(t.Columns[c].Name)+" = "+param(row[c]))
+	}
+	_, err := a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(r.old), args)
+	return err
+}
+
+// upsertSQL renders INSERT ... VALUES (...), ... ON CONFLICT (key) DO
+// UPDATE SET every non-key column to the new value.
+func upsertSQL(name string, t *cdc.TargetTable, rows [][][]byte) (string, [][]byte) {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + name + " (")
+	for i, col := range t.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(ident(col.Name))
+	}
+	b.WriteString(") VALUES ")
+	args := make([][]byte, 0, len(rows)*len(t.Columns))
+	for i, row := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j, v := range row {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			args = append(args, v)
+			b.WriteString("$" + strconv.Itoa(len(args)))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(" ON CONFLICT (")
+	for i, k := range t.Key {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(ident(t.Columns[k].Name))
+	}
+	b.WriteString(") DO ")
+	first := true
+	for i, col := range t.Columns {
+		if isKey(t, i) {
+			continue
+		}
+		if first {
+			b.WriteString("UPDATE SET ")
+			first = false
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(ident(col.Name) + " = EXCLUDED." + ident(col.Name))
+	}
+	if first {
+		b.WriteString("NOTHING")
+	}
+	return b.String(), args
+}
+
+// deleteSQL renders DELETE ... WHERE k IN (...) or (k1, k2) IN ((...), ...).
+func deleteSQL(name string, t *cdc.TargetTable, keys [][][]byte) (string, [][]byte) {
+	var b strings.Builder
+	b.WriteString("DELETE FROM " + name + " WHERE ")
+	multi := len(t.Key) > 1
+	if multi {
+		b.WriteByte('(')
+	}
+	for i, k := range t.Key {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(ident(t.Columns[k].Name))
+	}
+	if multi {
+		b.WriteByte(')')
+	}
+	b.WriteString(" IN (")
+	args := make([][]byte, 0, len(keys)*len(t.Key))
+	for i, key := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if multi {
+			b.WriteByte('(')
+		}
+		for j, v := range key {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			args = append(args, v)
+			b.WriteString("$" + strconv.Itoa(len(args)))
+		}
+		if multi {
+			b.WriteByte(')')
+		}
+	}
+	b.WriteByte(')')
+	return b.String(), args
+}
+
+// updateSQL renders UPDATE ... SET c = v.c FROM (VALUES ...) v WHERE the
+// keys match. The VALUES columns are cast to the columns' base types (no
+// length or precision, so the assignment checks those as an INSERT would).
+func updateSQL(name string, t *cdc.TargetTable, cols []int, types map[string]string, rows [][][]byte) (string, [][]byte, error) {
+	casts := make([]string, len(cols))
+	for i, c := range cols {
+		typ, ok := types[t.Columns[c].Name]
+		if !ok {
+			return "", nil, fmt.Errorf("column %s does not exist", t.Columns[c].Name)
+		}
+		casts[i] = "::" + typ
+	}
+	var b strings.Builder
+	b.WriteString("UPDATE " + name + " AS fg_t SET ")
+	for i, c := range cols[len(t.Key):] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		n := ident(t.Columns[c].Name)
+		b.WriteString(n + " = fg_v." + n)
+	}
+	b.WriteString(" FROM (VALUES ")
+	args := make([][]byte, 0, len(rows)*len(cols))
+	for i, row := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j, c := range cols {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			args = append(args, row[c])
+			b.WriteString("$" + strconv.Itoa(len(args)) + casts[j])
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(") AS fg_v (")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(ident(t.Columns[c].Name))
+	}
+	b.WriteString(") WHERE ")
+	for i, k := range t.Key {
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		n := ident(t.Columns[k].Name)
+		b.WriteString("fg_t." + n + " = fg_v." + n)
+	}
+	return b.String(), args, nil
+}
+
+// castTypes reads the base type of each column of a table (bit as bit
+// varying, whose values the assignment then checks against bit(n)).
+func (a *applyTx) castTypes(ctx context.Context, name string) (map[string]string, error) {
+	if m, ok := a.types[name]; ok {
+		return m, nil
+	}
+	rows, err := a.tx.Query(ctx, `SELECT attname, format_type(CASE atttypid WHEN 'bit'::regtype THEN 'varbit'::regtype
+		WHEN '_bit'::regtype THEN '_varbit'::regtype ELSE atttypid END, NULL)
+		FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, name)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	var col, typ string
+	if _, err := pgx.ForEachRow(rows, []any{&col, &typ}, func() error {
+		m[col] = typ
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	a.types[name] = m
+	return m, nil
+}
+
+// Commit records pos as the job's checkpoint in the transaction and
+// commits.
+func (a *applyTx) Commit(ctx context.Context, pos cdc.Position) error {
+	if err := a.usable(); err != nil {
+		return err
+	}
+	if _, err := a.tx.Exec(ctx, "INSERT INTO "+a.checkpoint+` (job, "position", updated_at) VALUES ($1, $2, clock_timestamp())
+		ON CONFLICT (job) DO UPDATE SET "position" = EXCLUDED."position", updated_at = EXCLUDED.updated_at`, a.job, string(pos)); err != nil {
+		a.err = fmt.Errorf("cdc apply: checkpoint: %w", err)
+		return a.err
+	}
+	if err := a.tx.Commit(ctx); err != nil {
+		a.err = fmt.Errorf("cdc apply: commit: %w", err)
+		return a.err
+	}
+	a.done = true
+	a.conn.Release()
+	return nil
+}
+
+// Rollback ends the transaction without committing; after Commit or a
+// previous Rollback it does nothing.
+func (a *applyTx) Rollback() error {
+	if a.done {
+		return nil
+	}
+	a.done = true
+	err := a.tx.Rollback(context.Background())
+	a.conn.Release()
+	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return fmt.Errorf("cdc apply: rollback: %w", err)
+	}
+	return nil
+}
