@@ -120,7 +120,7 @@ func answeredOrClosed(t *testing.T, conn net.Conn, within time.Duration, what st
 	got, err := io.ReadAll(conn)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("%s: connection neither answered and closed within %s (got %q)", what, within, got)
+		t.Fatalf("%s: the gateway did not close the connection within %s (got %q)", what, within, got)
 	}
 	// io.ReadAll returns nil at EOF; a reset is a close too.
 	if err != nil && !errors.Is(err, syscall.ECONNRESET) {

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -290,10 +292,44 @@ func TestCancelRequest(t *testing.T) {
 	if _, err := conn.Exec(ctx, "ROWS 1").ReadAll(); err != nil {
 		t.Fatal(err)
 	}
-	// A cancel with a wrong key does nothing harmful.
+	// A cancel with the session's pid and a wrong key cancels nothing and
+	// gets no answer: the server closes the cancel connection.
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "SLEEP 500ms").ReadAll()
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	wrong := bytes.Clone(conn.SecretKey())
+	wrong[0] ^= 0xff
+	req, err := (&pgproto3.CancelRequest{ProcessID: conn.PID(), SecretKey: wrong}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bad := dialRaw(t, addr)
-	bad.conn.Write([]byte{0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1, 1, 2, 3, 4})
-	bad.readAll()
+	if _, err := bad.conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	if got := closedWithin(t, bad.conn, 5*time.Second, "cancel with a wrong key"); len(got) != 0 {
+		t.Errorf("cancel with a wrong key answered %q", got)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("SLEEP 500ms after a cancel with a wrong key: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SLEEP 500ms did not end")
+	}
+	select {
+	case cause := <-h.canceled:
+		t.Fatalf("a cancel with a wrong key canceled the statement: %s", cause)
+	default:
+	}
+	// The session continues.
+	if _, err := conn.Exec(ctx, "ROWS 1").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDisconnectMidQuery(t *testing.T) {

@@ -1,11 +1,15 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,19 +239,73 @@ func TestProtocol32Negotiation(t *testing.T) {
 	}
 }
 
+// closedWithin reads what the server sends on nc until it closes the
+// connection; taking longer than d fails the test. It returns the bytes.
+func closedWithin(t *testing.T, nc net.Conn, d time.Duration, what string) []byte {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(d))
+	got, err := io.ReadAll(nc)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("%s: the server did not close the connection within %s (got %q)", what, d, got)
+	}
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("%s: read: %v", what, err)
+	}
+	return got
+}
+
+// serves checks that a normal client still gets an answer.
+func serves(t *testing.T, addr, after string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgconn.Connect(ctx, connString(addr, "alice"))
+	if err != nil {
+		t.Fatalf("after %s: connect: %v", after, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "ROWS 1").ReadAll(); err != nil {
+		t.Fatalf("after %s: %v", after, err)
+	}
+}
+
 func TestBadStartup(t *testing.T) {
-	_, _, addr := startServer(t, Config{})
-	for _, garbage := range [][]byte{
-		[]byte("GET / HTTP/1.1\r\n\r\n"),
-		{0, 0, 0, 2},
-		{0xff, 0xff, 0xff, 0xff},
-		{0, 0, 0, 8, 0, 2, 0, 0},                // protocol 2.0
-		{0, 0, 0, 9, 0, 3, 0, 0, 'u'},           // unterminated parameters
-		{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f, 0}, // SSLRequest with trailing junk
+	// A short startup timeout: a partial packet must not hold the
+	// connection for the default minute.
+	_, _, addr := startServer(t, Config{StartupTimeout: 2 * time.Second})
+	for _, tc := range []struct {
+		garbage []byte
+		answer  string // what the server sends before closing; E<code> for an ErrorResponse
+	}{
+		{[]byte("GET / HTTP/1.1\r\n\r\n"), ""},
+		{[]byte{0, 0, 0, 2}, ""},
+		{[]byte{0xff, 0xff, 0xff, 0xff}, ""},
+		{[]byte{0, 0, 0, 8, 0, 2, 0, 0}, "E0A000"},           // protocol 2.0
+		{[]byte{0, 0, 0, 9, 0, 3, 0, 0, 'u'}, "E08P01"},      // unterminated parameters
+		{[]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f, 0}, "N"}, // SSLRequest, then 1 byte of a packet: 'N', then the startup timeout
 	} {
+		what := fmt.Sprintf("startup %q", tc.garbage)
 		c := dialRaw(t, addr)
-		c.conn.Write(garbage)
-		c.readAll()
+		if _, err := c.conn.Write(tc.garbage); err != nil {
+			t.Fatalf("%s: write: %v", what, err)
+		}
+		got := closedWithin(t, c.conn, 5*time.Second, what)
+		switch {
+		case tc.answer == "":
+			if len(got) != 0 {
+				t.Errorf("%s: answered %q, want a close", what, got)
+			}
+		case tc.answer[0] == 'E':
+			if len(got) == 0 || got[0] != 'E' || !bytes.Contains(got, []byte("C"+tc.answer[1:]+"\x00")) {
+				t.Errorf("%s: answered %q, want an ErrorResponse %s", what, got, tc.answer[1:])
+			}
+		default:
+			if string(got) != tc.answer {
+				t.Errorf("%s: answered %q, want %q", what, got, tc.answer)
+			}
+		}
+		serves(t, addr, what)
 	}
 	// No user name.
 	c := dialRaw(t, addr)
