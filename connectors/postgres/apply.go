@@ -207,6 +207,10 @@ type applyTx struct {
 	// types caches, per table, the type each column's values are cast to
 	// in an update's VALUES list.
 	types map[string]map[string]string
+	// batch holds statements not yet sent, queued the table of each.
+	batch       *pgconn.Batch
+	queued      []cdc.TableRef
+	queuedBytes int
 	// err is the failure that aborted the transaction.
 	err  error
 	done bool
@@ -223,7 +227,9 @@ func (a *applyTx) usable() error {
 }
 
 // Apply applies the changes in order, one statement per run of changes
-// (split at 65535 parameters or 8 MiB of values).
+// (split at 65535 parameters or 8 MiB of values). Statements are sent in a
+// pipeline: the server runs them in order while they are still being sent,
+// so a batch of many short runs does not wait a round trip for each.
 func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	if err := a.usable(); err != nil {
 		return err
@@ -234,16 +240,66 @@ func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	}
 	for _, r := range runs {
 		if err := a.run(ctx, r); err != nil {
-			a.err = fmt.Errorf("apply to %s: %w", r.table.Table, explainCopyError(err))
-			return a.err
+			a.err = err
+			return err
 		}
+	}
+	if err := a.flush(ctx); err != nil {
+		a.err = err
+		return err
 	}
 	return nil
 }
 
-func (a *applyTx) exec(ctx context.Context, q string, args [][]byte) (pgconn.CommandTag, error) {
+func applyError(table cdc.TableRef, err error) error {
+	return fmt.Errorf("apply to %s: %w", table, explainCopyError(err))
+}
+
+// queue adds a statement to the pipeline, sending it when it holds 8 MiB.
+func (a *applyTx) queue(ctx context.Context, table cdc.TableRef, q string, args [][]byte) error {
+	if a.batch == nil {
+		a.batch = &pgconn.Batch{}
+	}
+	a.batch.ExecParams(q, args, nil, nil, nil)
+	a.queued = append(a.queued, table)
+	a.queuedBytes += len(q)
+	for _, v := range args {
+		a.queuedBytes += len(v)
+	}
+	if a.queuedBytes >= applyMaxBytes {
+		return a.flush(ctx)
+	}
+	return nil
+}
+
+// flush runs the queued statements and waits for their results; an error
+// names the table of the statement that failed (the server skips the ones
+// after it).
+func (a *applyTx) flush(ctx context.Context) error {
+	if len(a.queued) == 0 {
+		return nil
+	}
+	batch, tables := a.batch, a.queued
+	a.batch, a.queued, a.queuedBytes = nil, nil, 0
+	results, err := a.conn.Conn().PgConn().ExecBatch(ctx, batch).ReadAll()
+	for i, res := range results {
+		if res.Err != nil {
+			return applyError(tables[min(i, len(tables)-1)], res.Err)
+		}
+	}
+	if err != nil {
+		return applyError(tables[min(len(results), len(tables)-1)], err)
+	}
+	return nil
+}
+
+// exec runs one statement at once, after the queued ones.
+func (a *applyTx) exec(ctx context.Context, q string, args [][]byte) (*pgconn.Result, error) {
+	if err := a.flush(ctx); err != nil {
+		return nil, err
+	}
 	res := a.conn.Conn().PgConn().ExecParams(ctx, q, args, nil, nil, nil).Read()
-	return res.CommandTag, res.Err
+	return res, res.Err
 }
 
 func (a *applyTx) run(ctx context.Context, r *applyRun) error {
@@ -251,38 +307,53 @@ func (a *applyTx) run(ctx context.Context, r *applyRun) error {
 	name := a.c.dataTable(t.Table.Schema, t.Table.Name)
 	switch r.kind {
 	case runTruncate:
-		return emptyTable(ctx, a.tx, name)
+		if err := a.flush(ctx); err != nil {
+			return err
+		}
+		if err := emptyTable(ctx, a.tx, name); err != nil {
+			return applyError(t.Table, err)
+		}
 	case runUpsert:
 		for _, rows := range chunkRows(r.rows, nil, applyMaxParams/len(t.Columns), applyMaxBytes) {
 			q, args := upsertSQL(name, t, rows)
-			if _, err := a.exec(ctx, q, args); err != nil {
+			if err := a.queue(ctx, t.Table, q, args); err != nil {
 				return err
 			}
 		}
 	case runDelete:
 		for _, keys := range chunkRows(r.rows, nil, applyMaxParams/len(t.Key), applyMaxBytes) {
 			q, args := deleteSQL(name, t, keys)
-			if _, err := a.exec(ctx, q, args); err != nil {
+			if err := a.queue(ctx, t.Table, q, args); err != nil {
 				return err
 			}
 		}
 	case runUpdate:
+		if _, ok := a.types[name]; !ok {
+			if err := a.flush(ctx); err != nil { // the connection is needed for the query
+				return err
+			}
+		}
 		types, err := a.castTypes(ctx, name)
 		if err != nil {
-			return err
+			return applyError(t.Table, err)
 		}
 		cols := append(append([]int(nil), t.Key...), r.set...)
 		for _, rows := range chunkRows(r.rows, cols, applyMaxParams/len(cols), applyMaxBytes) {
 			q, args, err := updateSQL(name, t, cols, types, rows)
 			if err != nil {
-				return err
+				return applyError(t.Table, err)
 			}
-			if _, err := a.exec(ctx, q, args); err != nil {
+			if err := a.queue(ctx, t.Table, q, args); err != nil {
 				return err
 			}
 		}
 	case runMove:
-		return a.move(ctx, name, r)
+		if err := a.flush(ctx); err != nil {
+			return err
+		}
+		if err := a.move(ctx, name, r); err != nil {
+			return applyError(t.Table, err)
+		}
 	}
 	return nil
 }
@@ -306,9 +377,9 @@ func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
 		}
 		return strings.Join(conds, " AND ")
 	}
-	res := a.conn.Conn().PgConn().ExecParams(ctx, "SELECT 1 FROM "+name+" WHERE "+where(newKey), args, nil, nil, nil).Read()
-	if res.Err != nil {
-		return res.Err
+	res, err := a.exec(ctx, "SELECT 1 FROM "+name+" WHERE "+where(newKey), args)
+	if err != nil {
+		return err
 	}
 	args = nil
 	if len(res.Rows) > 0 {
@@ -322,14 +393,14 @@ func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
 			}
 			args = nil
 		}
-		_, err := a.exec(ctx, "DELETE FROM "+name+" WHERE "+where(r.old), args)
+		_, err = a.exec(ctx, "DELETE FROM "+name+" WHERE "+where(r.old), args)
 		return err
 	}
 	var sets []string
 	for _, c := range append(append([]int(nil), t.Key...), r.set...) {
 		sets = append(sets, ident(t.Columns[c].Name)+" = "+param(row[c]))
 	}
-	_, err := a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(r.old), args)
+	_, err = a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(r.old), args)
 	return err
 }
 

@@ -305,6 +305,10 @@ func testKeyChange(t *testing.T, tg *Target) {
 		// Moved and moved back.
 		Move(p, []any{7, "k"}, 8, "k", Unchanged, 8), Move(p, []any{8, "k"}, 7, "k", Unchanged, 77))
 	Want(t, tg, pairsQuery, r(1, "z", "v1b", 10), r(3, "y", "v2", 20), r(5, "q", "keep", 50), r(7, "k", "v7", 77))
+	// An old image with the same key (PostgreSQL's REPLICA IDENTITY FULL
+	// sends one with every update) is an ordinary update.
+	Apply(t, tg, "j", "p3", Move(p, []any{3, "y"}, 3, "y", Unchanged, 21), Move(p, []any{5, "q"}, 5, "q", "new", 51))
+	Want(t, tg, pairsQuery, r(1, "z", "v1b", 10), r(3, "y", "v2", 21), r(5, "q", "new", 51), r(7, "k", "v7", 77))
 }
 
 func docs(t testing.TB, tg *Target) *cdc.TargetTable {
@@ -480,7 +484,7 @@ func testBadData(t *testing.T, tg *Target) {
 		changes []cdc.MappedChange
 		sqlite  bool // SQLite refuses it too
 	}{
-		{"insert NULL", []cdc.MappedChange{Ins(it, 2, "two", 2, nil), Ins(strict, 2, "ok", 2), Ins(strict, 3, nil, 3)}, true},
+		{"insert NULL", []cdc.MappedChange{Ins(it, 2, "two", 2, nil), Ins(strict, 2, "ok", 2), Ins(strict, 3, nil, 3), Del(it, 1), Ins(it, 3, "three", 3, nil)}, true},
 		{"update to NULL", []cdc.MappedChange{Upd(strict, 1, nil, 1)}, true},
 		{"update too long", []cdc.MappedChange{Upd(strict, 1, long, 1)}, false},
 		{"partial update to NULL", []cdc.MappedChange{Upd(it, 1, Unchanged, Unchanged, "x"), Upd(strict, 1, nil, Unchanged)}, true},
