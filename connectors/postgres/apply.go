@@ -605,8 +605,11 @@ func (a *applyTx) Rollback() error {
 		return nil
 	}
 	a.done = true
+	defer a.conn.Release()
+	if a.conn.Conn().IsClosed() {
+		return nil // a failed or canceled statement closed it: the server rolled back
+	}
 	err := a.tx.Rollback(context.Background())
-	a.conn.Release()
 	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
 		return fmt.Errorf("cdc apply: rollback: %w", err)
 	}

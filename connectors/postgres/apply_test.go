@@ -181,3 +181,71 @@ func TestApplyTruncateReferenced(t *testing.T) {
 		t.Errorf("truncate of a referenced row: %v", err)
 	}
 }
+
+// PostgreSQL types through every statement shape: the multi-row upsert
+// (types from the INSERT), the update of some columns (VALUES cast to each
+// column's base type, then assigned), the key move and the delete.
+func TestApplyPostgresTypes(t *testing.T) {
+	pg := testbed.Postgres(t)
+	tg := target(openApply(t, pg, pg.NewDatabase(t, "applytypes"), nil))
+	tg.Exec(t, "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+	tg.Exec(t, "CREATE DOMAIN short_text AS varchar(5) CHECK (VALUE <> 'bad')")
+	tg.Exec(t, `CREATE TABLE pt (k uuid, n int, b5 bit(5), vb varbit(8), ia int[], ta text[], jb jsonb, iv interval,
+		ch char(3), m mood, st short_text, tstz timestamptz(3), keep text, PRIMARY KEY (k, n))`)
+	cols := []schema.Column{cdctest.Col("k", schema.UUID), cdctest.Col("n", schema.Int32), {Name: "b5", Type: schema.Type{Kind: schema.Bit, Length: 5}},
+		{Name: "vb", Type: schema.Type{Kind: schema.Bit}}, {Name: "ia", Type: schema.Type{Kind: schema.Array, Elem: &schema.Type{Kind: schema.Int32}}},
+		{Name: "ta", Type: schema.Type{Kind: schema.Array, Elem: &schema.Type{Kind: schema.Text}}}, cdctest.Col("jb", schema.JSON),
+		cdctest.Col("iv", schema.Interval), {Name: "ch", Type: schema.Type{Kind: schema.Char, Length: 3}}, cdctest.Col("m", schema.Enum),
+		cdctest.Col("st", schema.Varchar), cdctest.Col("tstz", schema.TimestampTZ), cdctest.Col("keep", schema.Text)}
+	tt := &cdc.TargetTable{Table: cdc.TableRef{Name: "pt"}, Columns: cols, Key: []int{0, 1}}
+	const k1, k2 = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "b1eebc99-9c0b-4ef8-bb6d-6bb9bd380a22"
+	u := cdctest.Unchanged
+	cdctest.Apply(t, tg, "j", "1",
+		cdctest.Ins(tt, k1, "1", "10101", "1", "{1,NULL,3}", `{"a b","c,d",NULL}`, `{"x": [1, 2]}`, "1 day 02:03:04", "ab", "ok", "short", "2024-01-01 00:00:00.123+00", "kept"),
+		cdctest.Ins(tt, k2, "2", "00000", nil, "{}", "{}", "null", "-1 mons", "abc", "sad", "", "2024-01-01 00:00:00+05", "kept2"))
+	cdctest.Apply(t, tg, "j", "2",
+		cdctest.Upd(tt, k1, "1", "11111", "10101010", "{4}", `{"\"q\""}`, `[true]`, "00:00:00.000001", "x", "happy", "fine", "1999-12-31 23:59:59.999+00", u),
+		cdctest.Upd(tt, k2, "2", nil, "", nil, nil, nil, nil, nil, nil, nil, nil, u),
+		cdctest.Move(tt, []any{k2, "2"}, k2, "3", u, u, u, u, u, u, u, u, u, "2000-01-01 00:00:00+00", u))
+	cdctest.Want(t, tg, "SELECT k, n, b5, vb, ia, ta, jb, iv, ch, m, st, tstz, keep FROM pt ORDER BY k",
+		`"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11" | "1" | "11111" | "10101010" | "{4}" | "{\"\\\"q\\\"\"}" | "[true]" | "00:00:00.000001" | "x  " | "happy" | "fine" | "1999-12-31 23:59:59.999+00" | "kept"`,
+		`"b1eebc99-9c0b-4ef8-bb6d-6bb9bd380a22" | "3" | NULL | "" | NULL | NULL | NULL | NULL | NULL | NULL | NULL | "2000-01-01 00:00:00+00" | "kept2"`)
+	// The columns' own checks still apply: bit length, domain, enum.
+	for _, bad := range [][]any{
+		{k1, "1", "111", u, u, u, u, u, u, u, u, u, u},
+		{k1, "1", u, u, u, u, u, u, u, u, "bad", u, u},
+		{k1, "1", u, u, u, u, u, u, u, "angry", u, u, u},
+		{k1, "1", u, u, u, u, u, u, u, u, "toolong", u, u},
+	} {
+		tx, err := tg.Applier.Begin(cdctest.Ctx(t), cdc.ApplySpec{Job: "j"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tx.Apply(cdctest.Ctx(t), []cdc.MappedChange{cdctest.Upd(tt, bad...)})
+		t.Logf("%v", err)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			t.Errorf("%v: %v", bad, err)
+		}
+		tx.Rollback()
+	}
+	cdctest.Apply(t, tg, "j", "3", cdctest.Del(tt, k1, "1"), cdctest.Del(tt, k2, "3"))
+	cdctest.Want(t, tg, "SELECT count(*) FROM pt", `"0"`)
+}
+
+// A NUL byte in text: PostgreSQL's error, with what it means.
+func TestApplyNUL(t *testing.T) {
+	pg := testbed.Postgres(t)
+	tg := target(openApply(t, pg, pg.NewDatabase(t, "applynul"), nil))
+	it := cdctest.Create(t, tg, "items", 1, cdctest.Col("id", schema.Int32), cdctest.Col("v", schema.Text))
+	tx, err := tg.Applier.Begin(cdctest.Ctx(t), cdc.ApplySpec{Job: "j"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	err = tx.Apply(cdctest.Ctx(t), []cdc.MappedChange{cdctest.Ins(it, 1, "a\x00b")})
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "22021" || !strings.Contains(err.Error(), "apply to items: a text value contains a NUL byte") {
+		t.Errorf("NUL: %v", err)
+	}
+}
