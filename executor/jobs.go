@@ -57,6 +57,12 @@ func engineErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &pg):
+		if pg.Severity != "ERROR" {
+			// A datasource's FATAL ended its connection, not the client's.
+			cp := *pg
+			cp.Severity, cp.SeverityUnlocalized = "ERROR", "ERROR"
+			return &cp
+		}
 		return err
 	case errors.As(err, &pe):
 		return withHint(pgErr(pe.Code, "%s", pe.Message), pe.Hint)

@@ -39,9 +39,27 @@ func dropSlotsAfter(t testing.TB, pg *testbed.PG, db string) {
 // rowsOf returns a query's rows as text lines, for comparing tables.
 func rowsOf(t testing.TB, c *pgx.Conn, q string) []string {
 	t.Helper()
-	rows, err := c.Query(context.Background(), q, pgx.QueryExecModeSimpleProtocol)
+	out, err := queryLines(c, q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
+	}
+	return out
+}
+
+// rowsOrError is rowsOf for a query that may fail for a while (a column
+// that is still being added): the error is the one line returned.
+func rowsOrError(c *pgx.Conn, q string) []string {
+	out, err := queryLines(c, q)
+	if err != nil {
+		return []string{"error: " + err.Error()}
+	}
+	return out
+}
+
+func queryLines(c *pgx.Conn, q string) ([]string, error) {
+	rows, err := c.Query(context.Background(), q, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []string
@@ -57,10 +75,7 @@ func rowsOf(t testing.TB, c *pgx.Conn, q string) []string {
 		}
 		out = append(out, strings.Join(parts, "|"))
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return out
+	return out, rows.Err()
 }
 
 // waitSame polls until got() equals want() (both re-read each time) or

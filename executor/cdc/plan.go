@@ -235,6 +235,8 @@ func remote(ep *batch.Endpoint, err error) error {
 	if errors.As(err, &pg) {
 		cp := *pg
 		cp.Message = fmt.Sprintf("datasource %q: %s", ep.Name, pg.Message)
+		// A datasource's FATAL ended its connection, not the client's.
+		cp.Severity, cp.SeverityUnlocalized = "ERROR", "ERROR"
 		return &cp
 	}
 	return fmt.Errorf("datasource %q: %w", ep.Name, err)
