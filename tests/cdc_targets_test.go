@@ -92,7 +92,7 @@ func changeKinds(t testing.TB, src *pgx.Conn) {
 		`BEGIN; INSERT INTO kinds (id, txt) VALUES (30, NULL); UPDATE kinds SET txt = '' WHERE id = 30; COMMIT`)
 }
 
-// CDC from PostgreSQL into MySQL and into SQLite: the snapshot and then
+// CDC from PostgreSQL into PostgreSQL, MySQL and SQLite: the snapshot and then
 // inserts, updates, key changes and deletes arrive with every value as the
 // target's own query shows it (numeric extremes, microseconds in UTC,
 // bytes, json, arrays into json, NULL vs '', 4-byte UTF-8, booleans).
@@ -107,6 +107,7 @@ func TestCDCPostgresIntoMySQLAndSQLite(t *testing.T) {
 		mustPG(t, src, "INSERT INTO kinds VALUES "+r)
 	}
 	myDB := my.NewDatabase(t, "cdckinds")
+	pgDW := pg.NewDatabase(t, "cdckindsdw")
 	liteDir := t.TempDir()
 	litePath := filepath.Join(liteDir, "dw.db")
 	makeSQLiteDB(t, litePath, "CREATE TABLE placeholder (id INTEGER PRIMARY KEY)")
@@ -116,13 +117,18 @@ func TestCDCPostgresIntoMySQLAndSQLite(t *testing.T) {
 	mustExec(t, c, pgDS("src", pg, srcDB))
 	mustExec(t, c, mysqlDatasourceSQL("my", my, my.Password, myDB))
 	mustExec(t, c, "CREATE DATASOURCE lite TYPE sqlite OPTIONS (path "+sqlString(litePath)+")")
-	for _, target := range []string{"my", "lite"} {
+	mustExec(t, c, pgDS("pgdw", pg, pgDW))
+	for _, target := range []string{"my", "lite", "pgdw"} {
 		mustExec(t, c, fmt.Sprintf("CREATE DDL TASK to_%s FROM src TO %s TABLES (kinds)", target, target))
 		r := runDDLTask(t, c, "to_"+target)
 		if r["kinds"].Status != "success" {
 			t.Fatalf("DDL into %s: %+v", target, r["kinds"])
 		}
-		mustExec(t, c, fmt.Sprintf("CREATE SYNC JOB cdc_%s FROM src.public.kinds TO %s.kinds MODE CDC", target, target))
+		to := target + ".kinds"
+		if target == "pgdw" {
+			to = "pgdw.public.kinds"
+		}
+		mustExec(t, c, fmt.Sprintf("CREATE SYNC JOB cdc_%s FROM src.public.kinds TO %s MODE CDC", target, to))
 		if run := runJob(t, c, fmt.Sprintf("RUN SYNC JOB cdc_%s WAIT", target)); run.Status != "running" {
 			t.Fatalf("cdc_%s: %s %s", target, run.Status, deref(run.Message))
 		}
@@ -142,7 +148,10 @@ func TestCDCPostgresIntoMySQLAndSQLite(t *testing.T) {
 		CASE WHEN instr(ts, '.') = 0 THEN ts || '.000000' ELSE substr(ts || '000000', 1, 26) END, CAST(d AS TEXT),
 		CASE WHEN b IS NULL THEN NULL ELSE lower(hex(b)) END, CAST(j AS TEXT), CAST(arr AS TEXT), txt, CAST(flag AS INTEGER)
 		FROM kinds ORDER BY id`
+	dw := pg.Connect(t, pgDW)
 	check := func(stage string) {
+		waitSame(t, 20*time.Second, stage+" into PostgreSQL", func() []string { return rowsOf(t, src, kindsQuery("arr::text")) },
+			func() []string { return rowsOf(t, dw, kindsQuery("arr::text")) })
 		waitSame(t, 20*time.Second, stage+" into MySQL", func() []string { return rowsOf(t, src, kindsQuery("array_to_json(arr)::text")) },
 			func() []string { return sqlRows(t, mdb, myQuery) })
 		waitSame(t, 20*time.Second, stage+" into SQLite", func() []string { return sqliteNumeric(rowsOf(t, src, kindsQuery("arr::text"))) },
@@ -151,7 +160,7 @@ func TestCDCPostgresIntoMySQLAndSQLite(t *testing.T) {
 	check("snapshot")
 	changeKinds(t, src)
 	check("stream")
-	for _, job := range []string{"cdc_my", "cdc_lite"} {
+	for _, job := range []string{"cdc_my", "cdc_lite", "cdc_pgdw"} {
 		runJob(t, c, "STOP SYNC JOB "+job)
 		mustExec(t, c, "DROP SYNC JOB "+job)
 	}
