@@ -282,8 +282,8 @@ func (a *applyTx) exec(ctx context.Context, q string, args []any) error {
 	return err
 }
 
-// args converts values of the columns cols (nil = every column) of rows
-// into statement arguments, in row order.
+// argList collects a statement's arguments: values of table t converted
+// as LOAD DATA converts them (converted text shares one growing arena).
 type argList struct {
 	a     *applyTx
 	t     *cdc.TargetTable
@@ -291,6 +291,7 @@ type argList struct {
 	arena []byte
 }
 
+// add appends the argument for value v of column col (nil is NULL).
 func (l *argList) add(col int, v []byte) error {
 	if v == nil {
 		l.args = append(l.args, nil)
