@@ -3,11 +3,14 @@ package tests
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/johannesboyne/gofakes3"
 	_ "github.com/mattn/go-sqlite3"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // waitFor polls cond every 100ms until it holds or the timeout passes.
@@ -65,7 +70,7 @@ func TestKill9DuringImportThenRetry(t *testing.T) {
 	g.restart()
 	c = g.connect(t, "admin", pgx.QueryExecModeExec)
 	var status, msg string
-	c.QueryRow(context.Background(), "SELECT status, message FROM dataflow.runs WHERE run_id = $1", r.RunID).Scan(&status, &msg)
+	mustScan(t, c.QueryRow(context.Background(), "SELECT status, message FROM dataflow.runs WHERE run_id = $1", r.RunID), &status, &msg)
 	if status != "failed" || msg != "interrupted by restart" {
 		t.Fatalf("after restart: %s %q", status, msg)
 	}
@@ -112,7 +117,7 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "terminated", func() bool { return runStatus(t, c, r.RunID) == "terminated" })
 	var taskStatus string
-	c.QueryRow(ctx, "SELECT status FROM dataflow.run_tasks WHERE run_id = $1", r.RunID).Scan(&taskStatus)
+	mustScan(t, c.QueryRow(ctx, "SELECT status FROM dataflow.run_tasks WHERE run_id = $1", r.RunID), &taskStatus)
 	if taskStatus != "terminated" {
 		t.Fatalf("task status = %s", taskStatus)
 	}
@@ -135,7 +140,7 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 		t.Fatal(err)
 	}
 	var firesJSON string
-	c.QueryRow(ctx, "SELECT state, expr, next_fires::text FROM dataflow.schedules WHERE job = 'sched'").Scan(&state, &expr, &firesJSON)
+	mustScan(t, c.QueryRow(ctx, "SELECT state, expr, next_fires::text FROM dataflow.schedules WHERE job = 'sched'"), &state, &expr, &firesJSON)
 	fires = strings.Split(strings.Trim(firesJSON, "[]"), ",")
 	if state != "active" || expr != "1 second" || len(fires) != 10 {
 		t.Fatalf("schedule row: %s %s %s", state, expr, firesJSON)
@@ -147,7 +152,7 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 	if after := count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'sched'"); after != before {
 		t.Fatalf("paused job fired: %d -> %d runs", before, after)
 	}
-	c.QueryRow(ctx, "SELECT state, next_fires::text FROM dataflow.schedules WHERE job = 'sched'").Scan(&state, &firesJSON)
+	mustScan(t, c.QueryRow(ctx, "SELECT state, next_fires::text FROM dataflow.schedules WHERE job = 'sched'"), &state, &firesJSON)
 	if state != "paused" || firesJSON != "[]" {
 		t.Fatalf("paused schedule row: %s %s", state, firesJSON)
 	}
@@ -156,7 +161,7 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 		return count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'sched'") > before
 	})
 	mustExec(t, c, "ALTER SYNC JOB sched SCHEDULE CRON '*/5 * * * *'")
-	c.QueryRow(ctx, "SELECT expr, next_fires::text FROM dataflow.schedules WHERE job = 'sched'").Scan(&expr, &firesJSON)
+	mustScan(t, c.QueryRow(ctx, "SELECT expr, next_fires::text FROM dataflow.schedules WHERE job = 'sched'"), &expr, &firesJSON)
 	fires = strings.Split(strings.Trim(firesJSON, "[]"), ",")
 	if expr != "*/5 * * * *" || len(fires) != 10 {
 		t.Fatalf("cron schedule row: %s %s", expr, firesJSON)
@@ -173,7 +178,7 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 		return count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'once' AND trigger = 'schedule' AND status = 'completed'") == 1
 	})
 	var lastFire *time.Time
-	c.QueryRow(ctx, "SELECT last_fire, next_fires::text FROM dataflow.schedules WHERE job = 'once'").Scan(&lastFire, &firesJSON)
+	mustScan(t, c.QueryRow(ctx, "SELECT last_fire, next_fires::text FROM dataflow.schedules WHERE job = 'once'"), &lastFire, &firesJSON)
 	if lastFire == nil || firesJSON != "[]" {
 		t.Fatalf("ONCE schedule row: %v %s", lastFire, firesJSON)
 	}
@@ -190,7 +195,10 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	for _, want := range []string{`flowgate_run_duration_seconds_count{job="stopme",status="terminated"} 1`, `flowgate_job_rows_total{job="sched",operation="import"} 0`, `flowgate_run_duration_seconds_count{job="sched",status="completed"}`} {
 		if !strings.Contains(string(body), want) {
@@ -235,33 +243,39 @@ func TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3(t *testing.T) {
 	if r.Status != "completed" || r.RowsWritten != 5 {
 		t.Fatalf("database run = %+v %s\n%s", r, deref(r.Message), g.logs())
 	}
-	rows, _ := c.Query(ctx, "SELECT source_table || '>' || target_table || ':' || status FROM dataflow.run_tasks WHERE run_id = $1 ORDER BY task_id", r.RunID)
-	tasks, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	rows, err := c.Query(ctx, "SELECT source_table || '>' || target_table || ':' || status FROM dataflow.run_tasks WHERE run_id = $1 ORDER BY task_id", r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
 	if strings.Join(tasks, " ") != "a>public.a:completed c>public.c_copy:completed" {
 		t.Fatalf("tasks = %v", tasks)
 	}
 	var uri string
-	c.QueryRow(ctx, "SELECT uri FROM dataflow.export_files WHERE run_id = $1 LIMIT 1", r.RunID).Scan(&uri)
+	mustScan(t, c.QueryRow(ctx, "SELECT uri FROM dataflow.export_files WHERE run_id = $1 LIMIT 1", r.RunID), &uri)
 	if !strings.HasPrefix(uri, "s3://"+s3.Bucket+"/runs/") {
 		t.Fatalf("staged uri = %s", uri)
 	}
 	var name *string
 	var paid bool
 	var at *time.Time
-	dw.QueryRow(ctx, "SELECT name, paid, at FROM a WHERE id = 1").Scan(&name, &paid, &at)
+	mustScan(t, dw.QueryRow(ctx, "SELECT name, paid, at FROM a WHERE id = 1"), &name, &paid, &at)
 	if deref(name) != "x" || !paid || at == nil || at.Nanosecond() != 123456000 {
 		t.Fatalf("row 1 = %v %v %v", deref(name), paid, at)
 	}
-	dw.QueryRow(ctx, "SELECT name FROM a WHERE id = 2").Scan(&name)
+	mustScan(t, dw.QueryRow(ctx, "SELECT name FROM a WHERE id = 2"), &name)
 	if name == nil || *name != "" {
 		t.Fatalf("empty string became %v", name)
 	}
-	dw.QueryRow(ctx, "SELECT name FROM a WHERE id = 3").Scan(&name)
+	mustScan(t, dw.QueryRow(ctx, "SELECT name FROM a WHERE id = 3"), &name)
 	if name != nil {
 		t.Fatalf("NULL became %q", *name)
 	}
 	var body string
-	dw.QueryRow(ctx, "SELECT body FROM c_copy WHERE id = 2").Scan(&body)
+	mustScan(t, dw.QueryRow(ctx, "SELECT body FROM c_copy WHERE id = 2"), &body)
 	if body != "ünïcødé 🚀" {
 		t.Fatalf("utf-8 body = %q", body)
 	}
@@ -274,7 +288,7 @@ func TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3(t *testing.T) {
 		t.Fatalf("objects left in the bucket: %v %v", objs, err)
 	}
 	var host string
-	c.QueryRow(ctx, "SELECT host FROM dataflow.cleanup_history WHERE run_id = $1 AND kind = 'export_files'", r.RunID).Scan(&host)
+	mustScan(t, c.QueryRow(ctx, "SELECT host FROM dataflow.cleanup_history WHERE run_id = $1 AND kind = 'export_files'", r.RunID), &host)
 	if !strings.HasPrefix(host, "s3://") {
 		t.Fatalf("cleanup host = %q", host)
 	}
@@ -302,6 +316,10 @@ func TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3(t *testing.T) {
 	if r := runJob(t, c, "RUN SYNC JOB pg2my WAIT"); r.Status != "completed" || r.RowsWritten != 3 {
 		t.Fatalf("PG -> MySQL = %+v %s", r, deref(r.Message))
 	}
+	// The rows as MySQL itself has them.
+	sameRows(t, "PG -> MySQL target vs source",
+		myTextRows(t, mb, `SELECT id, name, paid, DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f') FROM a ORDER BY id`),
+		pgTextRows(t, dw, `SELECT id::text, name, paid::int::text, to_char(at, 'YYYY-MM-DD HH24:MI:SS.US') FROM a x ORDER BY x.id`))
 	litePath := filepath.Join(t.TempDir(), "lite.db")
 	ldb, err := sql.Open("sqlite3", litePath)
 	if err != nil {
@@ -322,7 +340,7 @@ func TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3(t *testing.T) {
 		t.Fatalf("SQLite -> PG = %+v %s", r, deref(r.Message))
 	}
 	var same bool
-	dw.QueryRow(ctx, "SELECT (SELECT array_agg(x ORDER BY id)::text FROM a x) = (SELECT array_agg(y ORDER BY id)::text FROM a_back y)").Scan(&same)
+	mustScan(t, dw.QueryRow(ctx, "SELECT (SELECT array_agg(x ORDER BY id)::text FROM a x) = (SELECT array_agg(y ORDER BY id)::text FROM a_back y)"), &same)
 	if !same {
 		t.Fatalf("PG -> SQLite -> PG changed the rows")
 	}
@@ -366,7 +384,7 @@ func TestFiltersColumnsAndCleanSourceData(t *testing.T) {
 	}
 	var user, sqlText string
 	var cleanedRows int64
-	c.QueryRow(ctx, `SELECT "user", sql, rows FROM dataflow.cleanup_history WHERE run_id = $1 AND kind = 'source_data'`, r.RunID).Scan(&user, &sqlText, &cleanedRows)
+	mustScan(t, c.QueryRow(ctx, `SELECT "user", sql, rows FROM dataflow.cleanup_history WHERE run_id = $1 AND kind = 'source_data'`, r.RunID), &user, &sqlText, &cleanedRows)
 	if user != "admin" || cleanedRows != 100 || !strings.Contains(sqlText, "DELETE") {
 		t.Fatalf("cleanup history: %s %d %s", user, cleanedRows, sqlText)
 	}
@@ -403,17 +421,213 @@ func TestParquetStagedFiles(t *testing.T) {
 	if r.Status != "completed" || r.RowsWritten != 1000 {
 		t.Fatalf("parquet run = %+v %s", r, deref(r.Message))
 	}
-	rows, _ := c.Query(ctx, "SELECT uri FROM dataflow.export_files WHERE run_id = $1 ORDER BY uri", r.RunID)
-	uris, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-	if len(uris) != 4 {
-		t.Fatalf("files = %v", uris)
+	rows, err := c.Query(ctx, "SELECT uri FROM dataflow.export_files WHERE run_id = $1 ORDER BY uri", r.RunID)
+	if err != nil {
+		t.Fatal(err)
 	}
+	uris, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(uris) != 4 {
+		t.Fatalf("files = %v %v", uris, err)
+	}
+	// The source's rows in flowgate's canonical text forms, by PostgreSQL.
+	mustPG(t, src, "SET TimeZone = 'UTC'")
+	want := pgTextRows(t, src, `SELECT id::text, customer::text, amount::text, note, placed::text, CASE WHEN flag THEN 't' ELSE 'f' END FROM orders o ORDER BY o.id`)
+	// A second reader: parquet-go's generic reader over each file's own
+	// schema, which must declare six optional UTF-8 string columns named
+	// in the key-value metadata.
+	var got [][]*string
 	for _, u := range uris {
-		b, err := os.ReadFile(strings.TrimPrefix(u, "file://"))
-		if err != nil || !strings.HasSuffix(u, ".parquet") || !strings.HasPrefix(string(b), "PAR1") {
-			t.Fatalf("%s is not a parquet file (%v)", u, err)
+		if !strings.HasSuffix(u, ".parquet") {
+			t.Fatalf("%s is not a .parquet file", u)
+		}
+		got = append(got, readParquetFile(t, strings.TrimPrefix(u, "file://"), []string{"id", "customer", "amount", "note", "placed", "flag"})...)
+	}
+	sort.Slice(got, func(i, j int) bool { return atoiPtr(got[i][0]) < atoiPtr(got[j][0]) })
+	sameRows(t, "parquet files vs source", got, want)
+
+	// The MySQL target's rows, read by MySQL itself.
+	want = pgTextRows(t, src, `SELECT id::text, customer::text, amount::text, note, extract(epoch from placed)::text, flag::int::text FROM orders o ORDER BY o.id`)
+	got = myTextRows(t, my.Open(t, dstDB), `SELECT id, customer, amount, note, UNIX_TIMESTAMP(placed), flag FROM orders ORDER BY id`)
+	sameRows(t, "MySQL target vs source", got, want)
+}
+
+// readParquetFile reads a staged parquet file with parquet-go's generic
+// reader (not flowgate's), checks that its schema has one optional UTF-8
+// string column per name (c0000, c0001, ... holding the names in the
+// file's metadata) and returns its rows as text (nil = NULL).
+func readParquetFile(t *testing.T, path string, names []string) [][]*string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	fields := pf.Schema().Fields()
+	if len(fields) != len(names) {
+		t.Fatalf("%s: %d columns, want %d", path, len(fields), len(names))
+	}
+	for i, fl := range fields {
+		col := fmt.Sprintf("c%04d", i)
+		logical := "none"
+		isString := false
+		if lt := fl.Type().LogicalType(); lt != nil && lt.Value != nil {
+			logical = lt.String()
+			_, isString = lt.Value.(*format.StringType)
+		}
+		if fl.Name() != col || !fl.Optional() || fl.Type().Kind() != parquet.ByteArray || !isString {
+			t.Fatalf("%s: column %d is %s optional=%v %s logical type %s, want %s optional BYTE_ARRAY (STRING)", path, i, fl.Name(), fl.Optional(), fl.Type().Kind(), logical, col)
+		}
+		if v, ok := pf.Lookup(col); !ok || v != names[i] {
+			t.Fatalf("%s: metadata %s = %q, want %q", path, col, v, names[i])
 		}
 	}
+	r := parquet.NewGenericReader[map[string]any](f, pf.Schema())
+	defer r.Close()
+	var out [][]*string
+	buf := make([]map[string]any, 64)
+	for {
+		for i := range buf {
+			buf[i] = map[string]any{}
+		}
+		n, err := r.Read(buf)
+		for _, m := range buf[:n] {
+			row := make([]*string, len(names))
+			for i := range names {
+				switch v := m[fmt.Sprintf("c%04d", i)].(type) {
+				case nil:
+				case string:
+					row[i] = &v
+				case []byte:
+					s := string(v)
+					row[i] = &s
+				default:
+					t.Fatalf("%s: column c%04d holds a %T", path, i, v)
+				}
+			}
+			out = append(out, row)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: read: %v", path, err)
+		}
+	}
+	if int64(len(out)) != pf.NumRows() {
+		t.Fatalf("%s: read %d rows, the file says %d", path, len(out), pf.NumRows())
+	}
+	return out
+}
+
+// pgTextRows runs q on PostgreSQL and returns its rows as text (nil = NULL).
+func pgTextRows(t testing.TB, c *pgx.Conn, q string) [][]*string {
+	t.Helper()
+	rows, err := c.Query(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out [][]*string
+	for rows.Next() {
+		raw := rows.RawValues()
+		row := make([]*string, len(raw))
+		for i, b := range raw {
+			if b != nil {
+				s := string(b)
+				row[i] = &s
+			}
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out
+}
+
+// myTextRows runs q on MySQL and returns its rows as text (nil = NULL).
+func myTextRows(t testing.TB, db *sql.DB, q string) [][]*string {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]*string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		row := make([]*string, len(cols))
+		for i, v := range vals {
+			if v.Valid {
+				s := v.String
+				row[i] = &s
+			}
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out
+}
+
+// sameRows fails at the first row that differs, showing both.
+func sameRows(t testing.TB, what string, got, want [][]*string) {
+	t.Helper()
+	show := func(r []*string) string {
+		var parts []string
+		for _, v := range r {
+			parts = append(parts, derefNull(v))
+		}
+		return strings.Join(parts, " | ")
+	}
+	for i := 0; i < len(got) || i < len(want); i++ {
+		switch {
+		case i >= len(got):
+			t.Fatalf("%s: %d rows, want %d; first missing: %s", what, len(got), len(want), show(want[i]))
+		case i >= len(want):
+			t.Fatalf("%s: %d rows, want %d; first extra: %s", what, len(got), len(want), show(got[i]))
+		case show(got[i]) != show(want[i]):
+			t.Fatalf("%s: row %d\n got  %s\n want %s", what, i, show(got[i]), show(want[i]))
+		}
+	}
+	if len(want) == 0 {
+		t.Fatalf("%s: no rows to compare", what)
+	}
+}
+
+func derefNull(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return strconv.Quote(*s)
+}
+
+func atoiPtr(s *string) int {
+	if s == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(*s)
+	return n
 }
 
 func TestGracefulShutdownDuringRunThenRetry(t *testing.T) {
@@ -499,19 +713,19 @@ func TestArraysIntoJSONAndTinyIntIntoInteger(t *testing.T) {
 	if r := runJob(t, c, "RUN SYNC JOB tags WAIT"); r.Status != "completed" || r.RowsWritten != 3 {
 		t.Fatalf("arrays -> json = %+v %s", r, deref(r.Message))
 	}
-	var labels, nums sql.NullString
-	if err := m.QueryRow("SELECT labels, nums FROM tags WHERE id = 1").Scan(&labels, &nums); err != nil {
-		t.Fatal(err)
-	}
-	if labels.String != `["a","b c",null]` || nums.String != "[1,2]" {
-		t.Fatalf("json on MySQL: %q %q", labels.String, nums.String)
-	}
+	// Every row as MySQL itself has it: JSON arrays, NULL kept.
+	str := func(s string) *string { return &s }
+	sameRows(t, "json on MySQL", myTextRows(t, m, "SELECT id, labels, nums FROM tags ORDER BY id"), [][]*string{
+		{str("1"), str(`["a","b c",null]`), str("[1,2]")},
+		{str("2"), str("[]"), nil},
+		{str("3"), nil, str("[3]")},
+	})
 	mustExec(t, c, "CREATE SYNC JOB flags FROM my.flags TO pg.flags MODE BATCH WITH (algorithm = 'hashdiff')")
 	if r := runJob(t, c, "RUN SYNC JOB flags WAIT"); r.Status != "completed" || r.RowsWritten != 3 {
 		t.Fatalf("tinyint(1) -> smallint = %+v %s", r, deref(r.Message))
 	}
 	var got string
-	p.QueryRow(ctx, "SELECT string_agg(coalesce(f::text, 'null'), ',' ORDER BY id) FROM flags").Scan(&got)
+	mustScan(t, p.QueryRow(ctx, "SELECT string_agg(coalesce(f::text, 'null'), ',' ORDER BY id) FROM flags"), &got)
 	if got != "1,0,null" {
 		t.Fatalf("flags on PG: %s", got)
 	}
@@ -539,7 +753,7 @@ func TestLockTimeoutOnTargetThenRetry(t *testing.T) {
 		t.Fatalf("run against a locked table = %+v %s", r, deref(r.Message))
 	}
 	var stage, msg string
-	c.QueryRow(ctx, "SELECT stage, message FROM dataflow.run_stages WHERE run_id = $1 AND status = 'failed'", r.RunID).Scan(&stage, &msg)
+	mustScan(t, c.QueryRow(ctx, "SELECT stage, message FROM dataflow.run_stages WHERE run_id = $1 AND status = 'failed'", r.RunID), &stage, &msg)
 	if stage != "ImportTable" || !strings.Contains(msg, "canceling statement due to lock timeout") {
 		t.Fatalf("failed stage %s: %q", stage, msg)
 	}
