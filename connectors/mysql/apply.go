@@ -93,34 +93,46 @@ func (c *Conn) checkpointTables(db string) (own, fallback string) {
 	return c.dataTable(checkpointDB, cdc.CheckpointTable), c.dataTable(db, fallbackCheckpoint)
 }
 
-// findCheckpointTable returns the checkpoint table in use: flowgate's own
-// when it exists, else the fallback when that exists, else "".
-func (c *Conn) findCheckpointTable(ctx context.Context, db string) (string, error) {
+// existingCheckpointTables lists the checkpoint tables this user can see,
+// in the order they are used: flowgate's own, then the fallback.
+func (c *Conn) existingCheckpointTables(ctx context.Context, db string) ([]string, error) {
 	own, fallback := c.checkpointTables(db)
-	rows, err := c.db.QueryContext(ctx, `SELECT table_schema FROM information_schema.tables
+	rows, err := c.db.QueryContext(ctx, `SELECT table_schema = ? FROM information_schema.tables
 		WHERE table_schema = ? AND table_name = ? OR table_schema = ? AND table_name = ?`,
-		checkpointDB, cdc.CheckpointTable, c.schemaOr(db), fallbackCheckpoint)
+		checkpointDB, checkpointDB, cdc.CheckpointTable, c.schemaOr(db), fallbackCheckpoint)
 	if err != nil {
-		return "", fmt.Errorf("find %s: %w", cdc.CheckpointTable, err)
+		return nil, fmt.Errorf("find %s: %w", cdc.CheckpointTable, err)
 	}
 	defer rows.Close()
-	found := ""
+	var hasOwn, hasFallback bool
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return "", fmt.Errorf("find %s: %w", cdc.CheckpointTable, err)
+		var isOwn bool
+		if err := rows.Scan(&isOwn); err != nil {
+			return nil, fmt.Errorf("find %s: %w", cdc.CheckpointTable, err)
 		}
-		switch {
-		case s == checkpointDB:
-			found = own
-		case found == "":
-			found = fallback
-		}
+		hasOwn, hasFallback = hasOwn || isOwn, hasFallback || !isOwn
 	}
 	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("find %s: %w", cdc.CheckpointTable, err)
+		return nil, fmt.Errorf("find %s: %w", cdc.CheckpointTable, err)
 	}
-	return found, nil
+	var names []string
+	if hasOwn {
+		names = append(names, own)
+	}
+	if hasFallback {
+		names = append(names, fallback)
+	}
+	return names, nil
+}
+
+// findCheckpointTable returns the checkpoint table in use, "" when there
+// is none yet.
+func (c *Conn) findCheckpointTable(ctx context.Context, db string) (string, error) {
+	names, err := c.existingCheckpointTables(ctx, db)
+	if err != nil || len(names) == 0 {
+		return "", err
+	}
+	return names[0], nil
 }
 
 // ensureCheckpointTable finds or creates the checkpoint table: in database
@@ -158,33 +170,36 @@ func (c *Conn) createCheckpointTable(ctx context.Context, name string) error {
 	return err
 }
 
-// Checkpoint reads the job's committed position.
+// Checkpoint reads the job's committed position: from the table in use,
+// or else from the fallback table (where it was written while the user
+// could not use flowgate's own).
 func (c *Conn) Checkpoint(ctx context.Context, spec cdc.ApplySpec) (cdc.Position, bool, error) {
-	name, err := c.findCheckpointTable(ctx, spec.Schema)
-	if err != nil || name == "" {
+	names, err := c.existingCheckpointTables(ctx, spec.Schema)
+	if err != nil {
 		return "", false, err
 	}
-	var pos string
-	err = c.db.QueryRowContext(ctx, "SELECT `position` FROM "+name+" WHERE job = ?", spec.Job).Scan(&pos)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("read checkpoint of %s: %w", spec.Job, err)
-	}
-	return cdc.Position(pos), true, nil
-}
-
-// ClearCheckpoint deletes the job's position from both possible tables.
-func (c *Conn) ClearCheckpoint(ctx context.Context, spec cdc.ApplySpec) error {
-	own, fallback := c.checkpointTables(spec.Schema)
-	for _, name := range []string{own, fallback} {
-		_, err := c.db.ExecContext(ctx, "DELETE FROM "+name+" WHERE job = ?", spec.Job)
-		var me *mysqldrv.MySQLError
-		if errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049 || me.Number == 1142 || me.Number == 1044) {
-			continue // no such table (or none this user can see)
+	for _, name := range names {
+		var pos string
+		err := c.db.QueryRowContext(ctx, "SELECT `position` FROM "+name+" WHERE job = ?", spec.Job).Scan(&pos)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
 		}
 		if err != nil {
+			return "", false, fmt.Errorf("read checkpoint of %s: %w", spec.Job, err)
+		}
+		return cdc.Position(pos), true, nil
+	}
+	return "", false, nil
+}
+
+// ClearCheckpoint deletes the job's position from every checkpoint table.
+func (c *Conn) ClearCheckpoint(ctx context.Context, spec cdc.ApplySpec) error {
+	names, err := c.existingCheckpointTables(ctx, spec.Schema)
+	if err != nil {
+		return fmt.Errorf("clear checkpoint of %s: %w", spec.Job, err)
+	}
+	for _, name := range names {
+		if _, err := c.db.ExecContext(ctx, "DELETE FROM "+name+" WHERE job = ?", spec.Job); err != nil {
 			return fmt.Errorf("clear checkpoint of %s: %w", spec.Job, err)
 		}
 	}

@@ -128,7 +128,8 @@ func TestApplyCheckpointTables(t *testing.T) {
 	o := opts(my)
 	o["user"], o["password"] = user, "apply-pw-4711"
 	weak, _ := openApply(t, my, db, o)
-	spec := cdc.ApplySpec{Job: "job2"}
+	job2 := "job2-" + db
+	spec := cdc.ApplySpec{Job: job2}
 	// No checkpoint table this user can see yet.
 	if pos, ok, err := weak.Checkpoint(cdctest.Ctx(t), spec); err != nil || ok {
 		t.Errorf("before the first commit: %q %v %v", pos, ok, err)
@@ -146,14 +147,35 @@ func TestApplyCheckpointTables(t *testing.T) {
 	if err := tx.Commit(cdctest.Ctx(t), "binlog.000001:99"); err != nil {
 		t.Fatal(err)
 	}
-	cdctest.Want(t, tg, "SELECT job, position FROM flowgate_cdc_checkpoints", `"job2" | "binlog.000001:99"`)
-	cdctest.Want(t, tg, "SELECT count(*) FROM flowgate.cdc_checkpoints WHERE job = 'job2'", `"0"`)
+	cdctest.Want(t, tg, "SELECT job, position FROM flowgate_cdc_checkpoints", fmt.Sprintf("%q | %q", job2, "binlog.000001:99"))
+	cdctest.Want(t, tg, "SELECT count(*) FROM flowgate.cdc_checkpoints WHERE job = '"+job2+"'", `"0"`)
 	if pos, ok, err := weak.Checkpoint(cdctest.Ctx(t), spec); err != nil || !ok || pos != "binlog.000001:99" {
+		t.Errorf("checkpoint %q %v %v", pos, ok, err)
+	}
+
+	// Once the user may use flowgate's table, the checkpoint is still
+	// found in the fallback, and the next commit goes to flowgate's.
+	if _, err := admin.Exec("GRANT SELECT, INSERT, UPDATE, DELETE ON flowgate.cdc_checkpoints TO '" + user + "'@'%'"); err != nil {
+		t.Fatal(err)
+	}
+	if pos, ok, err := weak.Checkpoint(cdctest.Ctx(t), spec); err != nil || !ok || pos != "binlog.000001:99" {
+		t.Errorf("checkpoint after the grant %q %v %v", pos, ok, err)
+	}
+	if tx, err = weak.Begin(cdctest.Ctx(t), spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(cdctest.Ctx(t), "binlog.000002:4"); err != nil {
+		t.Fatal(err)
+	}
+	cdctest.Want(t, tg, "SELECT position FROM flowgate.cdc_checkpoints WHERE job = '"+job2+"'", `"binlog.000002:4"`)
+	if pos, ok, err := weak.Checkpoint(cdctest.Ctx(t), spec); err != nil || !ok || pos != "binlog.000002:4" {
 		t.Errorf("checkpoint %q %v %v", pos, ok, err)
 	}
 	if err := weak.ClearCheckpoint(cdctest.Ctx(t), spec); err != nil {
 		t.Fatal(err)
 	}
+	cdctest.Want(t, tg, "SELECT count(*) FROM flowgate.cdc_checkpoints WHERE job = '"+job2+"'", `"0"`)
+	cdctest.Want(t, tg, "SELECT count(*) FROM flowgate_cdc_checkpoints", `"0"`)
 	if pos, ok, err := weak.Checkpoint(cdctest.Ctx(t), spec); err != nil || ok {
 		t.Errorf("after clear: %q %v %v", pos, ok, err)
 	}

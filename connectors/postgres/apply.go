@@ -81,21 +81,30 @@ func (c *Conn) checkpointState(ctx context.Context, schemaName string) (hasOwn, 
 	return hasOwn, hasFallback, nil
 }
 
-// findCheckpointTable returns the checkpoint table in use: flowgate's own
-// when it exists (and may be used), else the fallback when that exists,
-// else "".
-func (c *Conn) findCheckpointTable(ctx context.Context, schemaName string) (string, error) {
+// existingCheckpointTables lists the checkpoint tables there are, in the
+// order they are used: flowgate's own (when this user may use it), then
+// the fallback.
+func (c *Conn) existingCheckpointTables(ctx context.Context, schemaName string) ([]string, error) {
 	own, fallback := c.checkpointTables(schemaName)
 	hasOwn, hasFallback, err := c.checkpointState(ctx, schemaName)
-	switch {
-	case err != nil:
-		return "", err
-	case hasOwn:
-		return own, nil
-	case hasFallback:
-		return fallback, nil
+	var names []string
+	if hasOwn {
+		names = append(names, own)
 	}
-	return "", nil
+	if hasFallback {
+		names = append(names, fallback)
+	}
+	return names, err
+}
+
+// findCheckpointTable returns the checkpoint table in use, "" when there
+// is none yet.
+func (c *Conn) findCheckpointTable(ctx context.Context, schemaName string) (string, error) {
+	names, err := c.existingCheckpointTables(ctx, schemaName)
+	if err != nil || len(names) == 0 {
+		return "", err
+	}
+	return names[0], nil
 }
 
 // ensureCheckpointTable finds or creates the checkpoint table: in schema
@@ -139,34 +148,35 @@ func (c *Conn) createIgnoringRace(ctx context.Context, q string) error {
 	return err
 }
 
-// Checkpoint reads the job's committed position.
+// Checkpoint reads the job's committed position: from the table in use,
+// or else from the fallback table (where it was written while the user
+// could not use flowgate's own).
 func (c *Conn) Checkpoint(ctx context.Context, spec cdc.ApplySpec) (cdc.Position, bool, error) {
-	name, err := c.findCheckpointTable(ctx, spec.Schema)
-	if err != nil || name == "" {
+	names, err := c.existingCheckpointTables(ctx, spec.Schema)
+	if err != nil {
 		return "", false, err
 	}
-	var pos string
-	err = c.pool.QueryRow(ctx, `SELECT "position" FROM `+name+" WHERE job = $1", spec.Job).Scan(&pos)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
+	for _, name := range names {
+		var pos string
+		err := c.pool.QueryRow(ctx, `SELECT "position" FROM `+name+" WHERE job = $1", spec.Job).Scan(&pos)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("read checkpoint of %s: %w", spec.Job, err)
+		}
+		return cdc.Position(pos), true, nil
 	}
-	if err != nil {
-		return "", false, fmt.Errorf("read checkpoint of %s: %w", spec.Job, err)
-	}
-	return cdc.Position(pos), true, nil
+	return "", false, nil
 }
 
-// ClearCheckpoint deletes the job's position from both possible tables.
+// ClearCheckpoint deletes the job's position from every checkpoint table.
 func (c *Conn) ClearCheckpoint(ctx context.Context, spec cdc.ApplySpec) error {
-	own, fallback := c.checkpointTables(spec.Schema)
-	hasOwn, hasFallback, err := c.checkpointState(ctx, spec.Schema)
+	names, err := c.existingCheckpointTables(ctx, spec.Schema)
 	if err != nil {
 		return fmt.Errorf("clear checkpoint of %s: %w", spec.Job, err)
 	}
-	for name, exists := range map[string]bool{own: hasOwn, fallback: hasFallback} {
-		if !exists {
-			continue
-		}
+	for _, name := range names {
 		if _, err := c.pool.Exec(ctx, "DELETE FROM "+name+" WHERE job = $1", spec.Job); err != nil {
 			return fmt.Errorf("clear checkpoint of %s: %w", spec.Job, err)
 		}

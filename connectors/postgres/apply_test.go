@@ -146,12 +146,32 @@ func TestApplyCheckpointTables(t *testing.T) {
 	if pos, ok, err := weak.Checkpoint(ctx, spec); err != nil || !ok || pos != "0/2" {
 		t.Errorf("checkpoint %q %v %v", pos, ok, err)
 	}
+
+	// Once the user may use flowgate's table, the checkpoint is still
+	// found in the fallback, and the next commit goes to flowgate's.
+	tg.Exec(t, "GRANT USAGE ON SCHEMA flowgate TO "+role)
+	tg.Exec(t, "GRANT SELECT, INSERT, UPDATE, DELETE ON flowgate.cdc_checkpoints TO "+role)
+	if pos, ok, err := weak.Checkpoint(ctx, spec); err != nil || !ok || pos != "0/2" {
+		t.Errorf("checkpoint after the grant %q %v %v", pos, ok, err)
+	}
+	if tx, err = weak.Begin(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx, "0/3"); err != nil {
+		t.Fatal(err)
+	}
+	cdctest.Want(t, weakTg, "SELECT job, position FROM flowgate.cdc_checkpoints ORDER BY job", `"job1" | "0/1"`, `"job2" | "0/3"`)
+	if pos, ok, err := weak.Checkpoint(ctx, spec); err != nil || !ok || pos != "0/3" {
+		t.Errorf("checkpoint %q %v %v", pos, ok, err)
+	}
 	if err := weak.ClearCheckpoint(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
 	if pos, ok, err := weak.Checkpoint(ctx, spec); err != nil || ok {
 		t.Errorf("after clear: %q %v %v", pos, ok, err)
 	}
+	cdctest.Want(t, weakTg, "SELECT count(*) FROM app.flowgate_cdc_checkpoints", `"0"`)
+	cdctest.Want(t, weakTg, "SELECT job FROM flowgate.cdc_checkpoints", `"job1"`)
 }
 
 // Emptying a table that another table references: TRUNCATE is refused,
