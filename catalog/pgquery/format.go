@@ -15,6 +15,9 @@ func (q *Query) Format(col int, v any) ([]byte, error) {
 		return nil, fmt.Errorf("pgquery: column %d out of range", col)
 	}
 	c := q.Columns[col]
+	if c.TypeOID == oidNumeric && c.TypeMod < 0 && c.dscale > 0 && v != nil {
+		return []byte(formatNumeric(v, int(c.dscale)-1)), nil
+	}
 	return FormatValue(c.TypeOID, c.TypeMod, v)
 }
 

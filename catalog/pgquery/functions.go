@@ -540,9 +540,18 @@ func fnExtract(t *translator, c *call) (expr, error) {
 		return expr{}, t.noSuchFunc(c)
 	}
 	if ty == oidFloat8 {
-		sql = "CAST(" + sql + " AS REAL)"
+		return expr{sql: "CAST(" + sql + " AS REAL)", typ: ty}, nil
 	}
-	return expr{sql: sql, typ: ty}, nil
+	// extract is numeric (PostgreSQL 14+) and prints a fixed number of
+	// fraction digits: six for epoch and second, three for milliseconds.
+	e := expr{sql: sql, typ: ty}
+	switch {
+	case field == "epoch" && (v.typ == oidInterval || isTimestamp(v.typ)), field == "second" && isTimestamp(v.typ):
+		e.dscale = 6 + 1
+	case field == "milliseconds" && isTimestamp(v.typ):
+		e.dscale = 3 + 1
+	}
+	return e, nil
 }
 
 func fnToTimestamp(t *translator, c *call) (expr, error) {
@@ -815,8 +824,11 @@ func fnRound(t *translator, c *call) (expr, error) {
 		return expr{sql: "round(" + a.sql + ", " + n.sql + ")", typ: oidNumeric}, nil
 	}
 	sql := "round(" + a.sql + ")"
-	if isInteger(a.typ) {
+	switch {
+	case isInteger(a.typ):
 		sql = a.sql
+	case ty == oidFloat8:
+		sql = "fg_rint(" + a.sql + ")" // half to even, as C's rint
 	}
 	return expr{sql: sql, typ: ty}, nil
 }

@@ -77,6 +77,8 @@ type ResultColumn struct {
 	TypeMod  int32
 	TableOID uint32 // set when the column is a plain column of a relation
 	AttrNum  int16  // 1-based position in that relation, else 0
+
+	dscale int16 // numeric display scale plus one when no typmod gives one (expr.dscale)
 }
 
 // Query is a translated statement, ready to run on the catalog.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ func registerFuncs(c *sqlite3.SQLiteConn) error {
 		{"fg_has_privilege", fgHasPrivilege, true},
 		{"fg_size_pretty", fgSizePretty, true},
 		{"fg_like_glob", fgLikeGlob, true},
+		{"fg_rint", fgRint, true},
 		{"fg_raise", fgRaise, false},
 	}
 	for _, f := range funcs {
@@ -69,6 +71,17 @@ func SQLiteError(err error) error {
 	rest := msg[i+len(errPrefix):]
 	code, text, _ := strings.Cut(rest, ":")
 	return pgErr(code, 0, "%s", text)
+}
+
+// fgRint rounds half to even, as PostgreSQL's round(double precision).
+func fgRint(v any) any {
+	switch x := v.(type) {
+	case float64:
+		return math.RoundToEven(x)
+	case int64:
+		return x
+	}
+	return nil
 }
 
 func fgRaise(code, msg string) (any, error) {

@@ -29,6 +29,10 @@ type expr struct {
 	attnum   int16
 	isAgg    bool
 	fields   []recField // composite values only
+	// dscale is a numeric value's display scale plus one (0: none, the
+	// value prints in shortest form): PostgreSQL prints extract(epoch ...)
+	// with six fraction digits whatever the value.
+	dscale int16
 }
 
 func exprLoc(n *pg_query.Node) int32 {
@@ -234,7 +238,7 @@ func (t *translator) columnRef(cr *pg_query.ColumnRef, sc *scope) (expr, error) 
 	}
 	name := f[len(f)-1].GetString_().GetSval()
 	mk := func(c column) expr {
-		return expr{sql: c.sql, typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, name: c.name, strength: 2, fields: c.fields}
+		return expr{sql: c.sql, typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, name: c.name, strength: 2, fields: c.fields, dscale: c.dscale}
 	}
 	if len(f) == 1 {
 		for s := sc; s != nil; s = s.parent {
@@ -286,8 +290,13 @@ func (t *translator) constant(c *pg_query.A_Const) (expr, error) {
 			return expr{}, t.errAt("22003", c.GetLocation(), "value out of range: %s", s)
 		}
 		if strings.Trim(s, "0123456789.") == "" {
-			// keep the literal's digits (1.10 stays 1.10 for SQLite)
-			return expr{sql: s, typ: oidNumeric, typmod: -1}, nil
+			// keep the literal's digits (1.10 stays 1.10 for SQLite), and
+			// print them as written, as PostgreSQL's numeric does
+			e := expr{sql: s, typ: oidNumeric, typmod: -1}
+			if _, frac, ok := strings.Cut(s, "."); ok && len(frac) < 1000 {
+				e.dscale = int16(len(frac)) + 1
+			}
+			return e, nil
 		}
 		return expr{sql: sqlFloat(f), typ: oidNumeric, typmod: -1}, nil
 	case *pg_query.A_Const_Boolval:
@@ -295,7 +304,9 @@ func (t *translator) constant(c *pg_query.A_Const) (expr, error) {
 		if v.Boolval.GetBoolval() {
 			sql = "1"
 		}
-		return expr{sql: sql, typ: oidBool, typmod: -1, name: "bool", strength: 1}, nil
+		// PostgreSQL 15+ parses true/false as constants: no column name
+		// (before, they were casts named "bool").
+		return expr{sql: sql, typ: oidBool, typmod: -1}, nil
 	case *pg_query.A_Const_Sval:
 		s := v.Sval.GetSval()
 		return expr{sql: quoteString(s), lit: &s, typmod: -1}, nil
@@ -955,6 +966,9 @@ func (t *translator) binop(op string, l, r expr, loc int32) (expr, error) {
 	var err error
 	switch op {
 	case "=", "<>", "!=", "<", ">", "<=", ">=":
+		if l.typ != oidUnknown && r.typ != oidUnknown && categoryOf(l.typ) != categoryOf(r.typ) {
+			return expr{}, bad() // at the operator, as PostgreSQL reports it
+		}
 		if l, r, err = t.unifyPair(l, r, op); err != nil {
 			return l, err
 		}

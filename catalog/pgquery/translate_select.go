@@ -33,7 +33,8 @@ type column struct {
 	tableOID uint32
 	attnum   int16
 	fields   []recField
-	hidden   bool // a system column: not part of *
+	hidden   bool  // a system column: not part of *
+	dscale   int16 // see expr.dscale
 }
 
 // rel is a FROM item visible by name for qualified references.
@@ -103,7 +104,7 @@ func (t *translator) translateTop(raw *pg_query.RawStmt) (*Query, error) {
 	}
 	q.SQL = sql
 	for _, c := range out.cols {
-		q.Columns = append(q.Columns, ResultColumn{Name: c.name, TypeOID: c.typ, TypeMod: c.typmod, TableOID: c.tableOID, AttrNum: c.attnum})
+		q.Columns = append(q.Columns, ResultColumn{Name: c.name, TypeOID: c.typ, TypeMod: c.typmod, TableOID: c.tableOID, AttrNum: c.attnum, dscale: c.e.dscale})
 	}
 	return q, nil
 }
@@ -720,7 +721,7 @@ func (t *translator) fromItem(n *pg_query.Node, sc *scope) (string, *fromResult,
 		}
 		r := &rel{name: name}
 		for _, c := range cols {
-			r.cols = append(r.cols, column{name: c.name, sql: quoteIdent(sqlAlias) + "." + quoteIdent(c.sqlName), typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, fields: jsonFields(c.e.fields)})
+			r.cols = append(r.cols, column{name: c.name, sql: quoteIdent(sqlAlias) + "." + quoteIdent(c.sqlName), typ: c.typ, typmod: c.typmod, tableOID: c.tableOID, attnum: c.attnum, fields: jsonFields(c.e.fields), dscale: c.e.dscale})
 		}
 		res := &fromResult{cols: r.cols}
 		if name != "" {
@@ -758,7 +759,7 @@ func (t *translator) rangeVar(rv *pg_query.RangeVar) (string, *fromResult, error
 	if d := t.lookupCTE(rv.GetRelname()); d != nil && rv.GetSchemaname() == "" {
 		sqlName = d.name
 		for _, c := range d.cols {
-			r.cols = append(r.cols, column{name: c.name, sql: quoteIdent(ref) + "." + quoteIdent(c.sqlName), typ: c.typ, typmod: c.typmod})
+			r.cols = append(r.cols, column{name: c.name, sql: quoteIdent(ref) + "." + quoteIdent(c.sqlName), typ: c.typ, typmod: c.typmod, dscale: c.e.dscale})
 		}
 	} else {
 		var rel *Relation
