@@ -328,6 +328,8 @@ func TestDateTruncGrouping(t *testing.T) {
 	r = runQ(t, db, `SELECT extract(epoch from created_at), extract(year from created_at), date_part('month', created_at), extract(second from created_at) FROM datasources WHERE id = 2`, nil)
 	check(t, r, []string{"extract", "extract", "date_part", "extract"}, []uint32{num, num, f8, num},
 		rows(row("1707985800.500000", "2024", "2", "0.500000")))
+	r = runQ(t, db, `SELECT extract(milliseconds from created_at), extract(microseconds from created_at), extract(epoch from created_at::date), extract(second from updated_at) FROM datasources WHERE id = 4`, nil)
+	check(t, r, nil, []uint32{num, num, num, num}, rows(row("59999.999", "59999999", "1714435200", "59.999999")))
 }
 
 func TestLikeCase(t *testing.T) {
