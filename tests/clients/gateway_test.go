@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/internal/testbed"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -34,11 +35,11 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build flowgate:", err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// A PostgreSQL for the differential replay (replay_oracle_test.go).
+	testbed.Main(m, func() { os.RemoveAll(dir) })
 }
 
 // gateway is one running flowgate with a fresh catalog.
