@@ -323,7 +323,7 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 	// Running it again loads the same keys: the duplicate check stops it
 	// before anything is imported and names examples.
 	r = runJob(t, c, "RUN SYNC JOB ok WAIT")
-	if r.Status != "failed" || !strings.Contains(deref(r.Message), "already has keys") {
+	if r.Status != "failed" || !strings.Contains(deref(r.Message), "already has keys") || !strings.Contains(deref(r.Message), "e.g. ") {
 		t.Fatalf("duplicate run = %+v %s", r, deref(r.Message))
 	}
 	if n := count(t, dst, "SELECT count(*) FROM orders"); n != 2 {
