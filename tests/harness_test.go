@@ -1,3 +1,10 @@
+// Package tests drives the real flowgate binary over real sockets against
+// real PostgreSQL and MariaDB servers (internal/testbed).
+//
+// Every check must be able to fail: check every error (Scan included, or
+// use mustScan), make sure the rows a check counts exist before asserting
+// that some are absent, bound every wait, and assert what a comment claims.
+// Break the code on purpose once and watch the new check fail.
 package tests
 
 import (
