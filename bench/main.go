@@ -36,7 +36,7 @@ var (
 	rows     = flag.Int("rows", 2_000_000, "rows in the lineitem table")
 	pgURL    = flag.String("pg", envOr("FLOWGATE_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL admin URL")
 	myDSN    = flag.String("mysql", envOr("FLOWGATE_BENCH_MYSQL", "root@tcp(127.0.0.1:3306)/"), "MySQL/MariaDB admin DSN (go-sql-driver form)")
-	only     = flag.String("only", "", "comma-separated scenarios to run (pipe,none,staged,mysql,hashdiff); empty = all")
+	only     = flag.String("only", "", "comma-separated scenarios to run (pipe,none,staged,mysql,hashdiff,cdc); empty = all")
 	keepData = flag.Bool("keep", false, "keep the bench databases")
 )
 
@@ -63,6 +63,7 @@ type result struct {
 }
 
 func main() {
+	flag.IntVar(&cdcChanges, "cdc-changes", cdcChanges, "row changes of the CDC catch-up scenario")
 	flag.Parse()
 	ctx := context.Background()
 	if err := run(ctx); err != nil {
@@ -188,6 +189,13 @@ func run(ctx context.Context) error {
 		rs, err := mysqlScenarios(ctx, fg, dst, pipeSec)
 		if err != nil {
 			return err
+		}
+		results = append(results, rs...)
+	}
+	if want("cdc") {
+		rs, err := cdcScenarios(ctx, g)
+		if err != nil {
+			return fmt.Errorf("cdc: %w", err)
 		}
 		results = append(results, rs...)
 	}
@@ -541,7 +549,7 @@ func startGateway(ctx context.Context) (*gateway, error) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--catalog", filepath.Join(dir, "flowgate.db"),
-		"--staging-dir", filepath.Join(dir, "staging"), "--metrics-listen", "", "--log-level", "warn")
+		"--staging-dir", filepath.Join(dir, "staging"), "--metrics-listen", "", "--log-level", envOr("FLOWGATE_BENCH_LOG_LEVEL", "warn"))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

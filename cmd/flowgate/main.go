@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only with FLOWGATE_PPROF_LISTEN
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -192,6 +193,13 @@ func run(ctx context.Context, cfg config) error {
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(mln)
 		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	if addr := os.Getenv("FLOWGATE_PPROF_LISTEN"); addr != "" {
+		// Profiling for benchmarks only: never on a public address.
+		if !loopbackAddr(addr) {
+			return fmt.Errorf("FLOWGATE_PPROF_LISTEN must be a loopback address, not %s", addr)
+		}
+		go http.ListenAndServe(addr, http.DefaultServeMux)
 	}
 	log.Info("flowgate ready", "version", executor.Version, "addr", ln.Addr().String(), "catalog", cfg.catalog, "auth", cfg.auth, "tls", tlsConfig != nil)
 

@@ -30,6 +30,8 @@ const (
 const (
 	applyMaxParams = 65535
 	applyMaxBytes  = 8 << 20
+	// applyMaxArrayRows bounds the rows of one unnest statement.
+	applyMaxArrayRows = 10000
 )
 
 // Begin creates the checkpoint table if it is missing (in its own
@@ -323,16 +325,45 @@ func (a *applyTx) run(ctx context.Context, r *applyRun) error {
 		if err := emptyTable(ctx, a.tx, name); err != nil {
 			return applyError(t.Table, err)
 		}
-	case runUpsert:
-		for _, rows := range chunkRows(r.rows, nil, applyMaxParams/len(t.Columns), applyMaxBytes) {
-			q, args := upsertSQL(name, t, rows)
-			if err := a.queue(ctx, t.Table, q, args); err != nil {
-				return err
+	case runUpsert, runDelete:
+		// Many rows travel as one array per column (unnest): a short
+		// statement the server parses quickly, instead of a VALUES list
+		// with a parameter per value. Array columns cannot be unnested
+		// that way and use the VALUES form.
+		var types map[string]string
+		if len(r.rows) > 1 {
+			if _, ok := a.types[name]; !ok {
+				if err := a.flush(ctx); err != nil {
+					return err
+				}
+			}
+			var err error
+			if types, err = a.castTypes(ctx, name); err != nil {
+				return applyError(t.Table, err)
 			}
 		}
-	case runDelete:
-		for _, keys := range chunkRows(r.rows, nil, applyMaxParams/len(t.Key), applyMaxBytes) {
-			q, args := deleteSQL(name, t, keys)
+		cols := t.Key
+		if r.kind == runUpsert {
+			cols = allColumns(t)
+		}
+		arrays := types != nil && unnestable(t, cols, types)
+		maxRows := applyMaxParams / len(cols)
+		if arrays {
+			maxRows = applyMaxArrayRows
+		}
+		for _, rows := range chunkRows(r.rows, nil, maxRows, applyMaxBytes) {
+			var q string
+			var args [][]byte
+			switch {
+			case r.kind == runUpsert && arrays:
+				q, args = upsertArraySQL(name, t, types, rows)
+			case r.kind == runUpsert:
+				q, args = upsertSQL(name, t, rows)
+			case arrays:
+				q, args = deleteArraySQL(name, t, types, rows)
+			default:
+				q, args = deleteSQL(name, t, rows)
+			}
 			if err := a.queue(ctx, t.Table, q, args); err != nil {
 				return err
 			}
@@ -466,6 +497,110 @@ func upsertSQL(name string, t *cdc.TargetTable, rows [][][]byte) (string, [][]by
 		b.WriteString("NOTHING")
 	}
 	return b.String(), args
+}
+
+func allColumns(t *cdc.TargetTable) []int {
+	cols := make([]int, len(t.Columns))
+	for i := range cols {
+		cols[i] = i
+	}
+	return cols
+}
+
+// unnestable reports whether every column's type has an array type that
+// unnest turns back into that type (not arrays themselves).
+func unnestable(t *cdc.TargetTable, cols []int, types map[string]string) bool {
+	for _, c := range cols {
+		typ, ok := types[t.Columns[c].Name]
+		if !ok || strings.HasSuffix(typ, "]") {
+			return false
+		}
+	}
+	return true
+}
+
+// appendArray renders values as a PostgreSQL array literal of quoted
+// text elements (NULL unquoted); the server casts them to the element type.
+func appendArray(dst []byte, vals [][]byte) []byte {
+	dst = append(dst, '{')
+	for i, v := range vals {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if v == nil {
+			dst = append(dst, "NULL"...)
+			continue
+		}
+		dst = append(dst, '"')
+		for _, c := range v {
+			if c == '"' || c == '\\' {
+				dst = append(dst, '\\')
+			}
+			dst = append(dst, c)
+		}
+		dst = append(dst, '"')
+	}
+	return append(dst, '}')
+}
+
+// columnArrays turns rows into one array literal per column of cols.
+func columnArrays(rows [][][]byte, cols []int, key bool, t *cdc.TargetTable) [][]byte {
+	args := make([][]byte, len(cols))
+	vals := make([][]byte, len(rows))
+	for i, c := range cols {
+		for r, row := range rows {
+			if key {
+				vals[r] = row[i] // key rows hold the key values only
+			} else {
+				vals[r] = row[c]
+			}
+		}
+		args[i] = appendArray(nil, vals)
+	}
+	return args
+}
+
+// upsertArraySQL is INSERT ... SELECT * FROM unnest($1::t1[], ...) ON
+// CONFLICT (key) DO UPDATE SET every non-key column.
+func upsertArraySQL(name string, t *cdc.TargetTable, types map[string]string, rows [][][]byte) (string, [][]byte) {
+	cols := allColumns(t)
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + name + " (")
+	for i, col := range t.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(ident(col.Name))
+	}
+	b.WriteString(") SELECT * FROM unnest(")
+	for i, col := range t.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(i+1) + "::" + types[col.Name] + "[]")
+	}
+	b.WriteString(")")
+	q, _ := upsertSQL(name, t, nil)
+	b.WriteString(q[strings.Index(q, " ON CONFLICT ("):])
+	return b.String(), columnArrays(rows, cols, false, t)
+}
+
+// deleteArraySQL is DELETE ... WHERE k = ANY($1::t[]), or (k1, k2) IN
+// (SELECT * FROM unnest(...)) for a composite key.
+func deleteArraySQL(name string, t *cdc.TargetTable, types map[string]string, keys [][][]byte) (string, [][]byte) {
+	args := columnArrays(keys, t.Key, true, t)
+	if len(t.Key) == 1 {
+		col := t.Columns[t.Key[0]]
+		return "DELETE FROM " + name + " WHERE " + ident(col.Name) + " = ANY($1::" + types[col.Name] + "[])", args
+	}
+	names := make([]string, len(t.Key))
+	casts := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		col := t.Columns[k]
+		names[i] = ident(col.Name)
+		casts[i] = "$" + strconv.Itoa(i+1) + "::" + types[col.Name] + "[]"
+	}
+	return "DELETE FROM " + name + " WHERE (" + strings.Join(names, ", ") + ") IN (SELECT * FROM unnest(" + strings.Join(casts, ", ") + "))", args
 }
 
 // deleteSQL renders DELETE ... WHERE k IN (...) or (k1, k2) IN ((...), ...).

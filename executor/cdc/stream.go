@@ -45,6 +45,10 @@ type streamer struct {
 	lag            time.Duration
 	ins, upd, del  int64
 	checkpointedAt time.Time
+	// Where the attempt's time went, logged at its end.
+	applyTime, commitTime, mapTime time.Duration
+	applied, commits               int64
+	started, lastStats             time.Time
 }
 
 type result struct {
@@ -58,6 +62,11 @@ type result struct {
 func (s *streamer) run(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.started = time.Now()
+	defer func() {
+		s.e.cfg.Logger.Debug("CDC stream attempt ended", "job", s.job, "changes", s.applied, "commits", s.commits,
+			"elapsed", time.Since(s.started), "map", s.mapTime, "apply", s.applyTime, "commit", s.commitTime)
+	}()
 	events := make(chan result, 4096)
 	go func() {
 		defer close(events)
@@ -100,6 +109,11 @@ func (s *streamer) run(ctx context.Context) error {
 			}
 			if time.Since(s.lastReport) >= 500*time.Millisecond {
 				s.reportProgress(ctx, false)
+			}
+			if time.Since(s.lastStats) >= 5*time.Second {
+				s.lastStats = time.Now()
+				s.e.cfg.Logger.Debug("CDC stream", "job", s.job, "changes", s.applied, "commits", s.commits,
+					"elapsed", time.Since(s.started), "map", s.mapTime, "apply", s.applyTime, "commit", s.commitTime)
 			}
 		case r, ok := <-events:
 			if !ok {
@@ -169,7 +183,9 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 		if tb.target == nil {
 			return fmt.Errorf("change of %s before its schema", tb.src)
 		}
+		t0 := time.Now()
 		m, err := tb.mapChange(ev.Change)
+		s.mapTime += time.Since(t0)
 		if err != nil {
 			return err
 		}
@@ -232,7 +248,11 @@ func (s *streamer) flush(ctx context.Context) error {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	if err := s.tx.Apply(ctx, s.pending); err != nil {
+	t0 := time.Now()
+	err := s.tx.Apply(ctx, s.pending)
+	s.applyTime += time.Since(t0)
+	s.applied += int64(len(s.pending))
+	if err != nil {
 		return remote(s.ep.dst, err)
 	}
 	clear(s.pending)
@@ -254,7 +274,11 @@ func (s *streamer) commit(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(s.opts.Int("checkpoint_timeout"))*time.Millisecond)
 	defer cancel()
-	if err := s.tx.Commit(cctx, s.lastPos); err != nil {
+	t0 := time.Now()
+	err := s.tx.Commit(cctx, s.lastPos)
+	s.commitTime += time.Since(t0)
+	s.commits++
+	if err != nil {
 		s.rollback()
 		return remote(s.ep.dst, fmt.Errorf("commit at %s: %w", s.lastPos, err))
 	}

@@ -325,3 +325,13 @@ func initPostgres(initdb string, args []string, data string, u *runAs) error {
 	}
 	return nil
 }
+
+// StartPostgres starts a throwaway PostgreSQL outside a test (the bench
+// uses it for a server with wal_level=logical); stop removes it.
+func StartPostgres(settings ...string) (pg *PG, stop func(), err error) {
+	pg, s, _, err := startPostgres(settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pg, s.stop, nil
+}
