@@ -24,7 +24,7 @@ func TestBadInputKeepsSessionUsable(t *testing.T) {
 	execModes(t, func(t *testing.T, mode pgx.QueryExecMode) {
 		ctx := context.Background()
 		c := g.connect(t, "admin", mode)
-		mustExec(t, c, "CREATE DATASOURCE IF NOT EXISTS dup TYPE file OPTIONS (path '/tmp')")
+		mustExec(t, c, "CREATE DATASOURCE IF NOT EXISTS dup TYPE file OPTIONS (path '/var/tmp')")
 		cases := []struct {
 			sql, code, contains string
 		}{
@@ -32,7 +32,7 @@ func TestBadInputKeepsSessionUsable(t *testing.T) {
 			{"CREATE DATASOURCE x TYPE postgres OPTIONS (host 'h', database 'd', user 'u', colour 'red')", "22023", `"colour"`},
 			{"CREATE DATASOURCE x TYPE postgres OPTIONS (host 'h')", "22023", "missing required option"},
 			{"CREATE DATASOURCE x TYPE oracle OPTIONS (host 'h')", "22023", "unknown datasource type"},
-			{"CREATE DATASOURCE dup TYPE file OPTIONS (path '/tmp')", "42710", "already exists"},
+			{"CREATE DATASOURCE dup TYPE file OPTIONS (path '/var/tmp')", "42710", "already exists"},
 			{"TEST DATASOURCE nosuch", "42704", "does not exist"},
 			{"RESTORE DATASOURCE dup", "55000", "not in the recycle bin"},
 			{"SELECT * FROM pg_shadow_secrets", "42P01", "does not exist"},
