@@ -144,6 +144,9 @@ func (c *Catalog) RecordCDCProgress(ctx context.Context, job string, p CDCProgre
 			p.SourcePosition, p.CheckpointPosition, cpAt, lastAt, p.LagMS, events, p.Inserts, p.Updates, p.Deletes, Now(), jobID); err != nil {
 			return fmt.Errorf("record CDC progress of %s: %w", job, err)
 		}
+		if err := recordLagSample(ctx, tx, jobID, time.Now()); err != nil {
+			return err
+		}
 		for _, t := range p.Tables {
 			var at any
 			if !t.LastEventAt.IsZero() {

@@ -288,6 +288,9 @@ func (tc *taskCtx) startStage(ctx context.Context, name string, total int64) (*s
 	sctx, cancel := context.WithCancelCause(ctx)
 	s := &stage{tc: tc, name: name, attempt: attempt, started: time.Now(), ctx: sctx, cancel: cancel, stopped: make(chan struct{})}
 	s.total.Store(total)
+	if total > 0 {
+		tc.rc.e.cfg.Catalog.SetStageTotal(context.WithoutCancel(ctx), tc.rc.id, tc.t.ID, name, total)
+	}
 	timeout := time.Duration(tc.rc.opts.Int("heartbeat_timeout")) * time.Second
 	s.wg.Add(1)
 	go s.heartbeat(sctx, timeout)
@@ -370,6 +373,8 @@ func (tc *taskCtx) countInBackground(ctx context.Context, spec data.ExportSpec, 
 		}
 		for _, st := range stages {
 			st.total.Store(n)
+			// Stored for dataflow.run_progress (the dashboard's bars).
+			tc.rc.e.cfg.Catalog.SetStageTotal(context.WithoutCancel(ctx), tc.rc.id, tc.t.ID, st.name, n)
 		}
 	}()
 }
