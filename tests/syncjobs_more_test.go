@@ -112,7 +112,8 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 	_, err = c.Exec(ctx, "CLEAN SOURCE DATA FOR RUN '"+r.RunID+"' FORCE")
 	wantCode(t, err, "55006")
 	s := runJob(t, c, "STOP SYNC JOB stopme")
-	if s.Status != "terminating" || s.RunID != r.RunID {
+	// The run may already have ended by the time STOP reads it back.
+	if (s.Status != "terminating" && s.Status != "terminated") || s.RunID != r.RunID {
 		t.Fatalf("STOP = %+v", s)
 	}
 	waitFor(t, 20*time.Second, "terminated", func() bool { return runStatus(t, c, r.RunID) == "terminated" })
