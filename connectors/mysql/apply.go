@@ -264,13 +264,13 @@ func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	if err := a.usable(); err != nil {
 		return err
 	}
-	runs, err := planChanges(changes)
+	runs, err := cdc.PlanRuns(changes)
 	if err != nil {
 		return err
 	}
 	for _, r := range runs {
 		if err := a.run(ctx, r); err != nil {
-			a.err = fmt.Errorf("apply to %s: %w", r.table.Table, err)
+			a.err = fmt.Errorf("apply to %s: %w", r.Table.Table, err)
 			return a.err
 		}
 	}
@@ -324,34 +324,34 @@ func (l *argList) add(col int, v []byte) error {
 // placeholder is the expression that reads an argument into column col.
 func placeholder(t *cdc.TargetTable, col int) string { return valueExpr(t.Columns[col], "?") }
 
-func (a *applyTx) run(ctx context.Context, r *applyRun) error {
-	t := r.table
+func (a *applyTx) run(ctx context.Context, r *cdc.Run) error {
+	t := r.Table
 	name := a.c.dataTable(t.Table.Schema, t.Table.Name)
-	switch r.kind {
-	case runTruncate:
+	switch r.Kind {
+	case cdc.RunTruncate:
 		// TRUNCATE would commit the transaction.
 		return a.exec(ctx, "DELETE FROM "+name, nil)
-	case runUpsert:
-		for _, rows := range chunkRows(r.rows, nil, applyMaxParams/len(t.Columns), a.maxBytes) {
+	case cdc.RunUpsert:
+		for _, rows := range cdc.ChunkRows(r.Rows, nil, applyMaxParams/len(t.Columns), a.maxBytes) {
 			if err := a.upsert(ctx, name, t, rows); err != nil {
 				return err
 			}
 		}
-	case runDelete:
-		for _, keys := range chunkRows(r.rows, nil, applyMaxParams/len(t.Key), a.maxBytes) {
+	case cdc.RunDelete:
+		for _, keys := range cdc.ChunkRows(r.Rows, nil, applyMaxParams/len(t.Key), a.maxBytes) {
 			if err := a.delete(ctx, name, t, keys); err != nil {
 				return err
 			}
 		}
-	case runUpdate:
-		cols := append(append([]int(nil), t.Key...), r.set...)
-		per := len(r.set)*(len(t.Key)+1) + len(t.Key)
-		for _, rows := range chunkRows(r.rows, cols, min(applyMaxUpdateRows, applyMaxParams/per), a.maxBytes) {
-			if err := a.update(ctx, name, t, r.set, rows); err != nil {
+	case cdc.RunUpdate:
+		cols := append(append([]int(nil), t.Key...), r.Set...)
+		per := len(r.Set)*(len(t.Key)+1) + len(t.Key)
+		for _, rows := range cdc.ChunkRows(r.Rows, cols, min(applyMaxUpdateRows, applyMaxParams/per), a.maxBytes) {
+			if err := a.update(ctx, name, t, r.Set, rows); err != nil {
 				return err
 			}
 		}
-	case runMove:
+	case cdc.RunMove:
 		return a.move(ctx, name, r)
 	}
 	return nil
@@ -387,7 +387,7 @@ func (a *applyTx) upsert(ctx context.Context, name string, t *cdc.TargetTable, r
 	b.WriteString(" ON DUPLICATE KEY UPDATE ")
 	first := true
 	for i, col := range t.Columns {
-		if isKey(t, i) {
+		if cdc.IsKey(t, i) {
 			continue
 		}
 		if !first {
@@ -479,7 +479,7 @@ func (a *applyTx) update(ctx context.Context, name string, t *cdc.TargetTable, s
 		}
 		b.WriteString(dataQuote(t.Columns[c].Name) + " = CASE")
 		for _, row := range rows {
-			cond, err := l.keyMatch(keyValues(t, row))
+			cond, err := l.keyMatch(cdc.KeyValues(t, row))
 			if err != nil {
 				return err
 			}
@@ -497,7 +497,7 @@ func (a *applyTx) update(ctx context.Context, name string, t *cdc.TargetTable, s
 			b.WriteString(", ")
 		}
 		b.WriteString(tuple)
-		if err := l.addKey(keyValues(t, row)); err != nil {
+		if err := l.addKey(cdc.KeyValues(t, row)); err != nil {
 			return err
 		}
 	}
@@ -509,9 +509,9 @@ func (a *applyTx) update(ctx context.Context, name string, t *cdc.TargetTable, s
 // moves the row with the columns it keeps. When the new key already
 // exists (the change was applied before), that row gets the new values and
 // the old key goes, so applying it again leaves the same rows.
-func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
-	t, row := r.table, r.rows[0]
-	newKey := keyValues(t, row)
+func (a *applyTx) move(ctx context.Context, name string, r *cdc.Run) error {
+	t, row := r.Table, r.Rows[0]
+	newKey := cdc.KeyValues(t, row)
 	l := &argList{a: a, t: t}
 	cond, err := l.keyMatch(newKey)
 	if err != nil {
@@ -533,8 +533,8 @@ func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
 		return strings.Join(s, ", "), nil
 	}
 	if n > 0 {
-		if len(r.set) > 0 {
-			s, err := sets(r.set)
+		if len(r.Set) > 0 {
+			s, err := sets(r.Set)
 			if err != nil {
 				return err
 			}
@@ -546,16 +546,16 @@ func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
 			}
 			l = &argList{a: a, t: t}
 		}
-		if cond, err = l.keyMatch(r.old); err != nil {
+		if cond, err = l.keyMatch(r.Old); err != nil {
 			return err
 		}
 		return a.exec(ctx, "DELETE FROM "+name+" WHERE "+cond, l.args)
 	}
-	s, err := sets(append(append([]int(nil), t.Key...), r.set...))
+	s, err := sets(append(append([]int(nil), t.Key...), r.Set...))
 	if err != nil {
 		return err
 	}
-	if cond, err = l.keyMatch(r.old); err != nil {
+	if cond, err = l.keyMatch(r.Old); err != nil {
 		return err
 	}
 	return a.exec(ctx, "UPDATE "+name+" SET "+s+" WHERE "+cond, l.args)

@@ -226,6 +226,9 @@ type applyTx struct {
 	// err is the failure that aborted the transaction.
 	err  error
 	done bool
+	// upsertOnly is set once a plain insert met an existing key: from then
+	// on this transaction writes every row with ON CONFLICT.
+	upsertOnly bool
 }
 
 func (a *applyTx) usable() error {
@@ -246,21 +249,57 @@ func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	if err := a.usable(); err != nil {
 		return err
 	}
-	runs, err := planChanges(changes)
+	runs, err := cdc.PlanRuns(changes)
 	if err != nil {
 		return err
 	}
+	// Runs of inserts only are written as plain inserts, which cost the
+	// server less than ON CONFLICT; a savepoint lets the batch be written
+	// again with upserts when a key exists after all (changes read again
+	// after a crash, rows the target had before).
+	fast := !a.upsertOnly && insertsOnly(runs)
+	if fast {
+		a.queue(ctx, cdc.TableRef{}, "SAVEPOINT fg_inserts", nil)
+	}
+	err = a.applyRuns(ctx, runs, fast)
+	if fast && err == nil {
+		if err = a.queue(ctx, cdc.TableRef{}, "RELEASE SAVEPOINT fg_inserts", nil); err == nil {
+			err = a.flush(ctx)
+		}
+	}
+	var pe *pgconn.PgError
+	if fast && err != nil && errors.As(err, &pe) && pe.Code == "23505" {
+		a.batch, a.queued, a.queuedBytes = nil, nil, 0
+		if _, rerr := a.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT fg_inserts"); rerr != nil {
+			a.err = rerr
+			return rerr
+		}
+		a.upsertOnly = true
+		err = a.applyRuns(ctx, runs, false)
+	}
+	if err != nil {
+		a.err = err
+	}
+	return err
+}
+
+// insertsOnly reports whether some upsert run holds inserts only.
+func insertsOnly(runs []*cdc.Run) bool {
 	for _, r := range runs {
-		if err := a.run(ctx, r); err != nil {
-			a.err = err
+		if r.Kind == cdc.RunUpsert && !r.Updates && len(r.Rows) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *applyTx) applyRuns(ctx context.Context, runs []*cdc.Run, plainInserts bool) error {
+	for _, r := range runs {
+		if err := a.run(ctx, r, plainInserts); err != nil {
 			return err
 		}
 	}
-	if err := a.flush(ctx); err != nil {
-		a.err = err
-		return err
-	}
-	return nil
+	return a.flush(ctx)
 }
 
 func applyError(table cdc.TableRef, err error) error {
@@ -314,24 +353,24 @@ func (a *applyTx) exec(ctx context.Context, q string, args [][]byte) (*pgconn.Re
 	return res, res.Err
 }
 
-func (a *applyTx) run(ctx context.Context, r *applyRun) error {
-	t := r.table
+func (a *applyTx) run(ctx context.Context, r *cdc.Run, plainInserts bool) error {
+	t := r.Table
 	name := a.c.dataTable(t.Table.Schema, t.Table.Name)
-	switch r.kind {
-	case runTruncate:
+	switch r.Kind {
+	case cdc.RunTruncate:
 		if err := a.flush(ctx); err != nil {
 			return err
 		}
 		if err := emptyTable(ctx, a.tx, name); err != nil {
 			return applyError(t.Table, err)
 		}
-	case runUpsert, runDelete:
+	case cdc.RunUpsert, cdc.RunDelete:
 		// Many rows travel as one array per column (unnest): a short
 		// statement the server parses quickly, instead of a VALUES list
 		// with a parameter per value. Array columns cannot be unnested
 		// that way and use the VALUES form.
 		var types map[string]string
-		if len(r.rows) > 1 {
+		if len(r.Rows) > 1 {
 			if _, ok := a.types[name]; !ok {
 				if err := a.flush(ctx); err != nil {
 					return err
@@ -343,7 +382,7 @@ func (a *applyTx) run(ctx context.Context, r *applyRun) error {
 			}
 		}
 		cols := t.Key
-		if r.kind == runUpsert {
+		if r.Kind == cdc.RunUpsert {
 			cols = allColumns(t)
 		}
 		arrays := types != nil && unnestable(t, cols, types)
@@ -351,13 +390,13 @@ func (a *applyTx) run(ctx context.Context, r *applyRun) error {
 		if arrays {
 			maxRows = applyMaxArrayRows
 		}
-		for _, rows := range chunkRows(r.rows, nil, maxRows, applyMaxBytes) {
+		for _, rows := range cdc.ChunkRows(r.Rows, nil, maxRows, applyMaxBytes) {
 			var q string
 			var args [][]byte
 			switch {
-			case r.kind == runUpsert && arrays:
-				q, args = upsertArraySQL(name, t, types, rows)
-			case r.kind == runUpsert:
+			case r.Kind == cdc.RunUpsert && arrays:
+				q, args = upsertArraySQL(name, t, types, rows, plainInserts && !r.Updates)
+			case r.Kind == cdc.RunUpsert:
 				q, args = upsertSQL(name, t, rows)
 			case arrays:
 				q, args = deleteArraySQL(name, t, types, rows)
@@ -368,7 +407,7 @@ func (a *applyTx) run(ctx context.Context, r *applyRun) error {
 				return err
 			}
 		}
-	case runUpdate:
+	case cdc.RunUpdate:
 		if _, ok := a.types[name]; !ok {
 			if err := a.flush(ctx); err != nil { // the connection is needed for the query
 				return err
@@ -378,8 +417,8 @@ func (a *applyTx) run(ctx context.Context, r *applyRun) error {
 		if err != nil {
 			return applyError(t.Table, err)
 		}
-		cols := append(append([]int(nil), t.Key...), r.set...)
-		for _, rows := range chunkRows(r.rows, cols, applyMaxParams/len(cols), applyMaxBytes) {
+		cols := append(append([]int(nil), t.Key...), r.Set...)
+		for _, rows := range cdc.ChunkRows(r.Rows, cols, applyMaxParams/len(cols), applyMaxBytes) {
 			q, args, err := updateSQL(name, t, cols, types, rows)
 			if err != nil {
 				return applyError(t.Table, err)
@@ -388,7 +427,7 @@ func (a *applyTx) run(ctx context.Context, r *applyRun) error {
 				return err
 			}
 		}
-	case runMove:
+	case cdc.RunMove:
 		if err := a.flush(ctx); err != nil {
 			return err
 		}
@@ -403,9 +442,9 @@ func (a *applyTx) run(ctx context.Context, r *applyRun) error {
 // moves the row with the columns it keeps. When the new key already
 // exists (the change was applied before), that row gets the new values and
 // the old key goes, so applying it again leaves the same rows.
-func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
-	t, row := r.table, r.rows[0]
-	newKey := keyValues(t, row)
+func (a *applyTx) move(ctx context.Context, name string, r *cdc.Run) error {
+	t, row := r.Table, r.Rows[0]
+	newKey := cdc.KeyValues(t, row)
 	var args [][]byte
 	param := func(v []byte) string {
 		args = append(args, v)
@@ -424,9 +463,9 @@ func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
 	}
 	args = nil
 	if len(res.Rows) > 0 {
-		if len(r.set) > 0 {
-			sets := make([]string, len(r.set))
-			for i, c := range r.set {
+		if len(r.Set) > 0 {
+			sets := make([]string, len(r.Set))
+			for i, c := range r.Set {
 				sets[i] = ident(t.Columns[c].Name) + " = " + param(row[c])
 			}
 			if _, err := a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(newKey), args); err != nil {
@@ -434,14 +473,14 @@ func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
 			}
 			args = nil
 		}
-		_, err = a.exec(ctx, "DELETE FROM "+name+" WHERE "+where(r.old), args)
+		_, err = a.exec(ctx, "DELETE FROM "+name+" WHERE "+where(r.Old), args)
 		return err
 	}
 	var sets []string
-	for _, c := range append(append([]int(nil), t.Key...), r.set...) {
+	for _, c := range append(append([]int(nil), t.Key...), r.Set...) {
 		sets = append(sets, ident(t.Columns[c].Name)+" = "+param(row[c]))
 	}
-	_, err = a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(r.old), args)
+	_, err = a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(r.Old), args)
 	return err
 }
 
@@ -482,7 +521,7 @@ func upsertSQL(name string, t *cdc.TargetTable, rows [][][]byte) (string, [][]by
 	b.WriteString(") DO ")
 	first := true
 	for i, col := range t.Columns {
-		if isKey(t, i) {
+		if cdc.IsKey(t, i) {
 			continue
 		}
 		if first {
@@ -561,8 +600,9 @@ func columnArrays(rows [][][]byte, cols []int, key bool, t *cdc.TargetTable) [][
 }
 
 // upsertArraySQL is INSERT ... SELECT * FROM unnest($1::t1[], ...) ON
-// CONFLICT (key) DO UPDATE SET every non-key column.
-func upsertArraySQL(name string, t *cdc.TargetTable, types map[string]string, rows [][][]byte) (string, [][]byte) {
+// CONFLICT (key) DO UPDATE SET every non-key column (plain: no ON
+// CONFLICT, for runs of inserts under a savepoint).
+func upsertArraySQL(name string, t *cdc.TargetTable, types map[string]string, rows [][][]byte, plain bool) (string, [][]byte) {
 	cols := allColumns(t)
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + name + " (")
@@ -580,8 +620,10 @@ func upsertArraySQL(name string, t *cdc.TargetTable, types map[string]string, ro
 		b.WriteString("$" + strconv.Itoa(i+1) + "::" + types[col.Name] + "[]")
 	}
 	b.WriteString(")")
-	q, _ := upsertSQL(name, t, nil)
-	b.WriteString(q[strings.Index(q, " ON CONFLICT ("):])
+	if !plain {
+		q, _ := upsertSQL(name, t, nil)
+		b.WriteString(q[strings.Index(q, " ON CONFLICT ("):])
+	}
 	return b.String(), columnArrays(rows, cols, false, t)
 }
 

@@ -161,13 +161,13 @@ func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	if err := a.usable(); err != nil {
 		return err
 	}
-	runs, err := planChanges(changes)
+	runs, err := cdc.PlanRuns(changes)
 	if err != nil {
 		return err
 	}
 	for _, r := range runs {
 		if err := a.run(ctx, r); err != nil {
-			a.err = fmt.Errorf("apply to %s: %w", r.table.Table, err)
+			a.err = fmt.Errorf("apply to %s: %w", r.Table.Table, err)
 			return a.err
 		}
 	}
@@ -197,31 +197,31 @@ func (a *applyTx) value(t *cdc.TargetTable, col int, v []byte) (any, error) {
 	return x, nil
 }
 
-func (a *applyTx) run(ctx context.Context, r *applyRun) error {
-	t := r.table
+func (a *applyTx) run(ctx context.Context, r *cdc.Run) error {
+	t := r.Table
 	name := dataTable(t.Table.Schema, t.Table.Name)
-	switch r.kind {
-	case runTruncate:
+	switch r.Kind {
+	case cdc.RunTruncate:
 		return a.exec(ctx, "DELETE FROM "+name, nil)
-	case runUpsert:
-		for _, rows := range chunkRows(r.rows, nil, min(applyMaxRows, a.vars/len(t.Columns)), 1<<62) {
+	case cdc.RunUpsert:
+		for _, rows := range cdc.ChunkRows(r.Rows, nil, min(applyMaxRows, a.vars/len(t.Columns)), 1<<62) {
 			if err := a.upsert(ctx, name, t, rows); err != nil {
 				return err
 			}
 		}
-	case runDelete:
-		for _, keys := range chunkRows(r.rows, nil, min(applyMaxRows, a.vars/len(t.Key)), 1<<62) {
+	case cdc.RunDelete:
+		for _, keys := range cdc.ChunkRows(r.Rows, nil, min(applyMaxRows, a.vars/len(t.Key)), 1<<62) {
 			if err := a.delete(ctx, name, t, keys); err != nil {
 				return err
 			}
 		}
-	case runUpdate:
-		for _, row := range r.rows {
-			if err := a.update(ctx, name, t, r.set, row); err != nil {
+	case cdc.RunUpdate:
+		for _, row := range r.Rows {
+			if err := a.update(ctx, name, t, r.Set, row); err != nil {
 				return err
 			}
 		}
-	case runMove:
+	case cdc.RunMove:
 		return a.move(ctx, name, r)
 	}
 	return nil
@@ -236,7 +236,7 @@ func (a *applyTx) upsert(ctx context.Context, name string, t *cdc.TargetTable, r
 	var sets []string
 	for i, col := range t.Columns {
 		cols[i] = dataQuote(col.Name)
-		if !isKey(t, i) {
+		if !cdc.IsKey(t, i) {
 			sets = append(sets, cols[i]+" = excluded."+cols[i])
 		}
 	}
@@ -325,10 +325,10 @@ func (a *applyTx) update(ctx context.Context, name string, t *cdc.TargetTable, s
 // moves the row with the columns it keeps. When the new key already
 // exists (the change was applied before), that row gets the new values and
 // the old key goes, so applying it again leaves the same rows.
-func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
-	t, row := r.table, r.rows[0]
+func (a *applyTx) move(ctx context.Context, name string, r *cdc.Run) error {
+	t, row := r.Table, r.Rows[0]
 	fromRow := func(_, c int) []byte { return row[c] }
-	fromOld := func(i, _ int) []byte { return r.old[i] }
+	fromOld := func(i, _ int) []byte { return r.Old[i] }
 	where, args, err := a.assign(t, t.Key, fromRow, " AND ", nil)
 	if err != nil {
 		return err
@@ -338,8 +338,8 @@ func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
 		return err
 	}
 	if n > 0 {
-		if len(r.set) > 0 {
-			if err := a.update(ctx, name, t, r.set, row); err != nil {
+		if len(r.Set) > 0 {
+			if err := a.update(ctx, name, t, r.Set, row); err != nil {
 				return err
 			}
 		}
@@ -349,7 +349,7 @@ func (a *applyTx) move(ctx context.Context, name string, r *applyRun) error {
 		}
 		return a.exec(ctx, "DELETE FROM "+name+" WHERE "+where, args)
 	}
-	sets, args, err := a.assign(t, append(append([]int(nil), t.Key...), r.set...), fromRow, ", ", nil)
+	sets, args, err := a.assign(t, append(append([]int(nil), t.Key...), r.Set...), fromRow, ", ", nil)
 	if err != nil {
 		return err
 	}

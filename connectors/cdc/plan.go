@@ -1,61 +1,61 @@
-package mysql
+package cdc
 
-// This file is the same in connectors/postgres, connectors/mysql and
-// connectors/sqlite apart from the package clause (cdctest checks that they
-// stay equal): it turns a batch of mapped changes into runs of changes that
-// one statement shape applies. Only statement rendering and values differ
-// between the databases.
+// PlanRuns turns a batch of mapped changes into runs of changes that one
+// statement shape applies; appliers differ only in rendering statements
+// and values.
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
-
-	"github.com/flowgate/flowgate/connectors/cdc"
 )
 
-// runKind is the statement shape of a run of changes.
-type runKind int
+// RunKind is the statement shape of a run of changes.
+type RunKind int
 
 const (
-	// runUpsert rows carry every mapped column: INSERT ... ON CONFLICT
+	// RunUpsert rows carry every mapped column: INSERT ... ON CONFLICT
 	// (key) DO UPDATE.
-	runUpsert runKind = iota + 1
-	// runDelete rows are key values in Key order: DELETE ... WHERE key IN.
-	runDelete
-	// runUpdate rows keep some columns (unchanged TOAST): UPDATE the
+	RunUpsert RunKind = iota + 1
+	// RunDelete rows are key values in Key order: DELETE ... WHERE key IN.
+	RunDelete
+	// RunUpdate rows keep some columns (unchanged TOAST): UPDATE the
 	// columns in set by key. Every row of the run has the same set.
-	runUpdate
-	// runMove is one row that moved to another key and keeps some
+	RunUpdate
+	// RunMove is one row that moved to another key and keeps some
 	// columns: UPDATE the key and the columns in set WHERE key = old.
-	runMove
-	// runTruncate empties the table.
-	runTruncate
+	RunMove
+	// RunTruncate empties the table.
+	RunTruncate
 )
 
-// applyRun is a run of consecutive changes of one table that one
+// Run is a run of consecutive changes of one table that one
 // statement shape applies; executors split it only by size limits.
-type applyRun struct {
-	kind  runKind
-	table *cdc.TargetTable
-	// set are the indexes of the non-key columns an update or move sets.
-	set []int
-	// rows: upsert and update rows in table.Columns order (an update's
-	// other columns are not read); delete rows in table.Key order.
-	rows [][][]byte
-	// old is a move's old key in table.Key order.
-	old [][]byte
+type Run struct {
+	Kind  RunKind
+	Table *TargetTable
+	// Set are the indexes of the non-key columns an update or move sets.
+	Set []int
+	// Rows: upsert and update rows in Table.Columns order (an update's
+	// other columns are not read); delete rows in Table.Key order.
+	Rows [][][]byte
+	// Old is a move's old key in Table.Key order.
+	Old [][]byte
+	// Updates is set when an upsert run holds a row of an update; a run of
+	// inserts only may be written as plain inserts where the target can
+	// fall back to the upsert on a duplicate key.
+	Updates bool
 	// index finds a row by its key while the run is open.
 	index map[string]int
 }
 
-// planChanges groups changes into runs, in order. Within a run a key
+// PlanRuns groups changes into runs, in order. Within a run a key
 // appears once: a later full row replaces an earlier one, an update that
 // keeps columns is merged into the full row it follows, and a repeated
 // delete is dropped, so the runs leave the same rows as applying the
 // changes one by one.
-func planChanges(changes []cdc.MappedChange) ([]*applyRun, error) {
+func PlanRuns(changes []MappedChange) ([]*Run, error) {
 	var p planner
 	for i := range changes {
 		if err := p.add(&changes[i]); err != nil {
@@ -67,18 +67,18 @@ func planChanges(changes []cdc.MappedChange) ([]*applyRun, error) {
 }
 
 type planner struct {
-	runs []*applyRun
-	cur  *applyRun // the open run, nil after a run that takes nothing more
+	runs []*Run
+	cur  *Run // the open run, nil after a run that takes nothing more
 }
 
-func (p *planner) add(c *cdc.MappedChange) error {
+func (p *planner) add(c *MappedChange) error {
 	t := c.Target
 	if t == nil {
 		return errors.New("apply: a change without a target table")
 	}
-	if c.Op == cdc.Truncate {
+	if c.Op == Truncate {
 		p.close()
-		p.runs = append(p.runs, &applyRun{kind: runTruncate, table: t})
+		p.runs = append(p.runs, &Run{Kind: RunTruncate, Table: t})
 		return nil
 	}
 	fail := func(format string, args ...any) error {
@@ -94,20 +94,20 @@ func (p *planner) add(c *cdc.MappedChange) error {
 	}
 	n := len(t.Columns)
 	switch c.Op {
-	case cdc.Insert:
+	case Insert:
 		if len(c.New.Values) != n {
 			return fail("%d values for %d columns", len(c.New.Values), n)
 		}
 		if partial(c.New) {
 			return fail("an inserted row cannot have unchanged values")
 		}
-		p.upsert(t, c.New.Values)
-	case cdc.Delete:
+		p.upsert(t, c.New.Values, false)
+	case Delete:
 		if len(c.Old.Values) != n {
 			return fail("old key: %d values for %d columns", len(c.Old.Values), n)
 		}
-		p.delete(t, keyValues(t, c.Old.Values))
-	case cdc.Update:
+		p.delete(t, KeyValues(t, c.Old.Values))
+	case Update:
 		if len(c.New.Values) != n || c.New.Unchanged != nil && len(c.New.Unchanged) != n {
 			return fail("%d values for %d columns", len(c.New.Values), n)
 		}
@@ -117,7 +117,7 @@ func (p *planner) add(c *cdc.MappedChange) error {
 		row := c.New.Values
 		var oldKey [][]byte
 		if c.Old.Values != nil {
-			oldKey = keyValues(t, c.Old.Values)
+			oldKey = KeyValues(t, c.Old.Values)
 		}
 		// A key column is never unchanged in practice; if the source says
 		// so, the old key has its value.
@@ -140,18 +140,18 @@ func (p *planner) add(c *cdc.MappedChange) error {
 		}
 		set := presentSet(t, c.New)
 		full := len(set) == n-len(t.Key)
-		if oldKey != nil && !sameKey(oldKey, keyValues(t, row)) {
+		if oldKey != nil && !sameKey(oldKey, KeyValues(t, row)) {
 			if full {
 				p.delete(t, oldKey)
-				p.upsert(t, row)
+				p.upsert(t, row, true)
 				return nil
 			}
 			p.close()
-			p.runs = append(p.runs, &applyRun{kind: runMove, table: t, set: set, rows: [][][]byte{row}, old: oldKey})
+			p.runs = append(p.runs, &Run{Kind: RunMove, Table: t, Set: set, Rows: [][][]byte{row}, Old: oldKey})
 			return nil
 		}
 		if full {
-			p.upsert(t, row)
+			p.upsert(t, row, true)
 			return nil
 		}
 		p.update(t, set, row)
@@ -162,7 +162,7 @@ func (p *planner) add(c *cdc.MappedChange) error {
 }
 
 // partial reports whether a row has unchanged values.
-func partial(r cdc.Row) bool {
+func partial(r Row) bool {
 	for _, u := range r.Unchanged {
 		if u {
 			return true
@@ -172,17 +172,17 @@ func partial(r cdc.Row) bool {
 }
 
 // presentSet lists the non-key columns whose new values are present.
-func presentSet(t *cdc.TargetTable, r cdc.Row) []int {
+func presentSet(t *TargetTable, r Row) []int {
 	set := make([]int, 0, len(t.Columns))
 	for i := range t.Columns {
-		if !r.IsUnchanged(i) && !isKey(t, i) {
+		if !r.IsUnchanged(i) && !IsKey(t, i) {
 			set = append(set, i)
 		}
 	}
 	return set
 }
 
-func isKey(t *cdc.TargetTable, i int) bool {
+func IsKey(t *TargetTable, i int) bool {
 	for _, k := range t.Key {
 		if k == i {
 			return true
@@ -191,8 +191,8 @@ func isKey(t *cdc.TargetTable, i int) bool {
 	return false
 }
 
-// keyValues picks the key values of a row, in Key order.
-func keyValues(t *cdc.TargetTable, row [][]byte) [][]byte {
+// KeyValues picks the key values of a row, in Key order.
+func KeyValues(t *TargetTable, row [][]byte) [][]byte {
 	key := make([][]byte, len(t.Key))
 	for i, k := range t.Key {
 		key[i] = row[k]
@@ -217,12 +217,12 @@ func keyString(key [][]byte) string {
 }
 
 // open starts a run of kind for t unless the open run is one.
-func (p *planner) open(kind runKind, t *cdc.TargetTable, set []int) *applyRun {
-	if r := p.cur; r != nil && r.kind == kind && r.table == t && sameInts(r.set, set) {
+func (p *planner) open(kind RunKind, t *TargetTable, set []int) *Run {
+	if r := p.cur; r != nil && r.Kind == kind && r.Table == t && sameInts(r.Set, set) {
 		return r
 	}
 	p.close()
-	p.cur = &applyRun{kind: kind, table: t, set: set, index: map[string]int{}}
+	p.cur = &Run{Kind: kind, Table: t, Set: set, index: map[string]int{}}
 	p.runs = append(p.runs, p.cur)
 	return p.cur
 }
@@ -234,53 +234,55 @@ func (p *planner) close() {
 	}
 }
 
-func (p *planner) upsert(t *cdc.TargetTable, row [][]byte) {
-	r := p.open(runUpsert, t, nil)
-	k := keyString(keyValues(t, row))
+func (p *planner) upsert(t *TargetTable, row [][]byte, update bool) {
+	r := p.open(RunUpsert, t, nil)
+	r.Updates = r.Updates || update
+	k := keyString(KeyValues(t, row))
 	if i, ok := r.index[k]; ok {
-		r.rows[i] = row // the later row wins
+		r.Rows[i] = row // the later row wins
 		return
 	}
-	r.index[k] = len(r.rows)
-	r.rows = append(r.rows, row)
+	r.index[k] = len(r.Rows)
+	r.Rows = append(r.Rows, row)
 }
 
-func (p *planner) delete(t *cdc.TargetTable, key [][]byte) {
-	r := p.open(runDelete, t, nil)
+func (p *planner) delete(t *TargetTable, key [][]byte) {
+	r := p.open(RunDelete, t, nil)
 	k := keyString(key)
 	if _, ok := r.index[k]; ok {
 		return
 	}
-	r.index[k] = len(r.rows)
-	r.rows = append(r.rows, key)
+	r.index[k] = len(r.Rows)
+	r.Rows = append(r.Rows, key)
 }
 
 // update adds a row that keeps the columns not in set. Following a full
 // row of the same key in the open upsert run it is merged into that row
 // (the row is known, so the result is a full row again); otherwise it
 // joins or starts a run of updates of the same columns.
-func (p *planner) update(t *cdc.TargetTable, set []int, row [][]byte) {
+func (p *planner) update(t *TargetTable, set []int, row [][]byte) {
 	if len(set) == 0 {
 		return // nothing but the key: the row stays as it is
 	}
-	k := keyString(keyValues(t, row))
-	if r := p.cur; r != nil && r.kind == runUpsert && r.table == t {
+	k := keyString(KeyValues(t, row))
+	if r := p.cur; r != nil && r.Kind == RunUpsert && r.Table == t {
 		if i, ok := r.index[k]; ok {
-			merged := append([][]byte(nil), r.rows[i]...)
+			merged := append([][]byte(nil), r.Rows[i]...)
 			for _, c := range set {
 				merged[c] = row[c]
 			}
-			r.rows[i] = merged
+			r.Rows[i] = merged
+			r.Updates = true
 			return
 		}
 	}
-	r := p.open(runUpdate, t, set)
+	r := p.open(RunUpdate, t, set)
 	if i, ok := r.index[k]; ok {
-		r.rows[i] = row // same columns: the later values win
+		r.Rows[i] = row // same columns: the later values win
 		return
 	}
-	r.index[k] = len(r.rows)
-	r.rows = append(r.rows, row)
+	r.index[k] = len(r.Rows)
+	r.Rows = append(r.Rows, row)
 }
 
 func sameInts(a, b []int) bool {
@@ -308,10 +310,10 @@ func sameKey(a, b [][]byte) bool {
 	return true
 }
 
-// chunkRows splits rows into pieces of at most maxRows rows and, past the
+// ChunkRows splits rows into pieces of at most maxRows rows and, past the
 // first row of a piece, at most maxBytes value bytes (cols picks the
 // columns that count; nil counts all).
-func chunkRows(rows [][][]byte, cols []int, maxRows, maxBytes int) [][][][]byte {
+func ChunkRows(rows [][][]byte, cols []int, maxRows, maxBytes int) [][][][]byte {
 	var out [][][][]byte
 	start, size := 0, 0
 	for i, row := range rows {
