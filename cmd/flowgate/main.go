@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/connectors/all"
+	"github.com/flowgate/flowgate/dashboard"
 	"github.com/flowgate/flowgate/executor"
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
@@ -190,9 +191,24 @@ func run(ctx context.Context, cfg config) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// The read-only dashboard (FEATURES.md section 9) serves every
+		// other path: loopback needs no login under trust only.
+		dash, err := dashboard.New(dashboard.Config{Catalog: cat, TrustLoopback: mode == executor.AuthTrustLoopback,
+			TLS: tlsConfig != nil, Logger: log})
+		if err != nil {
+			mln.Close()
+			ln.Close()
+			return err
+		}
+		mux.Handle("/", dash)
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go metricsSrv.Serve(mln)
-		log.Info("metrics listening", "addr", mln.Addr().String())
+		if tlsConfig != nil {
+			// Same certificate as the SQL port: logins never cross the wire in clear.
+			go metricsSrv.Serve(tls.NewListener(mln, tlsConfig.Clone()))
+		} else {
+			go metricsSrv.Serve(mln)
+		}
+		log.Info("metrics and dashboard listening", "addr", mln.Addr().String(), "tls", tlsConfig != nil)
 	}
 	if addr := os.Getenv("FLOWGATE_PPROF_LISTEN"); addr != "" {
 		// Profiling for benchmarks only: never on a public address.
