@@ -35,12 +35,12 @@ func parsePages() (map[string]*template.Template, error) {
 }
 
 var funcs = template.FuncMap{
-	"num":          num,
-	"dec":          dec,
-	"ts":           ts,
-	"size":         size,
-	"str":          str,
-	"hasVal":       func(v any) bool { return v != nil },
+	"num":    num,
+	"dec":    dec,
+	"ts":     ts,
+	"size":   size,
+	"str":    str,
+	"hasVal": func(v any) bool { return v != nil },
 	"dict": func(kv ...any) map[string]any {
 		m := map[string]any{}
 		for i := 0; i+1 < len(kv); i += 2 {
