@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -104,7 +105,7 @@ func MySQL(t testing.TB) *MySQLServer {
 		}
 		start := time.Now()
 		var how string
-		myShared, how, myErr = startMariaDB()
+		myShared, _, how, myErr = startMariaDB(nil)
 		if myErr == nil {
 			msg := fmt.Sprintf("testbed: mariadb started on %s:%d in %s (%s)", myShared.Host, myShared.Port, time.Since(start).Round(time.Millisecond), how)
 			t.Log(msg)
@@ -134,18 +135,99 @@ func mysqlFromDSN(dsn string) (*MySQLServer, error) {
 	return &MySQLServer{Host: host, Port: port, User: cfg.User, Password: cfg.Passwd, Database: db}, nil
 }
 
-func startMariaDB() (*MySQLServer, string, error) {
+var (
+	myWithMu  sync.Mutex
+	myWithAll = map[string]*MySQLServer{}
+)
+
+// MySQLWith returns a throwaway MariaDB server of its own, started like
+// MySQL's with extra server options after the defaults (so they override
+// them), e.g. "--binlog-format=STATEMENT". Calls with the same settings
+// share one server; it is stopped when the test binary ends
+// (testbed.Main). It needs the server binaries even when
+// FLOWGATE_TEST_MYSQL_DSN is set.
+func MySQLWith(t testing.TB, settings ...string) *MySQLServer {
+	t.Helper()
+	for _, s := range settings {
+		if !strings.HasPrefix(s, "--") {
+			t.Fatalf("testbed: mariadb setting %q is not --name[=value]", s)
+		}
+	}
+	myWithMu.Lock()
+	defer myWithMu.Unlock()
+	key := strings.Join(settings, "\x00")
+	if my := myWithAll[key]; my != nil {
+		return my
+	}
+	start := time.Now()
+	my, _, how, err := startMariaDB(settings)
+	if err != nil {
+		t.Fatalf("testbed: mariadb with %v: %v", settings, err)
+	}
+	t.Logf("testbed: mariadb with %v started on %s:%d in %s (%s)", settings, my.Host, my.Port, time.Since(start).Round(time.Millisecond), how)
+	myWithAll[key] = my
+	return my
+}
+
+// OwnMySQLServer is a throwaway MariaDB of one test, which the test may
+// stop and start again (outage tests). It is stopped and removed at the
+// end.
+type OwnMySQLServer struct {
+	*MySQLServer
+	s *server
+}
+
+// OwnMySQL starts a MariaDB for t alone, with extra server options.
+func OwnMySQL(t testing.TB, settings ...string) *OwnMySQLServer {
+	t.Helper()
+	my, s, how, err := startMariaDB(settings)
+	if err != nil {
+		t.Fatalf("testbed: own mariadb: %v", err)
+	}
+	t.Logf("testbed: own mariadb on %s:%d (%s)", my.Host, my.Port, how)
+	t.Cleanup(s.stop)
+	return &OwnMySQLServer{MySQLServer: my, s: s}
+}
+
+// Stop shuts the server down; its data stays for Start.
+func (o *OwnMySQLServer) Stop(t testing.TB) {
+	t.Helper()
+	o.s.halt()
+}
+
+// Start runs the stopped server again on the same port and data.
+func (o *OwnMySQLServer) Start(t testing.TB) {
+	t.Helper()
+	if err := o.s.launch(); err != nil {
+		t.Fatalf("testbed: restart mariadb: %v", err)
+	}
+}
+
+// StartMySQL starts a throwaway MariaDB outside a test (the bench uses
+// them as replication source, native replica and target), with extra
+// server options; stop removes it.
+func StartMySQL(settings ...string) (my *MySQLServer, stop func(), err error) {
+	my, s, _, err := startMariaDB(settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	return my, s.stop, nil
+}
+
+// startMariaDB starts a throwaway server; extra options come after the
+// defaults.
+func startMariaDB(extra []string) (*MySQLServer, *server, string, error) {
 	const hint = "MariaDB server binaries are needed for these tests: apt-get install mariadb-server mariadb-client (or set " + EnvMySQLDSN + ")"
 	installDB, err := findBinary("mariadb-install-db", "/usr/bin/mysql_install_db", "/usr/local/mysql/scripts/mysql_install_db")
 	if err != nil {
 		if installDB, err = findBinary("mysql_install_db"); err != nil {
-			return nil, "", fmt.Errorf("%v; %s", err, hint)
+			return nil, nil, "", fmt.Errorf("%v; %s", err, hint)
 		}
 	}
 	mysqld, err := findBinary("mariadbd", "/usr/sbin/mariadbd", "/usr/sbin/mysqld")
 	if err != nil {
 		if mysqld, err = findBinary("mysqld", "/usr/sbin/mysqld"); err != nil {
-			return nil, "", fmt.Errorf("%v; %s", err, hint)
+			return nil, nil, "", fmt.Errorf("%v; %s", err, hint)
 		}
 	}
 	// As root, mariadbd only needs --user=root; no chown dance needed.
@@ -155,12 +237,12 @@ func startMariaDB() (*MySQLServer, string, error) {
 	}
 	base, err := tempDir("flowgate-mariadb-", nil)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	s := &server{name: "mariadbd", dir: base, stopSig: syscall.SIGTERM}
-	fail := func(err error) (*MySQLServer, string, error) {
+	fail := func(err error) (*MySQLServer, *server, string, error) {
 		s.stop()
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	data := filepath.Join(base, "data")
 	installArgs := append([]string{"--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db",
@@ -198,11 +280,6 @@ func startMariaDB() (*MySQLServer, string, error) {
 		return fail(err)
 	}
 	logPath := filepath.Join(base, "server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return fail(err)
-	}
-	defer logFile.Close()
 	args := append([]string{"--no-defaults", "--datadir=" + data, "--port=" + strconv.Itoa(port),
 		"--bind-address=127.0.0.1", "--socket=" + filepath.Join(base, "sock"), "--pid-file=" + filepath.Join(base, "pid"),
 		"--tmpdir=" + base, "--skip-name-resolve",
@@ -211,18 +288,26 @@ func startMariaDB() (*MySQLServer, string, error) {
 		"--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0", "--innodb-doublewrite=0",
 		"--performance-schema=OFF", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
 		"--default-time-zone=+00:00"}, asRoot...)
-	s.cmd = command(nil, base, logFile, mysqld, args...)
+	args = append(args, extra...)
 	my := &MySQLServer{Host: "127.0.0.1", Port: port, User: "root", Database: "mysql"}
-	err = startAndWait(s, logPath, func(ctx context.Context) error {
-		db, err := sql.Open("mysql", my.DSN())
+	s.launch = func() error {
+		logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			return err
 		}
-		defer db.Close()
-		return db.PingContext(ctx)
-	})
-	if err != nil {
+		defer logFile.Close() // the child has its own copy
+		s.cmd = command(nil, base, logFile, mysqld, args...)
+		return startAndWait(s, logPath, func(ctx context.Context) error {
+			db, err := sql.Open("mysql", my.DSN())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return db.PingContext(ctx)
+		})
+	}
+	if err := s.launch(); err != nil {
 		return fail(err)
 	}
-	return my, how, nil
+	return my, s, how, nil
 }

@@ -100,3 +100,47 @@ func TestOwnPostgresStopsAndStarts(t *testing.T) {
 		t.Fatalf("after restart: %v", err)
 	}
 }
+
+func TestMySQLWith(t *testing.T) {
+	shared := testbed.MySQL(t)
+	my := testbed.MySQLWith(t, "--binlog-format=STATEMENT", "--server-id=7")
+	if my.Host == shared.Host && my.Port == shared.Port {
+		t.Fatal("MySQLWith returned the shared server")
+	}
+	if again := testbed.MySQLWith(t, "--binlog-format=STATEMENT", "--server-id=7"); again != my {
+		t.Error("the same settings started another server")
+	}
+	var format string
+	var id int
+	if err := my.Open(t, "").QueryRow("SELECT @@binlog_format, @@server_id").Scan(&format, &id); err != nil {
+		t.Fatal(err)
+	}
+	if format != "STATEMENT" || id != 7 {
+		t.Errorf("binlog_format = %s, server_id = %d; want STATEMENT, 7", format, id)
+	}
+	// The shared server keeps its own settings.
+	if err := shared.Open(t, "").QueryRow("SELECT @@binlog_format").Scan(&format); err != nil {
+		t.Fatal(err)
+	}
+	if format != "ROW" && testingThrowaway(testbed.EnvMySQLDSN) {
+		t.Errorf("shared server binlog_format = %s", format)
+	}
+}
+
+func TestOwnMySQLStopsAndStarts(t *testing.T) {
+	o := testbed.OwnMySQL(t)
+	db := o.Open(t, o.NewDatabase(t, "own"))
+	if _, err := db.Exec("CREATE TABLE kept (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	o.Stop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err == nil {
+		t.Fatal("reached a stopped server")
+	}
+	o.Start(t)
+	if _, err := db.Exec("INSERT INTO kept VALUES (1)"); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+}
