@@ -11,7 +11,8 @@ package main
 //     p50/p99, for flowgate and for the subscription;
 //   - one transaction of 1,000,000 rows, with the gateway's peak RSS.
 // The local PostgreSQL usually runs with wal_level=replica, so these run on
-// a throwaway server with wal_level=logical started here.
+// throwaway servers started here: the source with wal_level=logical, and a
+// second server holding both targets.
 
 import (
 	"context"
@@ -35,34 +36,48 @@ const cdcTargetTable = `CREATE TABLE lineitem (id bigint PRIMARY KEY, order_id b
 	applied_at timestamptz NOT NULL DEFAULT clock_timestamp())`
 
 func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
-	fmt.Println("CDC: starting a throwaway PostgreSQL with wal_level=logical ...")
-	pg, stopPG, err := testbed.StartPostgres("wal_level=logical", "max_wal_size=4GB", "checkpoint_timeout=30min",
-		"shared_buffers=256MB", "synchronous_commit=off", "logical_decoding_work_mem=64MB")
+	// The source and the targets live on separate servers, as in real use:
+	// on one server each walsender would also have to read past the WAL
+	// of the other side's apply.
+	fmt.Println("CDC: starting throwaway PostgreSQL servers (source with wal_level=logical, target) ...")
+	settings := []string{"max_wal_size=4GB", "checkpoint_timeout=30min", "shared_buffers=256MB", "synchronous_commit=off"}
+	pg, stopPG, err := testbed.StartPostgres(append([]string{"wal_level=logical", "logical_decoding_work_mem=64MB"}, settings...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer stopPG()
+	tpg, stopTarget, err := testbed.StartPostgres(settings...)
+	if err != nil {
+		return nil, err
+	}
+	defer stopTarget()
 	admin, err := pgx.Connect(ctx, pg.DSN())
 	if err != nil {
 		return nil, err
 	}
 	defer admin.Close(ctx)
-	for _, db := range []string{"cdc_src", "cdc_native", "cdc_fg"} {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-			return nil, err
-		}
+	tadmin, err := pgx.Connect(ctx, tpg.DSN())
+	if err != nil {
+		return nil, err
+	}
+	defer tadmin.Close(ctx)
+	if err := execAll(ctx, admin, "CREATE DATABASE cdc_src"); err != nil {
+		return nil, err
+	}
+	if err := execAll(ctx, tadmin, "CREATE DATABASE cdc_native", "CREATE DATABASE cdc_fg"); err != nil {
+		return nil, err
 	}
 	src, err := pgx.Connect(ctx, pg.DSNFor("cdc_src"))
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close(ctx)
-	native, err := pgx.Connect(ctx, pg.DSNFor("cdc_native"))
+	native, err := pgx.Connect(ctx, tpg.DSNFor("cdc_native"))
 	if err != nil {
 		return nil, err
 	}
 	defer native.Close(ctx)
-	fgdb, err := pgx.Connect(ctx, pg.DSNFor("cdc_fg"))
+	fgdb, err := pgx.Connect(ctx, tpg.DSNFor("cdc_fg"))
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +85,7 @@ func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
 	const initial = 300_000
 	if err := execAll(ctx, src, cdcTable, fmt.Sprintf(`INSERT INTO lineitem SELECT i, i / 4, (i %% 50) + 0.25, (i %% 100000) / 100.0 + 900,
 		(i %% 11) / 100.0, date '1992-01-01' + (i %% 2500), 'comment ' || i FROM generate_series(1, %d) i`, initial),
-		"CREATE PUBLICATION native_pub FOR TABLE lineitem", "SELECT pg_create_logical_replication_slot('native_sub', 'pgoutput')"); err != nil {
+		"CREATE PUBLICATION native_pub FOR TABLE lineitem"); err != nil {
 		return nil, err
 	}
 	for _, c := range []*pgx.Conn{native, fgdb} {
@@ -79,9 +94,8 @@ func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
 		}
 	}
 	conninfo := fmt.Sprintf("host=%s port=%d dbname=cdc_src user=%s password=%s", pg.Host, pg.Port, pg.User, pg.Password)
-	// A subscription into the same cluster needs its slot made beforehand.
 	if err := execAll(ctx, native, fmt.Sprintf(`CREATE SUBSCRIPTION native_sub CONNECTION '%s' PUBLICATION native_pub
-		WITH (create_slot = false, slot_name = 'native_sub', copy_data = true)`, conninfo)); err != nil {
+		WITH (copy_data = true)`, conninfo)); err != nil {
 		return nil, err
 	}
 	fg, err := pgx.Connect(ctx, g.url)
@@ -89,11 +103,11 @@ func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
 		return nil, err
 	}
 	defer fg.Close(ctx)
-	opts := func(db string) string {
-		return fmt.Sprintf("host '%s', port '%d', database '%s', user '%s', password '%s'", pg.Host, pg.Port, db, pg.User, pg.Password)
+	opts := func(p *testbed.PG, db string) string {
+		return fmt.Sprintf("host '%s', port '%d', database '%s', user '%s', password '%s'", p.Host, p.Port, db, p.User, p.Password)
 	}
-	if err := execAll(ctx, fg, "CREATE DATASOURCE cdcsrc TYPE postgres OPTIONS ("+opts("cdc_src")+")",
-		"CREATE DATASOURCE cdcdw TYPE postgres OPTIONS ("+opts("cdc_fg")+")",
+	if err := execAll(ctx, fg, "CREATE DATASOURCE cdcsrc TYPE postgres OPTIONS ("+opts(pg, "cdc_src")+")",
+		"CREATE DATASOURCE cdcdw TYPE postgres OPTIONS ("+opts(tpg, "cdc_fg")+")",
 		"CREATE SYNC JOB cdc_bench FROM cdcsrc.public.lineitem TO cdcdw.public.lineitem COLUMNS (id, order_id, qty, price, discount, ship_date, comment, created_at) MODE CDC"); err != nil {
 		return nil, err
 	}
@@ -196,7 +210,7 @@ func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
 	if _, err := fg.Exec(ctx, "DROP SYNC JOB cdc_bench"); err != nil {
 		return nil, err
 	}
-	execAll(ctx, native, "ALTER SUBSCRIPTION native_sub DISABLE", "ALTER SUBSCRIPTION native_sub SET (slot_name = NONE)", "DROP SUBSCRIPTION native_sub")
+	execAll(ctx, native, "DROP SUBSCRIPTION native_sub")
 	return results, nil
 }
 
