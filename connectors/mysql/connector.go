@@ -16,6 +16,9 @@ type Conn struct {
 	db       *sql.DB
 	database string
 	password string
+	// cfg is the driver configuration, for the binlog client of a
+	// change stream (cdc.go), which connects on its own.
+	cfg *driver.Config
 }
 
 var (
@@ -55,7 +58,7 @@ func Open(opts map[string]string) (connectors.Connector, error) {
 	if err != nil {
 		return nil, connectors.ScrubError(fmt.Errorf("mysql options: %w", err), opts["password"])
 	}
-	return &Conn{db: sql.OpenDB(c), database: opts["database"], password: opts["password"]}, nil
+	return &Conn{db: sql.OpenDB(c), database: opts["database"], password: opts["password"], cfg: cfg.Clone()}, nil
 }
 
 // DB is the connection pool, for the executor.
