@@ -233,7 +233,7 @@ func (e *Engine) attempt(ctx context.Context, a *activeRun, j *catalog.Job, opts
 	a.report(batch.Progress{RunID: a.id, Message: "streaming from " + string(cp)})
 	a.markReady()
 	s := &streamer{e: e, a: a, job: j.Name, opts: opts, ep: ep, stream: stream, spec: spec,
-		tables: map[string]*table{}, committed: cp}
+		tables: map[string]*table{}, committed: cp, opCounts: map[change.Op]int64{}}
 	for _, tb := range tables {
 		s.tables[tb.src.String()] = tb
 		s.byTask = append(s.byTask, tb)

@@ -44,9 +44,10 @@ type streamer struct {
 	lastEvent      time.Time
 	lag            time.Duration
 	ins, upd, del  int64
+	opCounts       map[change.Op]int64 // since the last commit, for the metrics
 	checkpointedAt time.Time
 	// Where the attempt's time went, logged at its end.
-	applyTime, commitTime, mapTime time.Duration
+	applyTime, commitTime time.Duration
 	applied, commits               int64
 	started, lastStats             time.Time
 }
@@ -65,7 +66,7 @@ func (s *streamer) run(ctx context.Context) error {
 	s.started = time.Now()
 	defer func() {
 		s.e.cfg.Logger.Debug("CDC stream attempt ended", "job", s.job, "changes", s.applied, "commits", s.commits,
-			"elapsed", time.Since(s.started), "map", s.mapTime, "apply", s.applyTime, "commit", s.commitTime)
+			"elapsed", time.Since(s.started), "apply", s.applyTime, "commit", s.commitTime)
 	}()
 	events := make(chan result, 4096)
 	go func() {
@@ -113,7 +114,7 @@ func (s *streamer) run(ctx context.Context) error {
 			if time.Since(s.lastStats) >= 5*time.Second {
 				s.lastStats = time.Now()
 				s.e.cfg.Logger.Debug("CDC stream", "job", s.job, "changes", s.applied, "commits", s.commits,
-					"elapsed", time.Since(s.started), "map", s.mapTime, "apply", s.applyTime, "commit", s.commitTime)
+					"elapsed", time.Since(s.started), "apply", s.applyTime, "commit", s.commitTime)
 			}
 		case r, ok := <-events:
 			if !ok {
@@ -168,6 +169,7 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 		return err
 	case change.EventBegin:
 		s.inSourceTx = true
+		s.lastEvent = time.Now()
 		if s.tx == nil {
 			tx, err := s.ep.applier.Begin(ctx, s.spec)
 			if err != nil {
@@ -183,9 +185,7 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 		if tb.target == nil {
 			return fmt.Errorf("change of %s before its schema", tb.src)
 		}
-		t0 := time.Now()
 		m, err := tb.mapChange(ev.Change)
-		s.mapTime += time.Since(t0)
 		if err != nil {
 			return err
 		}
@@ -240,8 +240,8 @@ func (s *streamer) count(tb *table, op change.Op) {
 		s.del++
 	}
 	tb.streamed++
-	tb.counts.LastEventAt = time.Now()
-	s.e.cfg.Metrics.applied(s.job, op.String(), 1)
+	tb.counts.LastEventAt = s.lastEvent
+	s.opCounts[op]++
 }
 
 func (s *streamer) flush(ctx context.Context) error {
@@ -291,6 +291,10 @@ func (s *streamer) commit(ctx context.Context) error {
 		s.lag = 0
 	}
 	s.e.cfg.Metrics.setLag(s.job, s.lag.Seconds())
+	for op, n := range s.opCounts { // what the target now holds
+		s.e.cfg.Metrics.applied(s.job, op.String(), n)
+		delete(s.opCounts, op)
+	}
 	if err := s.stream.Ack(ctx, s.committed); err != nil {
 		return remote(s.ep.src, fmt.Errorf("acknowledge %s: %w", s.committed, err))
 	}
@@ -307,6 +311,7 @@ func (s *streamer) rollback() {
 	}
 	clear(s.pending)
 	s.pending = s.pending[:0]
+	clear(s.opCounts) // those changes are read again
 }
 
 // reportProgress records positions, lag and counters in the catalog.
