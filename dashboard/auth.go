@@ -270,16 +270,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// sameOrigin refuses a form posted from another site when the browser
-// says where it came from.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" || o == "null" {
-		return o == "" // a missing Origin is a non-browser client; "null" is an opaque origin
-	}
-	u, err := url.Parse(o)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
-}
+// crossOrigin refuses a form posted from another site (Sec-Fetch-Site,
+// else Origin against Host); clients that send neither are not browsers.
+var crossOrigin = http.NewCrossOriginProtection()
+
+func sameOrigin(r *http.Request) bool { return crossOrigin.Check(r) == nil }
 
 // safeNext keeps a redirect target on this site: a path, never "//host".
 func safeNext(next string) string {

@@ -43,7 +43,11 @@ func lagChart(job string, samples []Row, from, to time.Time) template.HTML {
 	}
 	for i := 0; i <= 4; i++ {
 		t := from.Add(time.Duration(float64(to.Sub(from)) * float64(i) / 4))
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%g" text-anchor="middle">%s</text>`, x(t), h-8, t.UTC().Format("15:04"))
+		anchor := map[int]string{0: "start", 4: "end"}[i]
+		if anchor == "" {
+			anchor = "middle"
+		}
+		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%g" text-anchor="%s">%s</text>`, x(t), h-8, anchor, t.UTC().Format("15:04"))
 	}
 	if len(samples) > 0 {
 		var pts []string

@@ -322,8 +322,8 @@ func TestProgressJSON(t *testing.T) {
 		t.Errorf("unknown total: %+v", p.Stages[0])
 	}
 	page := do(t, s, "GET", "/runs/"+id, local, nil).body
-	if !strings.Contains(page, `aria-busy="true"`) || !strings.Contains(page, "77 rows") {
-		t.Errorf("run page lacks the indeterminate bar:\n%s", page)
+	if strings.Count(page, `aria-busy="true"`) != 1 || !strings.Contains(page, "77 rows") {
+		t.Errorf("run page: want one indeterminate bar (the running export; pending stages are empty bars):\n%s", page)
 	}
 	// Completed stages are 100%.
 	jsonOf(t, do(t, s, "GET", "/api/runs/"+f.runID+"/progress", local, nil).body, &p)
@@ -471,6 +471,9 @@ func TestLogin(t *testing.T) {
 			}
 			if r := post("reader", "reader-pass-1", func(r *http.Request) { r.Header.Set("Origin", "http://evil.example") }); r.code != http.StatusForbidden {
 				t.Errorf("cross-origin login = %d", r.code)
+			}
+			if r := post("reader", "reader-pass-1", func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") }); r.code != http.StatusForbidden {
+				t.Errorf("cross-site login = %d", r.code)
 			}
 			r = post("reader", "reader-pass-1")
 			if r.code != http.StatusSeeOther || r.header.Get("Location") != "/runs?job=orders" {

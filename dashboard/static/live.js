@@ -38,10 +38,12 @@
       var bar = row.querySelector('progress');
       var text = label(s);
       if (bar) {
-        if (s.percent != null) {
-          bar.value = s.percent;
+        if (s.percent != null || s.status !== 'running') {
+          // Not started, skipped or ended without a known total: an empty bar.
+          bar.value = s.percent != null ? s.percent : 0;
           bar.removeAttribute('aria-busy');
         } else {
+          // Running without a known total: indeterminate, busy.
           bar.removeAttribute('value');
           bar.setAttribute('aria-busy', 'true');
         }
