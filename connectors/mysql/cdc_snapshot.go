@@ -68,11 +68,19 @@ type snapshotSet struct {
 // snapshots holds the open snapshot sets by id.
 var snapshots sync.Map
 
+// snapshotPrefix starts the SnapshotID of a change stream, so Export
+// tells it from other snapshot ids.
+const snapshotPrefix = "mysql-binlog-snapshot-"
+
 func newSnapshotID() string {
 	var b [12]byte
 	rand.Read(b[:])
-	return "mysql-snapshot-" + hex.EncodeToString(b[:])
+	return snapshotPrefix + hex.EncodeToString(b[:])
 }
+
+// isStreamSnapshot reports whether an ExportSpec.Snapshot is a change
+// stream's (exportSnapshot reads it).
+func isStreamSnapshot(id string) bool { return strings.HasPrefix(id, snapshotPrefix) }
 
 // discard closes a pooled connection and keeps the pool from reusing it
 // (it may hold a transaction, a lock or another time zone).

@@ -132,7 +132,7 @@ func (c *Conn) exportSelect(spec data.ExportSpec) string {
 // Export streams a SELECT in a consistent-snapshot read-only transaction
 // and writes each value in its canonical form.
 func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (int64, error) {
-	if spec.Snapshot != "" {
+	if isStreamSnapshot(spec.Snapshot) {
 		return c.exportSnapshot(ctx, spec, w) // a change stream's snapshot (cdc_snapshot.go)
 	}
 	name := c.dataTable(spec.Schema, spec.Table)
@@ -151,12 +151,8 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
 	defer conn.ExecContext(context.Background(), "ROLLBACK")
-	sel, err := c.boundedSelect(spec)
-	if err != nil {
-		return 0, fmt.Errorf("export %s: %w", name, err)
-	}
 	// No arguments: the text protocol, rows streamed as they arrive.
-	rows, err := conn.QueryContext(ctx, sel)
+	rows, err := conn.QueryContext(ctx, c.exportSelect(spec))
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
