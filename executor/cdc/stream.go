@@ -14,7 +14,7 @@ import (
 // Batching bounds: changes handed to the applier at once, and rows a
 // target transaction takes before it commits at the next source commit.
 const (
-	applyChunk = 2000
+	applyChunk = 10000
 	maxTxRows  = 50000
 )
 
@@ -50,6 +50,38 @@ type streamer struct {
 	applyTime, commitTime time.Duration
 	applied, commits               int64
 	started, lastStats             time.Time
+
+	// Batching: a target transaction commits at a source commit once it
+	// holds maxTxBytes of source records (0 = no limit) or is interval old.
+	interval   time.Duration
+	maxTxBytes int64
+	txBytes    int64
+	// strict is set for sources whose changes name their tables (message
+	// queues): a change the job cannot map is a bad record, not ignored.
+	strict     bool
+	errorLimit int64
+	badCount   int64
+	// The open source transaction: where its changes start in pending,
+	// whether some were applied already, why it is bad, its record, and
+	// the counts it adds once it commits.
+	txMark    int
+	txFlushed bool
+	txBad     error
+	txTask    int64
+	txOrigin  string
+	txRaw     []byte
+	txOps     []tableOp
+	// careful: one target transaction per source transaction; skipTx: the
+	// target refused the open source transaction (skipErr), skip it.
+	careful bool
+	skipTx  bool
+	skipErr error
+	resub   bool // commit and read the subscription again after this transaction
+}
+
+type tableOp struct {
+	tb *table
+	op change.Op
 }
 
 type result struct {
@@ -84,7 +116,7 @@ func (s *streamer) run(ctx context.Context) error {
 		}
 	}()
 	defer s.rollback()
-	interval := time.Duration(s.opts.Int("checkpoint_interval")) * time.Millisecond
+	interval := s.interval
 	tick := time.NewTicker(min(interval, 500*time.Millisecond))
 	defer tick.Stop()
 	var stopDeadline <-chan time.Time
@@ -102,10 +134,15 @@ func (s *streamer) run(ctx context.Context) error {
 			s.rollback()
 			s.reportProgress(ctx, true)
 			return nil
+		case <-s.a.resub:
+			if !s.inSourceTx {
+				return s.resubscribe(ctx)
+			}
+			s.resub = true
 		case <-tick.C:
-			if s.tx != nil && !s.inSourceTx && time.Since(s.txStart) >= interval {
+			if s.tx != nil && !s.inSourceTx && (time.Since(s.txStart) >= interval || len(events) == 0) {
 				if err := s.commit(ctx); err != nil {
-					return err
+					return s.rejected(ctx, err)
 				}
 			}
 			if time.Since(s.lastReport) >= 500*time.Millisecond {
@@ -129,11 +166,25 @@ func (s *streamer) run(ctx context.Context) error {
 			if err := s.handle(ctx, r.ev, len(events)); err != nil {
 				return err
 			}
+			if s.resub && !s.inSourceTx {
+				return s.resubscribe(ctx)
+			}
 			if stopCh == nil && !s.inSourceTx {
 				return s.stopNow(ctx)
 			}
 		}
 	}
+}
+
+// resubscribe commits what was applied and ends the attempt, so that the
+// next one reads the job's (changed) subscription from the checkpoint.
+func (s *streamer) resubscribe(ctx context.Context) error {
+	if err := s.commit(ctx); err != nil {
+		return s.rejected(ctx, err)
+	}
+	s.reportProgress(ctx, true)
+	s.e.cfg.Logger.Info("CDC: the subscription changed; reading it from the checkpoint", "job", s.job, "at", s.committed)
+	return errRestream
 }
 
 // stopNow commits what was applied and ends the attempt.
@@ -153,6 +204,13 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 			return nil
 		}
 		err := tb.onSchema(ev.Schema, s.opts["schema_changes"])
+		var sce *schemaChangeError
+		if s.strict && errors.As(err, &sce) {
+			// Its changes are bad records until a message maps again.
+			tb.target, tb.schemaErr = nil, err
+			return nil
+		}
+		tb.schemaErr = nil
 		var add *addColumns
 		if errors.As(err, &add) {
 			// DDL outside the apply transaction (MySQL commits DDL), then
@@ -170,38 +228,89 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 	case change.EventBegin:
 		s.inSourceTx = true
 		s.lastEvent = time.Now()
+		s.txMark, s.txFlushed, s.txBad, s.txTask, s.txOrigin, s.txRaw = len(s.pending), false, nil, 0, ev.Origin, ev.Raw
+		s.txOps = s.txOps[:0]
+		s.skipTx, s.skipErr = false, nil
 		if s.tx == nil {
 			tx, err := s.ep.applier.Begin(ctx, s.spec)
 			if err != nil {
 				return remote(s.ep.dst, err)
 			}
-			s.tx, s.txStart, s.txRows = tx, time.Now(), 0
+			s.tx, s.txStart, s.txRows, s.txBytes = tx, time.Now(), 0, 0
 		}
 	case change.EventChange:
-		tb, ok := s.tables[ev.Change.Table.String()]
-		if !ok {
+		if s.txBad != nil || s.skipTx {
 			return nil
 		}
+		tb, ok := s.tables[ev.Change.Table.String()]
+		if !ok {
+			if s.strict {
+				s.txBad = fmt.Errorf("table %q is not one the job writes (TABLES, EXCLUDE, or no such table in the target schema)", ev.Change.Table.String())
+			}
+			return nil
+		}
+		if s.txTask == 0 {
+			s.txTask = tb.task.ID
+		}
 		if tb.target == nil {
+			if s.strict && tb.schemaErr != nil {
+				s.txBad = tb.schemaErr
+				return nil
+			}
 			return fmt.Errorf("change of %s before its schema", tb.src)
 		}
 		m, err := tb.mapChange(ev.Change)
 		if err != nil {
+			if s.strict {
+				s.txBad = err
+				return nil
+			}
 			return err
 		}
 		s.pending = append(s.pending, m)
-		s.count(tb, ev.Change.Op)
+		s.txOps = append(s.txOps, tableOp{tb, ev.Change.Op})
 		s.txRows++
 		if len(s.pending) >= applyChunk {
-			return s.flush(ctx)
+			s.txFlushed = true
+			if err := s.flush(ctx); err != nil {
+				return s.rejected(ctx, err)
+			}
 		}
 	case change.EventCommit:
 		s.inSourceTx = false
 		s.lastPos, s.lastCommit, s.sincePos = ev.Position, ev.CommitTime, ev.Position
 		s.lastEvent = time.Now()
-		interval := time.Duration(s.opts.Int("checkpoint_interval")) * time.Millisecond
-		if queued == 0 || s.txRows >= maxTxRows || time.Since(s.txStart) >= interval {
-			return s.commit(ctx)
+		s.txBytes += int64(ev.Size)
+		if err := s.endSourceTx(ctx, ev.Position); err != nil {
+			return err
+		}
+		if s.careful {
+			return s.commitCareful(ctx)
+		}
+		if queued == 0 || s.txRows >= maxTxRows || time.Since(s.txStart) >= s.interval || s.maxTxBytes > 0 && s.txBytes >= s.maxTxBytes {
+			if err := s.commit(ctx); err != nil {
+				return s.rejected(ctx, err)
+			}
+		}
+	case change.EventBad:
+		s.lastPos, s.sincePos = ev.Position, ev.Position
+		s.lastEvent = time.Now()
+		if err := s.badRecord(ctx, 0, ev.Origin, ev.Raw, ev.Err); err != nil {
+			return err
+		}
+		if s.tx == nil {
+			// An empty transaction carries the position past the record.
+			tx, err := s.ep.applier.Begin(ctx, s.spec)
+			if err != nil {
+				return remote(s.ep.dst, err)
+			}
+			s.tx, s.txStart, s.txRows, s.txBytes = tx, time.Now(), 0, 0
+		}
+		if s.careful || queued == 0 || time.Since(s.txStart) >= s.interval {
+			if err := s.commit(ctx); err != nil {
+				return s.rejected(ctx, err)
+			}
+			s.carefulDone()
 		}
 	case change.EventHeartbeat:
 		s.sincePos = ev.Position
@@ -224,6 +333,64 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 		s.lastPos, s.lastCommit = ev.Position, time.Time{}
 		return s.commit(ctx)
 	}
+	return nil
+}
+
+// endSourceTx settles the source transaction that ended at pos: a bad one
+// is dropped from what is pending (or, when some of it reached the target
+// already, the stream is read again carefully), a good one is counted.
+func (s *streamer) endSourceTx(ctx context.Context, pos change.Position) error {
+	origin := s.txOrigin
+	if origin == "" {
+		origin = "transaction ending at " + string(pos)
+	}
+	switch {
+	case s.skipTx:
+		// The target refused it (careful mode): skip it.
+		clear(s.pending[s.txMark:])
+		s.pending = s.pending[:s.txMark]
+		s.txOps = s.txOps[:0]
+		if s.tx == nil {
+			tx, err := s.ep.applier.Begin(ctx, s.spec)
+			if err != nil {
+				return remote(s.ep.dst, err)
+			}
+			s.tx, s.txStart, s.txRows, s.txBytes = tx, time.Now(), 0, 0
+		}
+		err := s.badRecord(ctx, s.txTask, origin, s.txRaw, s.skipErr)
+		s.skipTx, s.skipErr = false, nil
+		return err
+	case s.txBad != nil:
+		if s.txFlushed {
+			return s.rejected(ctx, s.txBad)
+		}
+		clear(s.pending[s.txMark:])
+		s.pending = s.pending[:s.txMark]
+		s.txOps = s.txOps[:0]
+		return s.badRecord(ctx, s.txTask, origin, s.txRaw, s.txBad)
+	}
+	for _, o := range s.txOps {
+		s.count(o.tb, o.op)
+	}
+	s.txOps = s.txOps[:0]
+	return nil
+}
+
+// commitCareful commits one source transaction; a refusal by the target
+// skips it as a bad record.
+func (s *streamer) commitCareful(ctx context.Context) error {
+	if err := s.commit(ctx); err != nil {
+		if err := s.rejected(ctx, err); err != nil {
+			return err
+		}
+		if err := s.endSourceTx(ctx, s.lastPos); err != nil {
+			return err
+		}
+		if err := s.commit(ctx); err != nil {
+			return err
+		}
+	}
+	s.carefulDone()
 	return nil
 }
 
@@ -298,6 +465,7 @@ func (s *streamer) commit(ctx context.Context) error {
 	if err := s.stream.Ack(ctx, s.committed); err != nil {
 		return remote(s.ep.src, fmt.Errorf("acknowledge %s: %w", s.committed, err))
 	}
+	s.txBytes = 0
 	if time.Since(s.lastReport) >= time.Duration(s.opts.Int("checkpoint_min_pause"))*time.Millisecond {
 		s.reportProgress(ctx, false)
 	}
@@ -342,6 +510,7 @@ func (s *streamer) reportProgress(ctx context.Context, final bool) {
 		s.e.cfg.Catalog.StageProgress(bg, s.a.id, tb.task.ID, StageStream, tb.streamed, 0)
 	}
 	s.ins, s.upd, s.del = 0, 0, 0
+	s.reportPartitions(ctx)
 	s.lastReport = time.Now()
 	_ = final
 }
