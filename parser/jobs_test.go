@@ -237,6 +237,22 @@ func TestParseSections3to5(t *testing.T) {
 				Schedule: &Schedule{Kind: ScheduleOnce, Pos: at("once")},
 				With:     []Option{{Key: "limit", Value: "10", Kind: ValNumber, KeyPos: at("limit"), ValuePos: at("10")}}}
 		}},
+		// Section 7: a job FROM a message-queue datasource.
+		{`CREATE SYNC JOB shop_mq FROM bus TOPICS ('shop', 'shop.extra') TO DATABASE dw SCHEMA public TABLES (orders AS orders_copy) MODE CDC WITH (message_format = 'canal')`, func(at posFunc) Statement {
+			return &CreateSyncJob{Name: "shop_mq", NamePos: at("shop_mq"), JobKind: "database",
+				From:   TableRef{Datasource: "bus", Pos: at("bus")},
+				Topics: []string{"shop", "shop.extra"}, TopicsPos: []int{at("shop'"), at("shop.extra")},
+				To:     TableRef{Datasource: "dw", Schema: "public", Pos: at("dw"), SchemaPos: at("public")},
+				Tables: []ColumnMap{{Source: "orders", Target: "orders_copy", Pos: at("orders "), TargetPos: at("orders_copy")}},
+				Mode:   "cdc", ModePos: at("CDC"),
+				With: []Option{{Key: "message_format", Value: "canal", KeyPos: at("message_format"), ValuePos: at("'canal'")}}}
+		}},
+		{`ALTER SYNC JOB shop_mq SET TOPICS ('shop', 'shop_extra')`, func(at posFunc) Statement {
+			return &AlterSyncJob{Name: "shop_mq", NamePos: at("shop_mq"), Topics: []string{"shop", "shop_extra"}, TopicsPos: []int{at("shop'"), at("shop_extra")}}
+		}},
+		{`reset sync job "Shop" position to timestamp '2024-05-01 00:00:00+00'`, func(at posFunc) Statement {
+			return &ResetSyncJob{Name: "Shop", NamePos: at(`"Shop"`), Timestamp: "2024-05-01 00:00:00+00", TimestampPos: at("2024")}
+		}},
 		{`CREATE SYNC JOB j FROM a.t TO b.t MODE BATCH WHERE LAST 1 year ON d SCHEDULE EVERY '30 seconds'`, func(at posFunc) Statement {
 			return &CreateSyncJob{Name: "j", NamePos: at("j "), JobKind: "table",
 				From: TableRef{Datasource: "a", Table: "t", Pos: at("a.t"), TablePos: at("t TO")},
@@ -422,10 +438,21 @@ func TestParseSections3to5Errors(t *testing.T) {
 		{`CREATE SYNC JOB j FROM a.t TO b.t COLUMNS (a AS) MODE BATCH`, wantErr{se, `syntax error at or near ")"`, 48, "target column name"}},
 		{`CREATE SYNC JOB j FROM a.t TO b.t MODE BATCH WITH (a = 1) extra`, wantErr{se, `syntax error at or near "extra"`, 59, "expected COLUMNS (...), INCREMENTAL ON, WHERE, TARGET WHERE, SCHEDULE or end of statement"}},
 		{`CREATE SYNC JOB j FROM a.t TO b.t MODE BATCH WITH (a = 'x`, wantErr{se, "unterminated quoted string at or near \"'x\"", 56, ""}},
-		{`ALTER SYNC JOB j`, wantErr{se, `syntax error at end of input`, 17, "expected SET (setting = value, ...) or SCHEDULE"}},
+		{`ALTER SYNC JOB j`, wantErr{se, `syntax error at end of input`, 17, "expected SET (setting = value, ...), SET TOPICS (...) or SCHEDULE"}},
 		{`ALTER SYNC JOB j SET (a = 1) SET (b = 2)`, wantErr{se, `syntax error at or near "SET"`, 30, "SET is given more than once"}},
 		{`ALTER SYNC JOB j SCHEDULE ONCE SET SCHEDULE NONE`, wantErr{se, `syntax error at or near "SET"`, 32, "SCHEDULE is given more than once"}},
-		{`ALTER SYNC JOB j RENAME TO k`, wantErr{se, `syntax error at or near "RENAME"`, 18, "expected SET (...), SCHEDULE or end"}},
+		{`ALTER SYNC JOB j RENAME TO k`, wantErr{se, `syntax error at or near "RENAME"`, 18, "expected SET TOPICS (...), SET (...), SCHEDULE or end"}},
+		// Section 7: message-queue jobs.
+		{`CREATE SYNC JOB j FROM bus TOPICS 'a' TO DATABASE dw MODE CDC`, wantErr{se, `syntax error at or near "'a'"`, 35, "expected ("}},
+		{`CREATE SYNC JOB j FROM bus TOPICS (a) TO DATABASE dw MODE CDC`, wantErr{se, `syntax error at or near "a"`, 36, "topic name as a string literal"}},
+		{`CREATE SYNC JOB j FROM bus TOPICS ('a', '') TO DATABASE dw MODE CDC`, wantErr{se, `syntax error at or near "''"`, 41, "non-empty topic name"}},
+		{`CREATE SYNC JOB j FROM bus TOPICS ('a') TO dw.t MODE CDC`, wantErr{se, `syntax error at or near "dw"`, 44, "TO DATABASE dst"}},
+		{`CREATE SYNC JOB j FROM bus TOPICS ('a') TO DATABASE dw COLUMNS (x) MODE CDC`, wantErr{se, `syntax error at or near "COLUMNS"`, 56, "COLUMNS (...) is for table jobs"}},
+		{`ALTER SYNC JOB j SET TOPICS ()`, wantErr{se, `syntax error at or near ")"`, 30, "topic name"}},
+		{`ALTER SYNC JOB j SET TOPICS ('a') SET TOPICS ('b')`, wantErr{se, `syntax error at or near "SET"`, 35, "TOPICS is given more than once"}},
+		{`RESET SYNC JOB j POSITION TO '2024-05-01'`, wantErr{se, `syntax error at or near "'2024-05-01'"`, 30, "expected POSITION TO TIMESTAMP"}},
+		{`RESET SYNC JOB j POSITION TO TIMESTAMP 2024`, wantErr{se, `syntax error at or near "2024"`, 40, "timestamp such as"}},
+		{`RESET SYNC JOB j`, wantErr{se, `syntax error at end of input`, 17, "expected POSITION TO TIMESTAMP"}},
 		{`RUN SYNC JOB j NOW`, wantErr{se, `syntax error at or near "NOW"`, 16, "end of statement"}},
 		{`RETRY RUN r1`, wantErr{se, `syntax error at or near "r1"`, 11, "run id as a string literal"}},
 		{`RETRY RUN 'r1' STAGE`, wantErr{se, `syntax error at end of input`, 21, "stage name"}},

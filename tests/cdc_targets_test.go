@@ -95,7 +95,7 @@ func changeKinds(t testing.TB, src *pgx.Conn) {
 // CDC from PostgreSQL into PostgreSQL, MySQL and SQLite: the snapshot and then
 // inserts, updates, key changes and deletes arrive with every value as the
 // target's own query shows it (numeric extremes, microseconds in UTC,
-// bytes, json, arrays into json, NULL vs '', 4-byte UTF-8, booleans).
+// bytes, json, arrays into json, NULL vs ”, 4-byte UTF-8, booleans).
 func TestCDCPostgresIntoMySQLAndSQLite(t *testing.T) {
 	pg := testbed.Postgres(t)
 	my := testbed.MySQL(t)

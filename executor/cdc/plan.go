@@ -31,6 +31,9 @@ type Plan struct {
 	// Unmatched are source tables of a database job without a target
 	// table (not captured).
 	Unmatched []string `json:"-"`
+	// NoKey are target tables of a job whose source names its tables
+	// (a message queue) that have no primary key (not written).
+	NoKey []string `json:"-"`
 }
 
 // table is one captured table of an attempt: its description on both
@@ -48,8 +51,11 @@ type table struct {
 	convert  []func([]byte) ([]byte, error) // per target column, nil = as is
 	ignored  map[string]bool                // new source columns left out (schema_changes = 'ignore')
 	lastCols []string                       // the stream's previous column names
-	counts   catalog.CDCTableCounts         // since the last report
-	streamed int64                          // changes applied this run
+	// schemaErr is why the stream's columns cannot be mapped now (a strict
+	// source: its changes are bad records until a mappable schema comes).
+	schemaErr error
+	counts    catalog.CDCTableCounts // since the last report
+	streamed  int64                  // changes applied this run
 }
 
 // endpoints is an attempt's open datasources and their capabilities.
@@ -57,8 +63,11 @@ type endpoints struct {
 	src, dst *batch.Endpoint
 	source   change.ChangeSource
 	applier  change.ChangeApplier
-	exporter data.Exporter
+	exporter data.Exporter // nil for sources without tables to copy
 	importer data.Importer
+	// describes is set for sources that can list and describe their
+	// tables; the others (message queues) name tables in their changes.
+	describes bool
 }
 
 func (ep *endpoints) close() {
@@ -126,6 +135,12 @@ func (e *Engine) open(ctx context.Context, j *catalog.Job) (*endpoints, error) {
 		return fail(planErr("0A000", "CDC targets are PostgreSQL, MySQL/MariaDB and SQLite datasources.",
 			"datasource %q of type %s cannot be a CDC target", dst.Name, dst.Type))
 	}
+	_, err = connectors.As[schema.Introspector](src.Conn)
+	ep.describes = err == nil
+	if !ep.describes {
+		// A source whose stream names its tables has nothing to copy.
+		return ep, nil
+	}
 	if ep.exporter, err = connectors.As[data.Exporter](src.Conn); err != nil {
 		return fail(planErr("0A000", "", "datasource %q of type %s cannot export rows for a snapshot", src.Name, src.Type))
 	}
@@ -139,6 +154,9 @@ func (e *Engine) open(ctx context.Context, j *catalog.Job) (*endpoints, error) {
 // primary key at the source and the target, the target key among the
 // mapped columns, and the source's own prerequisites (CheckCDC).
 func (e *Engine) plan(ctx context.Context, j *catalog.Job, ep *endpoints) (*Plan, []*table, error) {
+	if !ep.describes {
+		return e.planFromTarget(ctx, j, ep)
+	}
 	sin, err := connectors.As[schema.Introspector](ep.src.Conn)
 	if err != nil {
 		return nil, nil, planErr("0A000", "", "datasource %q cannot read table structure", ep.src.Name)

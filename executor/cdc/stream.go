@@ -48,8 +48,8 @@ type streamer struct {
 	checkpointedAt time.Time
 	// Where the attempt's time went, logged at its end.
 	applyTime, commitTime time.Duration
-	applied, commits               int64
-	started, lastStats             time.Time
+	applied, commits      int64
+	started, lastStats    time.Time
 
 	// Batching: a target transaction commits at a source commit once it
 	// holds maxTxBytes of source records (0 = no limit) or is interval old.
