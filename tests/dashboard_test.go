@@ -155,7 +155,6 @@ func TestDashboardInTheBrowser(t *testing.T) {
 	if st := readProgress(b, run.RunID); st == nil || len(st.Bars) != 3 {
 		t.Fatalf("the runs page shows no progress bars for the running run %s:\n%s", run.RunID, b.html())
 	}
-	b.shot("runs-running")
 	seen := map[string]float64{}
 	var moved string
 	deadline := time.Now().Add(90 * time.Second)
@@ -180,6 +179,7 @@ func TestDashboardInTheBrowser(t *testing.T) {
 		t.Fatalf("no progress bar's value increased between two reads while the run was running (values seen %v)\n%s", seen, g.logs())
 	}
 	t.Logf("bar moved: %s", moved)
+	b.shot("runs-running")
 	var final *runState
 	for time.Since(runStarted) < 150*time.Second {
 		final = readProgress(b, run.RunID)
