@@ -196,9 +196,8 @@ var loginSlots = make(chan struct{}, 4)
 const failedLoginDelay = 500 * time.Millisecond
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
-	if v, ok := s.who(r); ok {
+	if _, ok := s.who(r); ok {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
-		_ = v
 		return
 	}
 	s.render(w, r, http.StatusOK, "login", nil, map[string]any{"Title": "Log in", "Next": safeNext(r.URL.Query().Get("next"))})
