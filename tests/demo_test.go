@@ -93,6 +93,14 @@ func TestDemo(t *testing.T) {
 		c.Close()
 		t.Errorf("something still listens on %s after make demo", m[2])
 	}
+	dash := regexp.MustCompile(`demo: dashboard while the demo runs: http://(\S+)/`).FindStringSubmatch(out)
+	if dash == nil {
+		t.Fatalf("make demo does not say where the dashboard is:\n%s", out)
+	}
+	if c, err := net.DialTimeout("tcp", dash[1], time.Second); err == nil {
+		c.Close()
+		t.Errorf("the dashboard still listens on %s after make demo", dash[1])
+	}
 	d := regexp.MustCompile(`demo: removed (\S+)`).FindStringSubmatch(out)
 	if d == nil {
 		t.Fatalf("make demo does not say it removed its directory:\n%s", out)

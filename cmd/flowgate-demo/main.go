@@ -124,6 +124,7 @@ func run(goCmd, flowgateBin, examples string, keep bool) int {
 	}
 	defer gw.stop()
 	say("gateway pid %d listening on %s (catalog %s)", gw.cmd.Process.Pid, gw.addr, filepath.Join(gwDir, "flowgate.db"))
+	say("dashboard while the demo runs: http://%s/ (with `make run` it is at http://127.0.0.1:9187/)", gw.metrics)
 	say("running %s with psql", rel(demoSQL))
 	fmt.Println()
 
@@ -282,20 +283,33 @@ func showFiles(dir string) error {
 
 // gateway is the flowgate process the demo runs.
 type gateway struct {
-	cmd    *exec.Cmd
-	addr   string
-	log    *os.File
-	exited chan error
-	done   bool
+	cmd     *exec.Cmd
+	addr    string
+	metrics string // the dashboard and /metrics
+	log     *os.File
+	exited  chan error
+	done    bool
+}
+
+// freeAddr is a free loopback address to listen on.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 func startGateway(ctx context.Context, bin, dir string) (*gateway, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
+	metrics, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	logFile, err := os.Create(filepath.Join(dir, "flowgate.log"))
 	if err != nil {
 		return nil, err
@@ -305,7 +319,7 @@ func startGateway(ctx context.Context, bin, dir string) (*gateway, error) {
 		"--catalog", filepath.Join(dir, "flowgate.db"),
 		"--staging-dir", filepath.Join(dir, "staging"),
 		"--secret-key-file", filepath.Join(dir, "flowgate.key"),
-		"--metrics-listen", "")
+		"--metrics-listen", metrics)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: the demo, not the terminal, stops it, so it
 	// always gets one SIGTERM and the demo waits for it. Pdeathsig stops it
@@ -315,7 +329,7 @@ func startGateway(ctx context.Context, bin, dir string) (*gateway, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("start flowgate: %w", err)
 	}
-	g := &gateway{cmd: cmd, addr: addr, log: logFile, exited: make(chan error, 1)}
+	g := &gateway{cmd: cmd, addr: addr, metrics: metrics, log: logFile, exited: make(chan error, 1)}
 	go func() { g.exited <- cmd.Wait() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
