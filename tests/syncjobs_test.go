@@ -264,9 +264,11 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (algoritm = 'hashdiff')", "22023", "algoritm"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (bisection_factor = 100, bisection_threshold = 50)", "22023", "bisection_factor"},
 		// A key of another mode is refused, naming the modes it belongs to.
-		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (pre_action = 'truncate')", "22023", "used by MODE SCAN only"},
+		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (slot_name = 's')", "22023", "used by MODE CDC only"},
+		// pre_action applies to BATCH, with BATCH's values only.
+		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (pre_action = 'rename_create')", "22023", "none | truncate | recreate"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (checkpoint_interval = 500)", "22023", "does not apply to MODE BATCH"},
-		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (error_limit = 5)", "22023", "not supported yet"},
+		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (throttle_mbps = 5)", "22023", "not supported yet"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.missing MODE BATCH", "42P01", "missing"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders COLUMNS (id, nosuch AS note) MODE BATCH", "42703", "nosuch"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders COLUMNS (id, customer AS placed) MODE BATCH", "42804", "customer"},
@@ -301,8 +303,8 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 	}
 
 	mustExec(t, c, "CREATE SYNC JOB ok FROM src.orders TO dst.orders MODE BATCH WITH (algorithm = 'md5diff')")
-	_, err = c.Exec(ctx, "ALTER SYNC JOB ok SET (pre_action = 'truncate')")
-	if pe := wantCode(t, err, "22023"); !strings.Contains(pe.Hint, "MODE SCAN") || pe.Position == 0 {
+	_, err = c.Exec(ctx, "ALTER SYNC JOB ok SET (pre_action = 'rename_create')")
+	if pe := wantCode(t, err, "22023"); !strings.Contains(pe.Hint, "MODE BATCH") || pe.Position == 0 {
 		t.Errorf("ALTER with pre_action: %q hint %q position %d", pe.Message, pe.Hint, pe.Position)
 	}
 	r := runJob(t, c, "RUN SYNC JOB ok WAIT")
@@ -378,17 +380,23 @@ func TestBatchJobFailedFileResumesWithoutDuplicates(t *testing.T) {
 	if n := count(t, c, "SELECT count(*) FROM dataflow.export_files WHERE run_id = $1 AND imported", r.RunID); n != 9 {
 		t.Fatalf("imported files = %d", n)
 	}
-	// Retrying the export of a run that already imported files is refused:
-	// the imported rows would load twice.
-	_, err := c.Exec(context.Background(), "RETRY RUN '"+r.RunID+"' STAGE 'ExportTable'")
-	if pe := wantCode(t, err, "55000"); !strings.Contains(pe.Message, "already imported files") {
-		t.Fatalf("refusal message: %s", pe.Message)
-	}
-	if s := runStatus(t, c, r.RunID); s != "failed" {
-		t.Fatalf("run after the refused retry is %s", s)
+	// Retrying from ExportTable after partitions were imported re-exports
+	// only the partitions that are not in the target: the ten partitions
+	// staged but not imported are left as they are, nine are skipped.
+	r = runJob(t, c, "RETRY RUN '"+r.RunID+"' STAGE 'ExportTable'")
+	if r.Status != "failed" {
+		t.Fatalf("export retry with the check still there = %+v %s", r, deref(r.Message))
 	}
 	if n := count(t, dst, "SELECT count(*) FROM orders"); n != 450 {
-		t.Fatalf("rows after the refused retry = %d", n)
+		t.Fatalf("rows after the export retry = %d, want 450", n)
+	}
+	var exportMsg string
+	mustScan(t, c.QueryRow(context.Background(), "SELECT message FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ExportTable'", r.RunID), &exportMsg)
+	if exportMsg != "exported 0 of 20 partitions (20 were done before)" {
+		t.Fatalf("export retry message = %q", exportMsg)
+	}
+	if n := count(t, c, "SELECT count(*) FROM dataflow.run_partitions WHERE run_id = $1 AND imported", r.RunID); n != 9 {
+		t.Fatalf("partitions imported = %d, want 9", n)
 	}
 	mustPG(t, dst, "ALTER TABLE orders DROP CONSTRAINT no_473")
 	r = runJob(t, c, "RETRY RUN '"+r.RunID+"' STAGE 'ImportTable'")
@@ -397,6 +405,11 @@ func TestBatchJobFailedFileResumesWithoutDuplicates(t *testing.T) {
 	}
 	if n := count(t, dst, "SELECT count(*) FROM orders"); n != 1000 {
 		t.Fatalf("rows after retry = %d", n)
+	}
+	var importMsg string
+	mustScan(t, c.QueryRow(context.Background(), "SELECT message FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'ImportTable'", r.RunID), &importMsg)
+	if importMsg != "imported 11 of 20 partitions (9 were done before)" {
+		t.Fatalf("import retry message = %q", importMsg)
 	}
 	// TARGET WHERE narrows the target side of the verification.
 	mustPG(t, dst, "UPDATE orders SET customer = -1 WHERE id = 1")

@@ -44,10 +44,27 @@ type ExportSpec struct {
 	// ZeroDates says what a MySQL zero or partly zero date
 	// ('0000-00-00', '2024-00-10', '0000-00-00 00:00:00') becomes.
 	ZeroDates ZeroDatePolicy
-	// Snapshot, when set, is a cdc.ChangeStream's SnapshotID: the export
-	// reads the table exactly as of the stream's start (PostgreSQL: SET
-	// TRANSACTION SNAPSHOT of the slot's exported snapshot).
+	// Snapshot, when set, is a cdc.ChangeStream's SnapshotID or a
+	// SnapshotExporter's snapshot: the export reads the table exactly as
+	// of that snapshot (PostgreSQL: SET TRANSACTION SNAPSHOT).
 	Snapshot string
+	// Key, Lower and Upper restrict the export to one partition: rows
+	// whose Key (compared as a row value) is >= Lower and < Upper, bounds
+	// as flowgate CSV text values the way Checksummer.SplitPoints returns
+	// them; nil = unbounded. Rows whose key is NULL are in no bounded
+	// range, so the key must be NOT NULL when a bound is set.
+	Key          []schema.Column
+	Lower, Upper []string
+}
+
+// Bounded reports whether the spec reads one key range rather than the
+// whole table.
+func (s ExportSpec) Bounded() bool { return s.Lower != nil || s.Upper != nil }
+
+// KeyBounds is the ChecksumSpec that selects the same key range as the
+// export (no filter: exporters add their own Where).
+func (s ExportSpec) KeyBounds() ChecksumSpec {
+	return ChecksumSpec{Schema: s.Schema, Table: s.Table, Key: s.Key, Lower: s.Lower, Upper: s.Upper, TimeZone: s.TimeZone}
 }
 
 // ZeroDatePolicy is what an exporter does with MySQL zero dates, which no
@@ -62,10 +79,18 @@ const (
 	ZeroDateError ZeroDatePolicy = "error"
 )
 
-// MarksTable is the table, created on demand in the target schema, where
-// importers record Markers: (run_id, file_id, at) with primary key
-// (run_id, file_id).
-const MarksTable = "flowgate_import_marks"
+// Import marks: importers record Markers, (run_id, file_id, at) with
+// primary key (run_id, file_id), in a table created on demand. It lives in
+// flowgate's own schema (PostgreSQL) or database (MySQL), OwnSchema, as
+// OwnMarksTable, where the user may create it, like the CDC checkpoints;
+// otherwise (and on SQLite, and in runs from before flowgate had its own
+// schema) as MarksTable in the target schema, or in ImportSpec.MarksSchema
+// when the job names one.
+const (
+	OwnSchema     = "flowgate"
+	OwnMarksTable = "import_marks"
+	MarksTable    = "flowgate_import_marks"
+)
 
 // ErrAlreadyImported is wrapped by Import when spec.Mark is already
 // recorded in the target: the file was imported before, nothing changed.
@@ -102,6 +127,17 @@ type ImportSpec struct {
 	// before loading (a CDC snapshot makes the target equal to the
 	// source; a crash leaves the old rows, never half of them).
 	Replace bool
+	// MarksSchema, when set, is where the marks table is kept (option
+	// marks_schema); "" = flowgate's own schema where allowed, else the
+	// target schema.
+	MarksSchema string
+}
+
+// MarkScope says where a target's marks may be: the target schema and
+// the configured marks schema ("" = automatic).
+type MarkScope struct {
+	Schema      string
+	MarksSchema string
 }
 
 // Importer bulk-loads flowgate CSV.
@@ -110,8 +146,34 @@ type Importer interface {
 	// returns the number of rows loaded. Bad data fails the whole import
 	// with the database's own message.
 	Import(ctx context.Context, spec ImportSpec, r io.Reader) (int64, error)
-	// ImportedMarks lists the FileIDs marked for runID.
-	ImportedMarks(ctx context.Context, schema, runID string) ([]string, error)
+	// ImportedMarks lists the FileIDs marked for runID in every place a
+	// marks table may be (flowgate's own, the configured one, the target
+	// schema), so marks written before an upgrade are still found.
+	ImportedMarks(ctx context.Context, scope MarkScope, runID string) ([]string, error)
+}
+
+// SnapshotExporter can hold one consistent snapshot open so that several
+// exports (the partitions of a table, read in parallel) see the same state
+// of the database.
+type SnapshotExporter interface {
+	// ExportSnapshot opens a snapshot and returns its id for
+	// ExportSpec.Snapshot; release closes it once every export started.
+	ExportSnapshot(ctx context.Context) (id string, release func(), err error)
+}
+
+// KeyRanger reads the range of a single integer key cheaply (from an
+// index), so a table can be cut into partitions of about equal width
+// without numbering its rows.
+type KeyRanger interface {
+	// IntKeyRange returns the smallest and largest key and the row count
+	// of spec's range (Where applies); ok is false for no rows.
+	IntKeyRange(ctx context.Context, spec ChecksumSpec) (lo, hi, rows int64, ok bool, err error)
+}
+
+// Emptier deletes every row of a table before a batch run loads it
+// (pre_action = 'truncate').
+type Emptier interface {
+	EmptyTable(ctx context.Context, schema, table string) error
 }
 
 // ChecksumSpec selects a key range of a table for verification.

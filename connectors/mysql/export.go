@@ -151,8 +151,12 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
 	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	sel, err := c.boundedSelect(spec)
+	if err != nil {
+		return 0, fmt.Errorf("export %s: %w", name, err)
+	}
 	// No arguments: the text protocol, rows streamed as they arrive.
-	rows, err := conn.QueryContext(ctx, c.exportSelect(spec))
+	rows, err := conn.QueryContext(ctx, sel)
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}

@@ -68,8 +68,9 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 	if err != nil {
 		return 0, fmt.Errorf("import %s: time zone %q: %w", name, spec.TimeZone, err)
 	}
+	marks := ""
 	if spec.Mark != nil {
-		if err := c.ensureMarks(ctx, spec.Schema); err != nil {
+		if marks, err = c.ensureMarks(ctx, data.MarkScope{Schema: spec.Schema, MarksSchema: spec.MarksSchema}); err != nil {
 			return 0, fmt.Errorf("import %s: %w", name, err)
 		}
 	}
@@ -84,7 +85,7 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 	}
 	defer tx.Rollback()
 	if m := spec.Mark; m != nil {
-		res, err := tx.ExecContext(ctx, "INSERT IGNORE INTO "+c.dataTable(spec.Schema, data.MarksTable)+
+		res, err := tx.ExecContext(ctx, "INSERT IGNORE INTO "+marks+
 			" (run_id, file_id, at) VALUES (?, ?, UTC_TIMESTAMP(6))", m.RunID, m.FileID)
 		if err != nil {
 			return 0, fmt.Errorf("import %s: mark: %w", name, err)
@@ -309,48 +310,108 @@ func appendEscaped(dst, v []byte) []byte {
 	return dst
 }
 
-// ensureMarks creates the marks table if it is missing; CREATE TABLE
-// commits implicitly, so it runs before the import transaction.
-func (c *Conn) ensureMarks(ctx context.Context, db string) error {
-	_, err := c.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+c.dataTable(db, data.MarksTable)+
+// marksTables are the places a marks table may be for scope, preferred
+// first: the configured database's, or flowgate's own database; then the
+// target database's (where runs before flowgate had its own database kept
+// them, and where a user who may not create databases keeps them).
+func (c *Conn) marksTables(scope data.MarkScope) (prefDB, prefTable, fbDB, fbTable string) {
+	fbDB, fbTable = c.schemaOr(scope.Schema), data.MarksTable
+	switch scope.MarksSchema {
+	case "", data.OwnSchema:
+		return data.OwnSchema, data.OwnMarksTable, fbDB, fbTable
+	}
+	return scope.MarksSchema, data.MarksTable, fbDB, fbTable
+}
+
+// existingMarks lists the marks tables this user can see, preferred
+// first, as qualified names.
+func (c *Conn) existingMarks(ctx context.Context, scope data.MarkScope) ([]string, error) {
+	pdb, pt, fdb, ft := c.marksTables(scope)
+	var out []string
+	for _, p := range [][2]string{{pdb, pt}, {fdb, ft}} {
+		if len(out) > 0 && out[0] == c.dataTable(p[0], p[1]) {
+			continue
+		}
+		var n int
+		if err := c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+			p[0], p[1]).Scan(&n); err != nil {
+			return nil, fmt.Errorf("find %s: %w", data.MarksTable, err)
+		}
+		if n > 0 {
+			out = append(out, c.dataTable(p[0], p[1]))
+		}
+	}
+	return out, nil
+}
+
+// ensureMarks finds or creates the marks table and returns its name: in
+// database flowgate (or marks_schema), or in the target database when the
+// user may not create that database or table. CREATE commits implicitly,
+// so it runs before the import transaction.
+func (c *Conn) ensureMarks(ctx context.Context, scope data.MarkScope) (string, error) {
+	names, err := c.existingMarks(ctx, scope)
+	if err != nil {
+		return "", err
+	}
+	pdb, pt, fdb, ft := c.marksTables(scope)
+	preferred, fallback := c.dataTable(pdb, pt), c.dataTable(fdb, ft)
+	if len(names) > 0 && names[0] == preferred {
+		return preferred, nil
+	}
+	_, err = c.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+dataQuote(pdb)+" CHARACTER SET utf8mb4")
+	if err == nil {
+		if err = c.createMarksTable(ctx, preferred); err == nil {
+			return preferred, nil
+		}
+	}
+	var me *driver.MySQLError
+	// 1044 no access to the database, 1142 no CREATE on the table, 1227 no
+	// privilege for the operation.
+	if !errors.As(err, &me) || me.Number != 1044 && me.Number != 1142 && me.Number != 1227 || scope.MarksSchema != "" {
+		return "", fmt.Errorf("create %s: %w", preferred, err)
+	}
+	if len(names) > 0 {
+		return names[0], nil
+	}
+	if err := c.createMarksTable(ctx, fallback); err != nil {
+		return "", fmt.Errorf("create %s (no privilege for database %s: %v): %w", fallback, pdb, me.Message, err)
+	}
+	return fallback, nil
+}
+
+func (c *Conn) createMarksTable(ctx context.Context, name string) error {
+	_, err := c.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+name+
 		" (run_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"+
 		" file_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"+
 		" at DATETIME(6) NOT NULL, PRIMARY KEY (run_id, file_id)) ENGINE=InnoDB")
-	if err != nil {
-		return fmt.Errorf("create %s: %w", data.MarksTable, err)
-	}
-	return nil
+	return err
 }
 
-// ImportedMarks lists the FileIDs marked for runID (none when the marks
-// table does not exist yet).
-func (c *Conn) ImportedMarks(ctx context.Context, db, runID string) ([]string, error) {
-	if db == "" {
-		db = c.database
-	}
-	var n int
-	if err := c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-		db, data.MarksTable).Scan(&n); err != nil {
-		return nil, fmt.Errorf("imported marks: %w", err)
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	rows, err := c.db.QueryContext(ctx, "SELECT file_id FROM "+c.dataTable(db, data.MarksTable)+" WHERE run_id = ? ORDER BY file_id", runID)
+// ImportedMarks lists the FileIDs marked for runID in every marks table
+// there is (none when there is none yet).
+func (c *Conn) ImportedMarks(ctx context.Context, scope data.MarkScope, runID string) ([]string, error) {
+	names, err := c.existingMarks(ctx, scope)
 	if err != nil {
 		return nil, fmt.Errorf("imported marks: %w", err)
 	}
-	defer rows.Close()
 	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+	for _, name := range names {
+		rows, err := c.db.QueryContext(ctx, "SELECT file_id FROM "+name+" WHERE run_id = ? ORDER BY file_id", runID)
+		if err != nil {
 			return nil, fmt.Errorf("imported marks: %w", err)
 		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("imported marks: %w", err)
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("imported marks: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("imported marks: %w", err)
+		}
 	}
 	return ids, nil
 }

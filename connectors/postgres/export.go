@@ -116,7 +116,11 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 	if _, err := tx.Exec(ctx, dataSessionSQL, dataTZ(spec.TimeZone)); err != nil {
 		return 0, fmt.Errorf("export %s: session settings: %w", name, err)
 	}
-	tag, err := conn.Conn().PgConn().CopyTo(ctx, w, "COPY ("+c.exportSelect(spec)+") TO STDOUT (FORMAT csv)")
+	sel, err := c.boundedSelect(spec)
+	if err != nil {
+		return 0, fmt.Errorf("export %s: %w", name, err)
+	}
+	tag, err := conn.Conn().PgConn().CopyTo(ctx, w, "COPY ("+sel+") TO STDOUT (FORMAT csv)")
 	if err != nil {
 		return tag.RowsAffected(), fmt.Errorf("export %s: %w", name, err)
 	}

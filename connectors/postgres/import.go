@@ -20,8 +20,10 @@ import (
 // rows.
 func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (int64, error) {
 	name := c.dataTable(spec.Schema, spec.Table)
+	marks := ""
 	if spec.Mark != nil {
-		if err := c.ensureMarks(ctx, spec.Schema); err != nil {
+		var err error
+		if marks, err = c.ensureMarks(ctx, data.MarkScope{Schema: spec.Schema, MarksSchema: spec.MarksSchema}); err != nil {
 			return 0, fmt.Errorf("import %s: %w", name, err)
 		}
 	}
@@ -41,7 +43,7 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 	if m := spec.Mark; m != nil {
 		// Marking first makes a repeated file fail before it loads; a
 		// concurrent import of the same file waits here for the first.
-		tag, err := tx.Exec(ctx, "INSERT INTO "+c.dataTable(spec.Schema, data.MarksTable)+
+		tag, err := tx.Exec(ctx, "INSERT INTO "+marks+
 			" (run_id, file_id, at) VALUES ($1, $2, now()) ON CONFLICT DO NOTHING", m.RunID, m.FileID)
 		if err != nil {
 			return 0, fmt.Errorf("import %s: mark: %w", name, err)
@@ -104,39 +106,104 @@ func explainCopyError(err error) error {
 	return err
 }
 
-// ensureMarks creates the marks table if it is missing. It runs in its own
-// transaction so a concurrent creation cannot abort an import.
-func (c *Conn) ensureMarks(ctx context.Context, schemaName string) error {
-	_, err := c.pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+c.dataTable(schemaName, data.MarksTable)+
-		" (run_id text NOT NULL, file_id text NOT NULL, at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, file_id))")
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07") {
-		return nil // another import created it at the same moment
+// marksTables are the places a marks table may be for scope, in the
+// order they are used: the configured schema's, or flowgate's own; then
+// the target schema's (where runs before flowgate had its own schema kept
+// them, and where a user who may not create schemas keeps them).
+func (c *Conn) marksTables(scope data.MarkScope) (preferred, fallback string) {
+	fallback = c.dataTable(scope.Schema, data.MarksTable)
+	switch scope.MarksSchema {
+	case "":
+		preferred = pgx.Identifier{data.OwnSchema, data.OwnMarksTable}.Sanitize()
+	case data.OwnSchema:
+		preferred = pgx.Identifier{data.OwnSchema, data.OwnMarksTable}.Sanitize()
+	default:
+		preferred = pgx.Identifier{scope.MarksSchema, data.MarksTable}.Sanitize()
 	}
-	if err != nil {
-		return fmt.Errorf("create %s: %w", data.MarksTable, err)
-	}
-	return nil
+	return preferred, fallback
 }
 
-// ImportedMarks lists the FileIDs marked for runID (none when the marks
-// table does not exist yet).
-func (c *Conn) ImportedMarks(ctx context.Context, schemaName, runID string) ([]string, error) {
-	name := c.dataTable(schemaName, data.MarksTable)
-	var exists bool
-	if err := c.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("imported marks: %w", err)
+// usableMarks lists the marks tables that exist and this user may write,
+// preferred first.
+func (c *Conn) usableMarks(ctx context.Context, scope data.MarkScope) ([]string, error) {
+	preferred, fallback := c.marksTables(scope)
+	var out []string
+	for _, name := range []string{preferred, fallback} {
+		if len(out) > 0 && out[0] == name {
+			continue
+		}
+		var ok bool
+		err := c.pool.QueryRow(ctx, `SELECT coalesce((SELECT has_table_privilege(r, 'SELECT') AND has_table_privilege(r, 'INSERT')
+			AND has_schema_privilege((SELECT relnamespace FROM pg_class WHERE oid = r), 'USAGE') FROM to_regclass($1) r WHERE r IS NOT NULL), false)`, name).Scan(&ok)
+		if err != nil {
+			return nil, fmt.Errorf("find %s: %w", data.MarksTable, err)
+		}
+		if ok {
+			out = append(out, name)
+		}
 	}
-	if !exists {
-		return nil, nil
+	return out, nil
+}
+
+// ensureMarks finds or creates the marks table and returns its name: in
+// schema flowgate (or marks_schema), or in the target schema when the user
+// may not create that schema or table there. It runs before the import
+// transaction, so a concurrent creation cannot abort an import.
+func (c *Conn) ensureMarks(ctx context.Context, scope data.MarkScope) (string, error) {
+	names, err := c.usableMarks(ctx, scope)
+	if err != nil {
+		return "", err
 	}
-	rows, err := c.pool.Query(ctx, "SELECT file_id FROM "+name+" WHERE run_id = $1 ORDER BY file_id", runID)
+	preferred, fallback := c.marksTables(scope)
+	if len(names) > 0 && names[0] == preferred {
+		return preferred, nil
+	}
+	sch := scope.MarksSchema
+	if sch == "" {
+		sch = data.OwnSchema
+	}
+	err = c.createIgnoringRace(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident(sch))
+	if err == nil {
+		if err = c.createMarksTable(ctx, preferred); err == nil {
+			return preferred, nil
+		}
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42501" || scope.MarksSchema != "" { // insufficient_privilege
+		return "", fmt.Errorf("create %s: %w", preferred, err)
+	}
+	if len(names) > 0 {
+		return names[0], nil
+	}
+	if err := c.createMarksTable(ctx, fallback); err != nil {
+		return "", fmt.Errorf("create %s (no privilege for schema %s: %v): %w", fallback, sch, pe.Message, err)
+	}
+	return fallback, nil
+}
+
+func (c *Conn) createMarksTable(ctx context.Context, name string) error {
+	return c.createIgnoringRace(ctx, "CREATE TABLE IF NOT EXISTS "+name+
+		" (run_id text NOT NULL, file_id text NOT NULL, at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, file_id))")
+}
+
+// ImportedMarks lists the FileIDs marked for runID in every marks table
+// there is (none when there is none yet).
+func (c *Conn) ImportedMarks(ctx context.Context, scope data.MarkScope, runID string) ([]string, error) {
+	names, err := c.usableMarks(ctx, scope)
 	if err != nil {
 		return nil, fmt.Errorf("imported marks: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("imported marks: %w", err)
+	var ids []string
+	for _, name := range names {
+		rows, err := c.pool.Query(ctx, "SELECT file_id FROM "+name+" WHERE run_id = $1 ORDER BY file_id", runID)
+		if err != nil {
+			return nil, fmt.Errorf("imported marks: %w", err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("imported marks: %w", err)
+		}
+		ids = append(ids, got...)
 	}
 	return ids, nil
 }

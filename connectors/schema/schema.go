@@ -99,6 +99,20 @@ type Index struct {
 	Lengths []int `json:",omitempty"`
 }
 
+// ForeignKey is a foreign key of a table.
+type ForeignKey struct {
+	Name       string
+	Columns    []string // in key order
+	RefSchema  string   // "" = the table's own schema
+	RefTable   string
+	RefColumns []string
+	// OnDelete and OnUpdate are the referential actions in SQL spelling:
+	// "NO ACTION" (also for "" ), "RESTRICT", "CASCADE", "SET NULL",
+	// "SET DEFAULT".
+	OnDelete string
+	OnUpdate string
+}
+
 // Table is one table's structure.
 type Table struct {
 	Schema     string // PostgreSQL schema or MySQL database; "" for SQLite
@@ -107,6 +121,11 @@ type Table struct {
 	Columns    []Column
 	PrimaryKey []string // column names in key order
 	Indexes    []Index
+	// ForeignKeys are the table's foreign keys, by name.
+	ForeignKeys []ForeignKey `json:",omitempty"`
+	// FullText are FULLTEXT indexes (MySQL); they have no portable form
+	// and are reported as dropped on other targets.
+	FullText []Index `json:",omitempty"`
 	// AutoIncrementNext is the next value the source would hand out (MySQL
 	// AUTO_INCREMENT, PostgreSQL sequence last_value+1); 0 when unknown.
 	AutoIncrementNext int64
@@ -149,13 +168,27 @@ type CreateOptions struct {
 	CaseSensitive bool
 	// TinyIntOneAsBool maps MySQL tinyint(1) to boolean (default true).
 	TinyIntOneAsBool bool
+	// ForeignKeys renders the table's foreign keys (Plan.ForeignKeys, or
+	// inline where the target cannot add them later).
+	ForeignKeys bool
+	// EnumAs is how an enum becomes a PostgreSQL column: "check" (text
+	// with a CHECK constraint, the default) or "type" (an enum type named
+	// <table>_<column>).
+	EnumAs string
+	// SetAs is how a MySQL set becomes a PostgreSQL column: "text" (the
+	// comma-separated members, the default) or "array" (text[]).
+	SetAs string
 }
 
 // Plan is what creating one table on a target takes.
 type Plan struct {
 	Table      string   // the target table name as created
 	Statements []string // run in order
-	Warnings   []string // lossy or dropped details (e.g. a zero-date default)
+	// ForeignKeys add the table's foreign keys; they run once every table
+	// of the task exists (tables may reference each other in a cycle).
+	// Empty where the keys are part of Statements (SQLite).
+	ForeignKeys []string
+	Warnings    []string // lossy or dropped details (e.g. a zero-date default)
 }
 
 // DDLTarget creates tables on a live database.

@@ -53,7 +53,16 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 		cols[i] = dataQuote(col.Name)
 	}
 	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + name
-	if spec.Where != "" {
+	var args []any
+	if spec.Bounded() {
+		b := spec.KeyBounds()
+		b.Where = spec.Where
+		where, err := rangeWhere(b, &args)
+		if err != nil {
+			return 0, fmt.Errorf("export %s: %w", name, err)
+		}
+		q += where
+	} else if spec.Where != "" {
 		q += " WHERE (" + spec.Where + ")"
 	}
 	if len(spec.OrderBy) > 0 {
@@ -63,7 +72,7 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 		}
 		q += " ORDER BY " + strings.Join(ob, ", ")
 	}
-	rows, err := conn.QueryContext(ctx, q)
+	rows, err := conn.QueryContext(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
@@ -176,4 +185,39 @@ func (c *Conn) Count(ctx context.Context, spec data.ExportSpec) (int64, error) {
 		return 0, fmt.Errorf("count %s: %w", name, err)
 	}
 	return n, nil
+}
+
+var (
+	_ data.KeyRanger = (*Conn)(nil)
+	_ data.Emptier   = (*Conn)(nil)
+)
+
+// IntKeyRange reads min, max and the row count of an integer key.
+func (c *Conn) IntKeyRange(ctx context.Context, spec data.ChecksumSpec) (lo, hi, rows int64, ok bool, err error) {
+	name := dataTable(spec.Schema, spec.Table)
+	if len(spec.Key) != 1 {
+		return 0, 0, 0, false, fmt.Errorf("key range of %s: one key column needed", name)
+	}
+	k := dataQuote(spec.Key[0].Name)
+	q := "SELECT CAST(min(" + k + ") AS INTEGER), CAST(max(" + k + ") AS INTEGER), count(*) FROM " + name
+	if spec.Where != "" {
+		q += " WHERE (" + spec.Where + ")"
+	}
+	var mn, mx *int64
+	if err := c.db.QueryRowContext(ctx, q).Scan(&mn, &mx, &rows); err != nil {
+		return 0, 0, 0, false, fmt.Errorf("key range of %s: %w", name, err)
+	}
+	if mn == nil || mx == nil {
+		return 0, 0, rows, false, nil
+	}
+	return *mn, *mx, rows, true, nil
+}
+
+// EmptyTable deletes every row.
+func (c *Conn) EmptyTable(ctx context.Context, schemaName, table string) error {
+	name := dataTable(schemaName, table)
+	if _, err := c.db.ExecContext(ctx, "DELETE FROM "+name); err != nil {
+		return fmt.Errorf("empty %s: %w", name, err)
+	}
+	return nil
 }

@@ -51,7 +51,7 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 		}
 	}()
 	if m := spec.Mark; m != nil {
-		marks := dataTable(spec.Schema, data.MarksTable)
+		marks := dataTable(marksSchema(data.MarkScope{Schema: spec.Schema, MarksSchema: spec.MarksSchema}), data.MarksTable)
 		if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+marks+
 			" (run_id TEXT NOT NULL, file_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (run_id, file_id))"); err != nil {
 			return 0, fmt.Errorf("import %s: create %s: %w", name, data.MarksTable, err)
@@ -200,7 +200,8 @@ func storageValue(col schema.Column, v []byte, loc *time.Location) (any, error) 
 
 // ImportedMarks lists the FileIDs marked for runID (none when the marks
 // table does not exist yet).
-func (c *Conn) ImportedMarks(ctx context.Context, schemaName, runID string) ([]string, error) {
+func (c *Conn) ImportedMarks(ctx context.Context, scope data.MarkScope, runID string) ([]string, error) {
+	schemaName := marksSchema(scope)
 	master := "sqlite_master"
 	if schemaName != "" && schemaName != "main" {
 		master = dataQuote(schemaName) + ".sqlite_master"
@@ -229,4 +230,14 @@ func (c *Conn) ImportedMarks(ctx context.Context, schemaName, runID string) ([]s
 		return nil, fmt.Errorf("imported marks: %w", err)
 	}
 	return ids, nil
+}
+
+// marksSchema is where SQLite keeps marks: SQLite has no schemas of its
+// own, so in the database file itself (or marks_schema, an attached
+// database), as flowgate_import_marks.
+func marksSchema(scope data.MarkScope) string {
+	if scope.MarksSchema != "" {
+		return scope.MarksSchema
+	}
+	return scope.Schema
 }

@@ -364,8 +364,15 @@ func (e *Engine) Retry(ctx context.Context, runID, stage string) (*Handle, error
 			}
 		}
 		if slices.Contains(reset, StageExport) && plan.Options["staging"] != "none" {
+			// A run staged before partitions existed cannot export again
+			// once a file is in (partitioned runs re-export only the
+			// partitions that are not).
+			parts, err := e.cfg.Catalog.Partitions(ctx, runID, t.ID)
+			if err != nil {
+				return nil, err
+			}
 			for _, f := range files {
-				if f.TaskID == t.ID && f.Imported {
+				if len(parts) == 0 && f.TaskID == t.ID && f.Imported {
 					return nil, planErr("55000", "Retry from ImportTable instead (imported files are skipped), or empty the target table first and start a new run.",
 						"run %s already imported files of %s; exporting again would load those rows twice", runID, t.SourceTable)
 				}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +83,19 @@ func (e *Engine) execute(ctx context.Context, id string, plan *RunPlan, a *activ
 		rc.store = localStore{dir: e.cfg.StagingDir}
 	}
 
+	if stages, err := cat.Stages(bg, id); err != nil {
+		finish(catalog.RunFailed, err.Error())
+		return
+	} else if err := rc.preActions(ctx, stages); err != nil {
+		if ctx.Err() != nil {
+			o := stoppedOutcome(ctx)
+			finish(o.status, o.message)
+			return
+		}
+		finish(catalog.RunFailed, err.Error())
+		return
+	}
+
 	outcomes := make([]taskOutcome, len(plan.Tasks))
 	sem := make(chan struct{}, max(1, int(rc.opts.Int("batch_parallel_size"))))
 	var wg sync.WaitGroup
@@ -155,9 +167,19 @@ func (rc *runCtx) runTask(ctx context.Context, t TaskPlan) taskOutcome {
 		s := findStage(stages, t.ID, name).Status
 		return s != catalog.StageCompleted && s != catalog.StageSkipped
 	}
+	var parts []catalog.Partition
+	if pending(StageExport) || pending(StageImport) {
+		if parts, err = tc.loadPartitions(ctx, pending(StageExport)); err != nil {
+			msg := scrub(rc.src, err)
+			cat.StartStage(bg, rc.id, t.ID, StageExport)
+			cat.FinishStage(bg, rc.id, t.ID, StageExport, catalog.StageFailed, 0, 0, msg)
+			return setTask(taskOutcome{catalog.RunFailed, StageExport + ": " + msg})
+		}
+		tc.parts = parts
+	}
 	if rc.opts["staging"] == "none" {
 		if pending(StageExport) || pending(StageImport) {
-			if err := tc.streamCopy(ctx); err != nil {
+			if err := tc.streamCopy(ctx, parts); err != nil {
 				return setTask(failOutcome(ctx, err))
 			}
 		}
@@ -166,8 +188,8 @@ func (rc *runCtx) runTask(ctx context.Context, t TaskPlan) taskOutcome {
 		// the export running to the end so RETRY resumes at ImportTable.
 		feed := newFileFeed()
 		exported := make(chan error, 1)
-		go func() { exported <- tc.export(ctx, feed) }()
-		ierr := tc.importFiles(ctx, feed)
+		go func() { exported <- tc.export(ctx, feed, parts) }()
+		ierr := tc.importFiles(ctx, feed, parts)
 		eerr := <-exported
 		if eerr != nil {
 			return setTask(failOutcome(ctx, eerr))
@@ -176,7 +198,7 @@ func (rc *runCtx) runTask(ctx context.Context, t TaskPlan) taskOutcome {
 			return setTask(failOutcome(ctx, ierr))
 		}
 	} else if pending(StageImport) {
-		if err := tc.importFiles(ctx, nil); err != nil {
+		if err := tc.importFiles(ctx, nil, parts); err != nil {
 			return setTask(failOutcome(ctx, err))
 		}
 	}
@@ -215,6 +237,7 @@ type taskCtx struct {
 	pairs    []ColumnPair
 	exporter data.Exporter
 	importer data.Importer
+	parts    []catalog.Partition // this run's key ranges of the table
 }
 
 func (rc *runCtx) prepareTask(ctx context.Context, t TaskPlan) (*taskCtx, error) {
@@ -259,7 +282,8 @@ func (tc *taskCtx) importSpec(mark *data.Marker) data.ImportSpec {
 	for i, p := range tc.pairs {
 		cols[i] = p.Dst
 	}
-	return data.ImportSpec{Schema: tc.t.TargetSchema, Table: tc.t.TargetTable, Columns: cols, TimeZone: tc.rc.opts["source_timezone"], Mark: mark}
+	return data.ImportSpec{Schema: tc.t.TargetSchema, Table: tc.t.TargetTable, Columns: cols, TimeZone: tc.rc.opts["source_timezone"], Mark: mark,
+		MarksSchema: tc.rc.opts["marks_schema"]}
 }
 
 // stage tracks one running stage: counters, catalog heartbeats, progress
@@ -270,7 +294,10 @@ type stage struct {
 	attempt  int64
 	rows     atomic.Int64
 	bytes    atomic.Int64
-	beats    atomic.Int64 // progress that is neither rows nor bytes (waiting on a moving export)
+	// doneBytes are the bytes of finished partitions (staging = 'none').
+	doneBytes atomic.Int64
+	beats     atomic.Int64
+	note      atomic.Pointer[string] // the completed stage's message // progress that is neither rows nor bytes (waiting on a moving export)
 	total    atomic.Int64
 	started  time.Time
 	ctx      context.Context
@@ -338,7 +365,11 @@ func (s *stage) end(ctx context.Context, err error) error {
 	cat := s.tc.rc.e.cfg.Catalog
 	rows, bytes := s.rows.Load(), s.bytes.Load()
 	if err == nil {
-		if ferr := cat.FinishStage(bg, s.tc.rc.id, s.tc.t.ID, s.name, catalog.StageCompleted, rows, bytes, ""); ferr != nil {
+		note := ""
+		if p := s.note.Load(); p != nil {
+			note = *p
+		}
+		if ferr := cat.FinishStage(bg, s.tc.rc.id, s.tc.t.ID, s.name, catalog.StageCompleted, rows, bytes, note); ferr != nil {
 			return ferr
 		}
 		s.tc.rc.watch.report(s.progress(true))
@@ -354,12 +385,6 @@ func (s *stage) end(ctx context.Context, err error) error {
 	cat.FinishStage(bg, s.tc.rc.id, s.tc.t.ID, s.name, catalog.StageFailed, rows, bytes, msg)
 	s.tc.rc.watch.report(Progress{RunID: s.tc.rc.id, TaskID: s.tc.t.ID, Table: s.tc.t.SourceTable, Stage: s.name, Message: "failed: " + msg})
 	return fmt.Errorf("%s: %s", s.name, msg)
-}
-
-// fileID names a staged file uniquely per export attempt, so a re-export
-// never collides with marks of an earlier one.
-func fileName(job, run string, task, attempt, seq int64, suffix string) string {
-	return path.Join(job, run, fmt.Sprintf("t%04d-a%d-%06d%s", task, attempt, seq, suffix))
 }
 
 // countInBackground counts the rows to export for progress percentages
@@ -394,289 +419,6 @@ func (f *fileFeed) signal() {
 	case f.wake <- struct{}{}:
 	default:
 	}
-}
-
-// export streams the source table into staged files, telling feed (when
-// set) about each one.
-func (tc *taskCtx) export(ctx context.Context, feed *fileFeed) (err error) {
-	if feed != nil {
-		defer func() {
-			if err != nil {
-				feed.failed.Store(true)
-			} else {
-				feed.done.Store(true)
-			}
-			feed.signal()
-		}()
-	}
-	cat := tc.rc.e.cfg.Catalog
-	spec := tc.exportSpec()
-	st, sctx, err := tc.startStage(ctx, StageExport, 0)
-	if err != nil {
-		return err
-	}
-	tc.countInBackground(sctx, spec, st)
-	if feed != nil {
-		feed.export.Store(st)
-		feed.signal()
-	}
-	if err := cat.ClearExportFiles(context.WithoutCancel(ctx), tc.rc.id, tc.t.ID); err != nil {
-		return st.end(sctx, err)
-	}
-	compression := tc.rc.opts["compression"]
-	asParquet := tc.rc.opts["batch_file_format"] == "parquet"
-	names := make([]string, len(tc.pairs))
-	for i, p := range tc.pairs {
-		names[i] = p.Src.Name
-	}
-	pack := func(raw []byte) ([]byte, error) {
-		if asParquet {
-			return csvToParquet(raw, names, compression)
-		}
-		return compress(compression, raw)
-	}
-	suffix := fileSuffix(compression)
-	if asParquet {
-		suffix = ".parquet"
-	}
-	type chunk struct {
-		seq  int64
-		raw  []byte
-		rows int64
-	}
-	work := make(chan chunk)
-	var (
-		wg       sync.WaitGroup
-		firstErr error
-		errOnce  sync.Once
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; st.cancel(err) })
-	}
-	for range max(1, int(tc.rc.opts.Int("export_compress_parallel"))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				if sctx.Err() != nil {
-					continue
-				}
-				packed, err := pack(c.raw)
-				if err != nil {
-					fail(fmt.Errorf("compress: %w", err))
-					continue
-				}
-				uri, err := tc.rc.store.put(sctx, fileName(tc.rc.plan.Job, tc.rc.id, tc.t.ID, st.attempt, c.seq, suffix), packed)
-				if err != nil {
-					fail(err)
-					continue
-				}
-				if err := cat.AddExportFile(context.WithoutCancel(ctx), tc.rc.id, catalog.ExportFile{TaskID: tc.t.ID, Seq: c.seq, URI: uri, Rows: c.rows, Bytes: int64(len(packed))}); err != nil {
-					fail(err)
-					continue
-				}
-				st.bytes.Add(int64(len(packed)))
-				if feed != nil {
-					feed.signal()
-				}
-			}
-		}()
-	}
-	var seq int64
-	ch := newChunker(max(1, tc.rc.opts.Int("export_batch_rows")), func(b []byte, rows int64) error {
-		seq++
-		select {
-		case work <- chunk{seq: seq, raw: b, rows: rows}:
-			st.rows.Add(rows)
-			return nil
-		case <-sctx.Done():
-			return context.Cause(sctx)
-		}
-	})
-	n, err := tc.exporter.Export(sctx, spec, ch)
-	if err == nil {
-		err = ch.Close()
-	}
-	close(work)
-	wg.Wait()
-	if err == nil && firstErr != nil {
-		err = firstErr
-	}
-	if err == nil && n != st.rows.Load() {
-		err = fmt.Errorf("exporter reported %d rows but %d were staged", n, st.rows.Load())
-	}
-	if err != nil && sctx.Err() != nil {
-		err = context.Cause(sctx)
-	}
-	if err == nil {
-		tc.rc.operation(ctx, tc, "export", st)
-	}
-	return st.end(ctx, err)
-}
-
-// importFiles loads every staged file not yet in the target, in file
-// order. Each file is one target transaction that also writes a mark; the
-// catalog is updated after the commit, and a crash in between is settled by
-// the mark. With feed, files are taken as the running export stages them.
-func (tc *taskCtx) importFiles(ctx context.Context, feed *fileFeed) error {
-	cat := tc.rc.e.cfg.Catalog
-	bg := context.WithoutCancel(ctx)
-	files, err := cat.ExportFiles(bg, tc.rc.id, tc.t.ID)
-	if err != nil {
-		return err
-	}
-	var total int64
-	for _, f := range files {
-		total += f.Rows
-	}
-	st, sctx, err := tc.startStage(ctx, StageImport, total)
-	if err != nil {
-		return err
-	}
-	marks, err := tc.importer.ImportedMarks(sctx, tc.t.TargetSchema, tc.rc.id)
-	if err != nil {
-		return st.end(ctx, fmt.Errorf("read import marks: %w", err))
-	}
-	marked := set(marks)
-	anyImported := false
-	for _, f := range files {
-		anyImported = anyImported || f.Imported || marked[path.Base(f.URI)]
-	}
-	if !anyImported && tc.rc.opts.Bool("enable_pk_duplicate_detect") {
-		if err := tc.detectDuplicates(sctx); err != nil {
-			return st.end(ctx, err)
-		}
-	}
-	// Files load import_parallel at a time (in file order, one at a time,
-	// when import_order_by asks for sorted loading).
-	workers := max(1, int(tc.rc.opts.Int("import_parallel")))
-	if len(splitList(tc.rc.opts["import_order_by"])) > 0 {
-		workers = 1
-	}
-	work := make(chan catalog.ExportFile)
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	fail := func(err error) {
-		errOnce.Do(func() {
-			firstErr = err
-			st.cancel(err)
-		})
-	}
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range work {
-				if sctx.Err() != nil {
-					continue
-				}
-				if err := tc.importOne(sctx, st, f, marked[path.Base(f.URI)]); err != nil {
-					fail(err)
-				}
-			}
-		}()
-	}
-	dispatch := func() error {
-		defer func() { close(work); wg.Wait() }()
-		next := int64(1) // files go out in seq order; seq k+1 waits for k
-		var lastExportRows int64
-		for {
-			if feed != nil {
-				if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
-					return err
-				}
-			}
-			for _, f := range files {
-				if f.Seq != next {
-					continue
-				}
-				select {
-				case work <- f:
-					next++
-				case <-sctx.Done():
-					return context.Cause(sctx)
-				}
-			}
-			if feed == nil {
-				return nil
-			}
-			if feed.failed.Load() {
-				return errors.New("stopped: ExportTable failed")
-			}
-			if feed.done.Load() {
-				// The export recorded every file before saying done; one
-				// more pass picks up the last ones.
-				if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
-					return err
-				}
-				if int64(len(files)) < next {
-					return nil
-				}
-				continue
-			}
-			select {
-			case <-feed.wake:
-			case <-time.After(time.Second):
-			case <-sctx.Done():
-				return context.Cause(sctx)
-			}
-			if ex := feed.export.Load(); ex != nil {
-				if r := ex.rows.Load(); r != lastExportRows {
-					lastExportRows = r
-					st.beats.Add(1)
-				}
-				st.total.Store(ex.total.Load())
-			}
-		}
-	}
-	err = dispatch()
-	if firstErr != nil {
-		err = firstErr
-	}
-	if err != nil {
-		return st.end(ctx, err)
-	}
-	tc.rc.operation(ctx, tc, "import", st)
-	return st.end(ctx, nil)
-}
-
-// importOne imports one staged file unless the catalog or the target's
-// marks say it is in already.
-func (tc *taskCtx) importOne(ctx context.Context, st *stage, f catalog.ExportFile, marked bool) error {
-	cat := tc.rc.e.cfg.Catalog
-	bg := context.WithoutCancel(ctx)
-	id := path.Base(f.URI)
-	if f.Imported || marked {
-		if !f.Imported {
-			if err := cat.MarkFileImported(bg, tc.rc.id, tc.t.ID, f.Seq); err != nil {
-				return err
-			}
-		}
-		st.rows.Add(f.Rows)
-		st.bytes.Add(f.Bytes)
-		return nil
-	}
-	if f.State != "present" {
-		return fmt.Errorf("staged file %s was deleted before it was imported; retry from ExportTable", f.URI)
-	}
-	n, err := tc.importFile(ctx, f, id, st)
-	if err != nil {
-		return fmt.Errorf("file %s: %w", f.URI, err)
-	}
-	if n != f.Rows {
-		return fmt.Errorf("file %s: imported %d rows, exported %d", f.URI, n, f.Rows)
-	}
-	if err := cat.MarkFileImported(bg, tc.rc.id, tc.t.ID, f.Seq); err != nil {
-		return err
-	}
-	if tc.rc.opts.Bool("verbose") {
-		tc.rc.watch.report(Progress{RunID: tc.rc.id, TaskID: tc.t.ID, Table: tc.t.SourceTable, Stage: StageImport, Rows: st.rows.Load(), Total: st.total.Load(),
-			Message: fmt.Sprintf("imported %s (%d rows)", id, n)})
-	}
-	return nil
 }
 
 func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id string, st *stage) (int64, error) {
@@ -720,70 +462,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-// streamCopy is staging = 'none': the export feeds the import through a
-// pipe, one target transaction, no files.
-func (tc *taskCtx) streamCopy(ctx context.Context) error {
-	spec := tc.exportSpec()
-	est, ectx, err := tc.startStage(ctx, StageExport, 0)
-	if err != nil {
-		return err
-	}
-	ist, ictx, err := tc.startStage(ectx, StageImport, 0)
-	if err != nil {
-		return est.end(ctx, err)
-	}
-	tc.countInBackground(ectx, spec, est, ist)
-	if tc.rc.opts.Bool("enable_pk_duplicate_detect") {
-		if err := tc.detectDuplicates(ictx); err != nil {
-			ist.end(ctx, err)
-			return est.end(ctx, errors.New("not started: the import found duplicate keys"))
-		}
-	}
-	stop := make(chan struct{})
-	go func() {
-		// The importer's row count arrives at the end; mirror the export's
-		// so progress and the heartbeat see the import moving.
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				ist.rows.Store(est.rows.Load())
-				ist.bytes.Store(est.bytes.Load())
-			}
-		}
-	}()
-	n, eerr, ierr := PipeTable(ectx, ictx, tc.exporter, spec, tc.importer,
-		tc.importSpec(&data.Marker{RunID: tc.rc.id, FileID: fmt.Sprintf("t%04d-stream", tc.t.ID)}), &est.rows, &est.bytes)
-	close(stop)
-	if ierr == nil {
-		ist.rows.Store(n)
-		ist.bytes.Store(est.bytes.Load())
-	}
-	if ierr != nil && eerr != nil && !errors.Is(eerr, io.ErrClosedPipe) {
-		// The export's failure is the root cause.
-		ierr = fmt.Errorf("export failed: %w", eerr)
-	}
-	if eerr != nil && ierr == nil {
-		ierr = fmt.Errorf("export failed: %w", eerr)
-	}
-	if ierr == nil {
-		tc.rc.operation(ctx, tc, "export", est)
-		tc.rc.operation(ctx, tc, "import", ist)
-	}
-	if eerr != nil && errors.Is(eerr, io.ErrClosedPipe) {
-		eerr = errors.New("stopped because the import failed")
-	}
-	errI := ist.end(ctx, ierr)
-	errE := est.end(ctx, eerr)
-	if errI != nil {
-		return errI
-	}
-	return errE
 }
 
 // PipeTable feeds an export into an import through a pipe: one target

@@ -33,6 +33,9 @@ type Option struct {
 	// nil means every mode. A key given to a job of another mode is an
 	// error naming these modes, never silently ignored.
 	Modes []string
+	// ModeValues narrows an Enum's Values for a mode (nil = all Values
+	// in every mode).
+	ModeValues map[string][]string
 }
 
 // Sync-job modes, as the parser spells them.
@@ -128,6 +131,17 @@ func (s Set) CheckMode(given map[string]string, mode string) error {
 		}
 		return &KeyError{Key: k, Message: fmt.Sprintf("option %q does not apply to MODE %s jobs", k, strings.ToUpper(mode)),
 			Hint: fmt.Sprintf("%s is used by %s only.", k, strings.Join(upper, ", "))}
+	}
+	for _, k := range keys {
+		o, ok := s.lookup(k)
+		if !ok || o.ModeValues == nil {
+			continue
+		}
+		vals, ok := o.ModeValues[mode]
+		if ok && !slices.Contains(vals, strings.ToLower(given[k])) {
+			return &KeyError{Key: k, Message: fmt.Sprintf("invalid value for option %q in MODE %s: %q is not one of %s", k, strings.ToUpper(mode), given[k], strings.Join(vals, ", ")),
+				Hint: fmt.Sprintf("MODE %s takes %s = %s.", strings.ToUpper(mode), k, strings.Join(vals, " | "))}
+		}
 	}
 	return nil
 }
@@ -282,7 +296,7 @@ var SyncJob = Set{
 	{Name: "bisection_factor", Kind: Int, Default: "32", Min: 2, Modes: batchScan, Description: "Parts a differing range is split into; must be below bisection_threshold."},
 	{Name: "verbose", Kind: Bool, Default: "off", Description: "More progress NOTICEs (one per file)."},
 	{Name: "staging", Kind: String, Modes: batchOnly, Description: "An s3 or file datasource for export files, or 'none' to stream source to target with no files; default the local staging directory."},
-	{Name: "export_batch_rows", Kind: Int, Default: "100000", Min: 1, Modes: batchOnly, Description: "Rows per export file (bounds memory)."},
+	{Name: "export_batch_rows", Kind: Int, Default: "100000", Min: 1, Modes: batchOnly, Description: "Rows per partition: the unit of export, staged file, import transaction and retry (bounds memory)."},
 	{Name: "batch_parallel_size", Kind: Int, Default: "5", Min: 1, Max: 64, Modes: batchOnly, Description: "Tables of a database job run at once."},
 	{Name: "batch_file_format", Kind: Enum, Default: "csv", Values: []string{"csv", "parquet"}, Modes: batchOnly, Description: "Export file format."},
 	{Name: "compression", Kind: Enum, Default: "zstd", Values: []string{"zstd", "gzip", "none"}, Modes: batchOnly, Description: "Export file compression."},
@@ -292,7 +306,12 @@ var SyncJob = Set{
 	{Name: "enable_pk_duplicate_detect", Kind: Bool, Default: "on", Modes: batchOnly, Description: "Before importing into a non-empty target, look for keys that already exist and fail with examples."},
 	{Name: "source_timezone", Kind: String, Default: "UTC", Description: "Session time zone on both sides."},
 	{Name: "import_order_by", Kind: String, Modes: batchOnly, Description: "Comma-separated source columns to sort by before loading."},
-	{Name: "pre_action", Kind: Enum, Default: "none", Values: []string{"none", "truncate", "rename_create"}, Modes: scanOnly, Description: "What happens to the target before a scan fires."},
+	{Name: "pre_action", Kind: Enum, Default: "none", Values: []string{"none", "truncate", "recreate", "rename_create"}, Modes: batchScan,
+		ModeValues:  map[string][]string{Batch: {"none", "truncate", "recreate"}, Scan: {"none", "truncate", "rename_create"}},
+		Description: "What happens to the target first. BATCH (none, truncate, recreate): before the run's first partition loads, empty the target, or drop it and create it again from the source's structure; a RETRY after rows loaded does not do it again. SCAN (none, truncate, rename_create): before each scan."},
+	{Name: "parallel_export", Kind: Int, Default: "2", Min: 1, Max: 64, Modes: batchOnly, Description: "Partitions of a table exported at once; with staging = 'none' each streams into its own target transaction. PostgreSQL sources read them all from one exported snapshot."},
+	{Name: "partition_column", Kind: String, Modes: batchOnly, Description: "A NOT NULL source column to cut tables into partitions by (about export_batch_rows rows each); default the primary key. Tables with neither are read as one stream."},
+	{Name: "marks_schema", Kind: String, Modes: batchOnly, Description: "Where the target keeps flowgate's import marks; default schema (PostgreSQL) or database (MySQL) flowgate where the user may create it, else the target schema."},
 	{Name: "error_limit", Kind: Int, Default: "0", Min: 0, Modes: noMode, Description: "Bad records tolerated before a run fails."},
 	{Name: "throttle_mbps", Kind: Int, Default: "0", Min: 0, Modes: noMode, Description: "Bandwidth cap in MB/s, 0 = none."},
 	{Name: "snapshot", Kind: Bool, Default: "on", Modes: cdcOnly, Description: "Copy the tables (stage Snapshot) before streaming changes; off streams from the current position only."},

@@ -48,10 +48,24 @@ func TestCheckNormalizesAndRejects(t *testing.T) {
 }
 
 func TestCheckModeNamesTheModes(t *testing.T) {
-	err := SyncJob.CheckMode(map[string]string{"pre_action": "truncate", "algorithm": "hashdiff"}, Batch)
+	err := SyncJob.CheckMode(map[string]string{"slot_name": "s", "algorithm": "hashdiff"}, Batch)
 	ke, ok := err.(*KeyError)
-	if !ok || ke.Key != "pre_action" || !strings.Contains(ke.Message, "MODE BATCH") || !strings.Contains(ke.Hint, "MODE SCAN") {
+	if !ok || ke.Key != "slot_name" || !strings.Contains(ke.Message, "MODE BATCH") || !strings.Contains(ke.Hint, "MODE CDC") {
 		t.Fatalf("err = %#v", err)
+	}
+	// pre_action applies to BATCH and SCAN, each with its own values.
+	for _, v := range []string{"none", "truncate", "recreate"} {
+		if err := SyncJob.CheckMode(map[string]string{"pre_action": v}, Batch); err != nil {
+			t.Errorf("pre_action %s for BATCH: %v", v, err)
+		}
+	}
+	err = SyncJob.CheckMode(map[string]string{"pre_action": "rename_create"}, Batch)
+	if ke, ok := err.(*KeyError); !ok || ke.Key != "pre_action" || !strings.Contains(ke.Hint, "none | truncate | recreate") {
+		t.Fatalf("rename_create for BATCH: %#v", err)
+	}
+	err = SyncJob.CheckMode(map[string]string{"pre_action": "recreate"}, Scan)
+	if ke, ok := err.(*KeyError); !ok || !strings.Contains(ke.Hint, "rename_create") {
+		t.Fatalf("recreate for SCAN: %#v", err)
 	}
 	err = SyncJob.CheckMode(map[string]string{"algorithm": "hashdiff"}, CDC)
 	if ke, ok := err.(*KeyError); !ok || !strings.Contains(ke.Hint, "MODE BATCH, MODE SCAN") {
@@ -69,7 +83,7 @@ func TestCheckModeNamesTheModes(t *testing.T) {
 			t.Errorf("%s: %v", mode, err)
 		}
 	}
-	if err := SyncJob.CheckMode(map[string]string{"error_limit": "3"}, Batch); err == nil || !strings.Contains(err.Error(), "not supported yet") {
-		t.Errorf("error_limit: %v", err)
+	if err := SyncJob.CheckMode(map[string]string{"throttle_mbps": "3"}, Batch); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+		t.Errorf("throttle_mbps: %v", err)
 	}
 }

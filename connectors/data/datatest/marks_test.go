@@ -1,6 +1,7 @@
 package datatest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -23,7 +24,7 @@ func TestMarks(t *testing.T) {
 				return d.imp.Import(ctx(t), data.ImportSpec{Table: "fid", Columns: fidCols,
 					Mark: &data.Marker{RunID: "run-1", FileID: file}}, strings.NewReader(string(csv)))
 			}
-			if ids, err := d.imp.ImportedMarks(ctx(t), "", "run-1"); err != nil || len(ids) != 0 {
+			if ids, err := d.imp.ImportedMarks(ctx(t), data.MarkScope{}, "run-1"); err != nil || len(ids) != 0 {
 				t.Fatalf("marks before any import: %v %v", ids, err)
 			}
 			if n, err := imp("part-0", fixtureCSV()); err != nil || n != int64(len(fixture)) {
@@ -53,11 +54,11 @@ func TestMarks(t *testing.T) {
 			if n := checksum(t, d, s).Count; n != int64(len(fixture)) {
 				t.Errorf("failed imports left rows: %d", n)
 			}
-			ids, err := d.imp.ImportedMarks(ctx(t), "", "run-1")
+			ids, err := d.imp.ImportedMarks(ctx(t), data.MarkScope{}, "run-1")
 			if err != nil || !reflect.DeepEqual(ids, []string{"part-0"}) {
 				t.Errorf("marks: %v %v", ids, err)
 			}
-			if ids, _ := d.imp.ImportedMarks(ctx(t), "", "run-2"); len(ids) != 0 {
+			if ids, _ := d.imp.ImportedMarks(ctx(t), data.MarkScope{}, "run-2"); len(ids) != 0 {
 				t.Errorf("marks of another run: %v", ids)
 			}
 		})
@@ -107,6 +108,25 @@ func TestRanges(t *testing.T) {
 		}
 		if count != total.Count {
 			t.Errorf("%s: ranges hold %d rows, table %d", src.dialect, count, total.Count)
+		}
+		// An export bounded by the same ranges (a batch partition) writes
+		// exactly the rows of each range, and all of them together.
+		var exported int64
+		for i := 0; i+1 < len(bounds); i++ {
+			s := whole
+			s.Lower, s.Upper = bounds[i], bounds[i+1]
+			var buf bytes.Buffer
+			n, err := src.exp.Export(ctx(t), data.ExportSpec{Table: "r", Columns: cols, Key: cols[:2], Lower: bounds[i], Upper: bounds[i+1]}, &buf)
+			if err != nil {
+				t.Fatalf("%s bounded export %d: %v", src.dialect, i, err)
+			}
+			if want := checksum(t, src, s).Count; n != want || int64(bytes.Count(buf.Bytes(), []byte("\n"))) != want {
+				t.Errorf("%s bounded export %d: %d rows reported, %d lines, range has %d", src.dialect, i, n, bytes.Count(buf.Bytes(), []byte("\n")), want)
+			}
+			exported += n
+		}
+		if exported != total.Count {
+			t.Errorf("%s: bounded exports wrote %d rows, table has %d", src.dialect, exported, total.Count)
 		}
 	}
 	// One changed float is found in its range only.
