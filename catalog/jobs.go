@@ -41,6 +41,8 @@ type JobDefinition struct {
 	Where         string      `json:"where,omitempty"`
 	WhereLast     *LastWindow `json:"where_last,omitempty"`
 	TargetWhere   string      `json:"target_where,omitempty"`
+	// Topics are what a job FROM a message-queue datasource subscribes to.
+	Topics []string `json:"topics,omitempty"`
 }
 
 // Job is a sync job definition.

@@ -119,6 +119,8 @@ func (s *Session) run(ctx context.Context, p parser.Statement) (wire.Result, err
 		return s.runStopSyncJob(ctx, st)
 	case *parser.RestartSyncJob:
 		return s.runRestartSyncJob(ctx, st)
+	case *parser.ResetSyncJob:
+		return s.runResetSyncJob(ctx, st)
 	case *parser.PauseSyncJob:
 		return s.setScheduleState(ctx, st.Name, catalog.SchedulePaused, "PAUSE SYNC JOB")
 	case *parser.ResumeSyncJob:

@@ -85,6 +85,7 @@ func (s *Session) fromJobAST(st *parser.CreateSyncJob, opts map[string]string) (
 		j.Definition.Tables = append(j.Definition.Tables, catalog.ColumnMap{Source: c.Source, Target: c.Target})
 	}
 	j.Definition.Exclude = st.Exclude
+	j.Definition.Topics = st.Topics
 	j.Definition.IncrementalOn = st.IncrementalOn
 	if st.Where != nil {
 		j.Definition.Where = *st.Where
@@ -136,6 +137,15 @@ func (s *Session) runCreateSyncJob(ctx context.Context, st *parser.CreateSyncJob
 	}
 	if err := checkRunOptions(st.Text(), st.With, runopts.SyncJob.Resolve(opts)); err != nil {
 		return nil, err
+	}
+	if st.Topics != nil && st.Mode != "cdc" {
+		return nil, withHint(withPos(pgErr(codeFeatureNotSupp, "a job FROM TOPICS is MODE CDC"), parser.OffsetToPosition(st.Text(), st.ModePos)),
+			"Messages are applied as they arrive: use MODE CDC.")
+	}
+	if st.Mode == "cdc" {
+		if err := s.checkMQDefinition(ctx, st, opts); err != nil {
+			return nil, err
+		}
 	}
 	if staging := opts["staging"]; staging != "" && staging != "none" {
 		if _, err := s.stagingDatasource(ctx, staging); err != nil {
@@ -235,6 +245,15 @@ func (s *Session) runAlterSyncJob(ctx context.Context, st *parser.AlterSyncJob) 
 		if err != nil {
 			return nil, err
 		}
+		if j.Mode == "cdc" {
+			src, err := s.ex.cat.GetDatasource(ctx, j.Source)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkSourceKeys(st.Text(), st.With, set, src.Type); err != nil {
+				return nil, err
+			}
+		}
 		for k, v := range set {
 			j.Options[k] = v
 		}
@@ -247,6 +266,11 @@ func (s *Session) runAlterSyncJob(ctx context.Context, st *parser.AlterSyncJob) 
 			}
 		}
 		if err := s.ex.cat.SetJobOptions(ctx, j.Name, j.Options); err != nil {
+			return nil, err
+		}
+	}
+	if st.Topics != nil {
+		if err := s.alterTopics(ctx, j, st); err != nil {
 			return nil, err
 		}
 	}

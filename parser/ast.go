@@ -453,6 +453,13 @@ type Schedule struct {
 // required.
 type CreateSyncJob struct {
 	Source
+	// FromObject / ToObject are set for FROM store OBJECT 'prefix' and TO
+	// store OBJECT 'name' (files and object storage, FEATURES.md 5b); From
+	// or To then names only the datasource. Format is FORMAT csv|txt|parquet.
+	FromObject, ToObject *ObjectRef
+	Format               string
+	FormatPos            int
+
 	IfNotExists bool
 	Name        string
 	NamePos     int
@@ -475,6 +482,11 @@ type CreateSyncJob struct {
 	TargetWherePos   int // first character inside the quotes
 	Schedule         *Schedule
 	With             []Option
+	// Topics is set for a job FROM a message-queue datasource: FROM bus
+	// TOPICS ('a', 'b') TO DATABASE dst (JobKind "database"; From names
+	// only the datasource).
+	Topics    []string
+	TopicsPos []int // of each literal's first character inside the quotes
 }
 
 func (*CreateSyncJob) Kind() string { return "CREATE SYNC JOB" }
@@ -487,9 +499,25 @@ type AlterSyncJob struct {
 	NamePos  int
 	With     []Option // nil when SET (...) was not given
 	Schedule *Schedule
+	// Topics is SET TOPICS ('a', ...): a message-queue job's new
+	// subscription; nil when not given.
+	Topics    []string
+	TopicsPos []int
 }
 
 func (*AlterSyncJob) Kind() string { return "ALTER SYNC JOB" }
+
+// ResetSyncJob: RESET SYNC JOB name POSITION TO TIMESTAMP 'ts' (a stopped
+// message-queue job reads again from the first message at or after ts).
+type ResetSyncJob struct {
+	Source
+	Name         string
+	NamePos      int
+	Timestamp    string
+	TimestampPos int // first character inside the quotes
+}
+
+func (*ResetSyncJob) Kind() string { return "RESET SYNC JOB" }
 
 // DropSyncJob: DROP SYNC JOB [IF EXISTS] name.
 type DropSyncJob struct {
@@ -501,12 +529,13 @@ type DropSyncJob struct {
 
 func (*DropSyncJob) Kind() string { return "DROP SYNC JOB" }
 
-// RunSyncJob: RUN SYNC JOB name [WAIT].
+// RunSyncJob: RUN SYNC JOB name [WAIT] [WITH (start_time = '...', end_time = '...')].
 type RunSyncJob struct {
 	Source
 	Name    string
 	NamePos int
 	Wait    bool
+	With    []Option // nil when WITH (...) was not given
 }
 
 func (*RunSyncJob) Kind() string { return "RUN SYNC JOB" }

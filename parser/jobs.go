@@ -292,7 +292,27 @@ func parseCreateSyncJob(p *parser) (Statement, error) {
 	if err := p.expectKeyword("from"); err != nil {
 		return nil, err
 	}
-	if p.atDatabaseWord() {
+	if p.peek().kind == tkIdent && isKeyword(p.peekN(1), "topics") {
+		// FROM bus TOPICS ('a', ...) TO DATABASE dst [SCHEMA s]
+		st.JobKind = "database"
+		if st.From.Datasource, st.From.Pos, err = p.identifier("source datasource name"); err != nil {
+			return nil, err
+		}
+		p.advance()
+		if st.Topics, st.TopicsPos, err = p.stringList("topic name"); err != nil {
+			return nil, err
+		}
+		if err := p.expectKeyword("to"); err != nil {
+			return nil, err
+		}
+		if !p.atDatabaseWord() {
+			return nil, p.errHere("expected DATABASE: a job FROM TOPICS writes to TO DATABASE dst [SCHEMA s]")
+		}
+		p.advance()
+		if st.To, err = p.databaseRef("target datasource name"); err != nil {
+			return nil, err
+		}
+	} else if p.atDatabaseWord() {
 		st.JobKind = "database"
 		p.advance()
 		if st.From, err = p.databaseRef("source datasource name"); err != nil {
@@ -314,16 +334,7 @@ func parseCreateSyncJob(p *parser) (Statement, error) {
 		}
 	} else {
 		st.JobKind = "table"
-		if st.From, err = p.tableRef(); err != nil {
-			return nil, err
-		}
-		if err := p.expectKeyword("to"); err != nil {
-			return nil, err
-		}
-		if p.atDatabaseWord() {
-			return nil, p.errHere("expected " + tableRefWhat + ": a job FROM a table copies to a table (or use FROM DATABASE ... TO DATABASE ...)")
-		}
-		if st.To, err = p.tableRef(); err != nil {
+		if err := p.tableOrObjectEnds(st); err != nil {
 			return nil, err
 		}
 	}
@@ -393,6 +404,7 @@ func parseCreateSyncJob(p *parser) (Statement, error) {
 	} else {
 		cs[0].parse = onlyFor("COLUMNS (...) is for table jobs; a FROM DATABASE job takes TABLES (...) and EXCLUDE (...)")
 	}
+	cs = append(cs, p.formatClause(st))
 	if err := p.clauses(cs); err != nil {
 		return nil, err
 	}
@@ -414,6 +426,10 @@ func parseAlterSyncJob(p *parser) (Statement, error) {
 	}
 	cs := []clause{
 		{"SCHEDULE", "", []string{"set", "schedule"}, schedule},
+		{"TOPICS", "SET TOPICS (...)", []string{"set", "topics"}, func(token) (err error) {
+			st.Topics, st.TopicsPos, err = p.stringList("topic name")
+			return err
+		}},
 		{"SET", "SET (...)", []string{"set"}, func(token) (err error) {
 			st.With, err = p.withList()
 			return err
@@ -421,7 +437,7 @@ func parseAlterSyncJob(p *parser) (Statement, error) {
 		{"SCHEDULE", "SCHEDULE", []string{"schedule"}, schedule},
 	}
 	if p.atEnd() {
-		return nil, p.errHere("expected SET (setting = value, ...) or SCHEDULE")
+		return nil, p.errHere("expected SET (setting = value, ...), SET TOPICS (...) or SCHEDULE")
 	}
 	if err := p.clauses(cs); err != nil {
 		return nil, err
@@ -443,7 +459,16 @@ func parseRunSyncJob(p *parser) (Statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RunSyncJob{Name: name, NamePos: pos, Wait: p.optionalKeyword("wait")}, nil
+	st := &RunSyncJob{Name: name, NamePos: pos, Wait: p.optionalKeyword("wait")}
+	if p.optionalKeyword("with") {
+		if st.With, err = p.withList(); err != nil {
+			return nil, err
+		}
+		if !st.Wait {
+			st.Wait = p.optionalKeyword("wait")
+		}
+	}
+	return st, nil
 }
 
 func parseStopSyncJob(p *parser) (Statement, error) {
@@ -467,6 +492,39 @@ func parseRestartSyncJob(p *parser) (Statement, error) {
 		st.FromSnapshot = true
 	}
 	return st, nil
+}
+
+func parseResetSyncJob(p *parser) (Statement, error) {
+	name, pos, err := p.identifier("sync job name")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expectKeyword("position", "to", "timestamp"); err != nil {
+		return nil, err
+	}
+	st := &ResetSyncJob{Name: name, NamePos: pos}
+	if st.Timestamp, st.TimestampPos, err = p.stringContent("timestamp such as '2024-05-01 00:00:00+00'"); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// stringList parses ( 'a', 'b', ... ) with each literal's content position.
+func (p *parser) stringList(what string) ([]string, []int, error) {
+	var vals []string
+	var pos []int
+	err := p.list(func() error {
+		v, at, err := p.stringContent(what)
+		if err != nil {
+			return err
+		}
+		if v == "" {
+			return syntaxErrorAt(p.text, p.toks[p.i-1], "expected a non-empty "+what)
+		}
+		vals, pos = append(vals, v), append(pos, at)
+		return nil
+	})
+	return vals, pos, err
 }
 
 func parsePauseSyncJob(p *parser) (Statement, error) {

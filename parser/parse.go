@@ -47,6 +47,7 @@ var rules = []rule{
 	{kw("run sync job"), "RUN SYNC JOB", parseRunSyncJob},
 	{kw("stop sync job"), "STOP SYNC JOB", parseStopSyncJob},
 	{kw("restart sync job"), "RESTART SYNC JOB", parseRestartSyncJob},
+	{kw("reset sync job"), "RESET SYNC JOB", parseResetSyncJob},
 	{kw("pause sync job"), "PAUSE SYNC JOB", parsePauseSyncJob},
 	{kw("resume sync job"), "RESUME SYNC JOB", parseResumeSyncJob},
 	{kw("retry run"), "RETRY RUN", parseRetryRun},
@@ -58,7 +59,7 @@ func kw(s string) []string { return strings.Fields(s) }
 
 // sharedFirstWords start both PostgreSQL and extension statements; any other first
 // word of a rule belongs to flowgate alone.
-var sharedFirstWords = map[string]bool{"create": true, "alter": true, "drop": true}
+var sharedFirstWords = map[string]bool{"create": true, "alter": true, "drop": true, "reset": true}
 
 // matchRule finds the rule whose words start toks, longest first. With none, it
 // reports whether the first word is flowgate's alone (owned).

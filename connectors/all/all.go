@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/connectors/file"
+	"github.com/flowgate/flowgate/connectors/kafka"
 	"github.com/flowgate/flowgate/connectors/mysql"
 	"github.com/flowgate/flowgate/connectors/postgres"
 	"github.com/flowgate/flowgate/connectors/s3"
@@ -16,7 +17,7 @@ import (
 
 // Types returns the built-in types in the order the docs list them.
 func Types() []connectors.Type {
-	return []connectors.Type{postgres.Type(), mysql.Type(), sqlite.Type(), s3.Type(), file.Type()}
+	return []connectors.Type{postgres.Type(), mysql.Type(), sqlite.Type(), s3.Type(), file.Type(), kafka.Type()}
 }
 
 var once sync.Once

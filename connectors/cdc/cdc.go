@@ -119,6 +119,11 @@ const (
 	// everything may checkpoint it and the source may free what lies
 	// before it.
 	EventHeartbeat
+	// EventBad is a record the source could not turn into changes (not
+	// decodable, not in the expected format): Err says why, Origin and Raw
+	// which record it was; Position is where to resume after it. The
+	// pipeline counts it against error_limit and skips it.
+	EventBad
 )
 
 // Event is one item of a change stream.
@@ -126,8 +131,18 @@ type Event struct {
 	Kind       EventKind
 	Change     Change       // EventChange
 	Schema     *TableSchema // EventSchema
-	Position   Position     // EventCommit, EventHeartbeat
+	Position   Position     // EventCommit, EventHeartbeat, EventBad
 	CommitTime time.Time    // EventBegin, EventCommit: source commit time
+	// Origin names the source record of a transaction or bad record in
+	// the source's notation (a message queue's topic/partition@offset);
+	// Raw is the record itself, for the excerpt kept with a bad record.
+	// Both are set on EventBegin and EventBad by sources that have them.
+	Origin string
+	Raw    []byte
+	Err    error // EventBad
+	// Size is the transaction's size in bytes at the source (EventCommit),
+	// for sources that batch by size (Batcher); 0 when unknown.
+	Size int
 }
 
 // StreamSpec says which tables to capture and where to start.
@@ -142,6 +157,12 @@ type StreamSpec struct {
 	// From is the checkpoint to resume after; "" starts a new stream whose
 	// snapshot (SnapshotID) is exactly its start.
 	From Position
+	// Subscription names what a message-queue source reads (topics); its
+	// messages name their tables themselves.
+	Subscription []string
+	// Options are the job's run options with defaults filled in; a source
+	// reads its own keys (message_format, consumer_group, ...).
+	Options map[string]string
 }
 
 // ChangeStream is an open stream. Next returns events in source commit

@@ -76,6 +76,13 @@ type activeRun struct {
 	mu        sync.Mutex
 	watchers  map[int]func(batch.Progress)
 	nextW     int
+	// resub asks the stream to commit and read its (changed) subscription
+	// again (ALTER SYNC JOB ... SET TOPICS).
+	resub chan struct{}
+	// careful is set while a failed target transaction is read again one
+	// source transaction at a time, up to and past this position, to find
+	// the records the target rejects (error_limit).
+	careful change.Position
 }
 
 func (a *activeRun) requestStop(cause error) {
@@ -215,7 +222,7 @@ func qualify(s, t string) string {
 func (e *Engine) launch(job, id string, fromSnapshot bool) *Handle {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	a := &activeRun{id: id, job: job, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}),
-		ready: make(chan struct{}), watchers: map[int]func(batch.Progress){}}
+		ready: make(chan struct{}), watchers: map[int]func(batch.Progress){}, resub: make(chan struct{}, 1)}
 	e.active[job] = a
 	e.wg.Add(1)
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,9 +93,10 @@ func restartDelay(o runopts.Values, failures []time.Time, now time.Time) (time.D
 func permanent(err error) bool {
 	var pe *batch.PlanError
 	var sc *schemaChangeError
+	var br *badRecordsError
 	var pg *pgconn.PgError
 	switch {
-	case errors.As(err, &pe), errors.As(err, &sc), errors.Is(err, change.ErrPositionLost):
+	case errors.As(err, &pe), errors.As(err, &sc), errors.As(err, &br), errors.Is(err, change.ErrPositionLost):
 		return true
 	case errors.As(err, &pg):
 		switch pg.Code[:2] {
@@ -176,7 +178,8 @@ func (e *Engine) attempt(ctx context.Context, a *activeRun, j *catalog.Job, opts
 	for i, tb := range tables {
 		refs[i] = tb.src
 	}
-	sspec := change.StreamSpec{Job: j.Name, Tables: refs, Slot: plan.Slot, Publication: plan.Publication, ServerID: plan.ServerID}
+	sspec := change.StreamSpec{Job: j.Name, Tables: refs, Slot: plan.Slot, Publication: plan.Publication, ServerID: plan.ServerID,
+		Subscription: j.Definition.Topics, Options: opts}
 	if err := cat.StartCDCState(bg, j.Name, a.id, plan.Slot, plan.Publication, !ok); err != nil {
 		return err
 	}
@@ -196,7 +199,7 @@ func (e *Engine) attempt(ctx context.Context, a *activeRun, j *catalog.Job, opts
 	defer stream.Close()
 	if !ok {
 		var rows int64
-		if opts.Bool("snapshot") {
+		if opts.Bool("snapshot") && ep.exporter != nil {
 			if rows, err = e.snapshot(ctx, a, plan, tables, ep, stream.SnapshotID()); err != nil {
 				return err
 			}
@@ -233,7 +236,26 @@ func (e *Engine) attempt(ctx context.Context, a *activeRun, j *catalog.Job, opts
 	a.report(batch.Progress{RunID: a.id, Message: "streaming from " + string(cp)})
 	a.markReady()
 	s := &streamer{e: e, a: a, job: j.Name, opts: opts, ep: ep, stream: stream, spec: spec,
-		tables: map[string]*table{}, committed: cp, opCounts: map[change.Op]int64{}}
+		tables: map[string]*table{}, committed: cp, opCounts: map[change.Op]int64{},
+		interval: time.Duration(opts.Int("checkpoint_interval")) * time.Millisecond,
+		strict:   !ep.describes, errorLimit: opts.Int("error_limit"), careful: a.careful != ""}
+	if b, ok := stream.(change.Batcher); ok {
+		s.maxTxBytes, s.interval = b.Batching()
+	}
+	if s.interval <= 0 {
+		s.interval = time.Second
+	}
+	if s.strict {
+		// The messages' columns are not a source table's: columns the
+		// target lacks are left out, never added.
+		s.opts = maps.Clone(opts)
+		s.opts["schema_changes"] = "ignore"
+	}
+	if s.strict || s.errorLimit > 0 {
+		if s.badCount, err = cat.CountRunErrors(bg, a.id); err != nil {
+			return err
+		}
+	}
 	for _, tb := range tables {
 		s.tables[tb.src.String()] = tb
 		s.byTask = append(s.byTask, tb)

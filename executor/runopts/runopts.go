@@ -312,7 +312,7 @@ var SyncJob = Set{
 	{Name: "parallel_export", Kind: Int, Default: "2", Min: 1, Max: 64, Modes: batchOnly, Description: "Partitions of a table exported at once; with staging = 'none' each streams into its own target transaction. PostgreSQL sources read them all from one exported snapshot."},
 	{Name: "partition_column", Kind: String, Modes: batchOnly, Description: "A NOT NULL source column to cut tables into partitions by (about export_batch_rows rows each); default the primary key. Tables with neither are read as one stream."},
 	{Name: "marks_schema", Kind: String, Modes: batchOnly, Description: "Where the target keeps flowgate's import marks; default schema (PostgreSQL) or database (MySQL) flowgate where the user may create it, else the target schema."},
-	{Name: "error_limit", Kind: Int, Default: "0", Min: 0, Modes: noMode, Description: "Bad records tolerated before a run fails."},
+	{Name: "error_limit", Kind: Int, Default: "0", Min: 0, Modes: cdcOnly, Description: "Bad records tolerated before a run fails; each is kept in dataflow.run_errors and skipped (CDC: a message that cannot be decoded or mapped, a source transaction the target refuses)."},
 	{Name: "throttle_mbps", Kind: Int, Default: "0", Min: 0, Modes: noMode, Description: "Bandwidth cap in MB/s, 0 = none."},
 	{Name: "snapshot", Kind: Bool, Default: "on", Modes: cdcOnly, Description: "Copy the tables (stage Snapshot) before streaming changes; off streams from the current position only."},
 	{Name: "checkpoint_interval", Kind: Int, Default: "1000", Min: 10, Modes: cdcOnly, Description: "Milliseconds between checkpoints: applied changes are committed to the target with their position at least this often (bounds what a crash re-reads)."},
