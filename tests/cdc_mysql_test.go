@@ -241,6 +241,20 @@ func TestCDCMySQLToPostgres(t *testing.T) {
 		t.Fatal("the rolled-back insert arrived")
 	}
 
+	// Idle: writes the job does not capture (another database) still move
+	// the checkpoint to the server's position, by heartbeats.
+	other := r.my.NewDatabase(t, "cdcmyother")
+	mustMy(t, r.src, "CREATE TABLE `"+other+"`.t (id int PRIMARY KEY)", "INSERT INTO `"+other+"`.t VALUES (1), (2)")
+	var file string
+	var pos int64
+	if err := r.src.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, new(string), new(string)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the checkpoint to reach the server's position", func() bool {
+		cp := getCDCStatus(t, c, "shop_rt").CheckpointPos
+		return strings.HasPrefix(cp, fmt.Sprintf("%s:%d;", file, pos))
+	})
+
 	// STOP, changes while stopped, RESTART: no snapshot, nothing lost.
 	stopRun := runJob(t, c, "STOP SYNC JOB shop_rt")
 	if stopRun.Status != "terminated" || deref(stopRun.Message) != "execution terminated gracefully" {
@@ -399,4 +413,277 @@ func TestCDCMySQLTypesIntoThreeTargets(t *testing.T) {
 		runJob(t, c, "STOP SYNC JOB "+job)
 		mustExec(t, c, "DROP SYNC JOB "+job)
 	}
+}
+
+// ALTER TABLE between row events (ADD COLUMN, then DROP COLUMN and MODIFY,
+// sent in one burst): every row event is read with the structure it was
+// written with, the new column is added at the target (schema_changes =
+// apply, the stream read again from the checkpoint), the dropped one is no
+// longer written. Then one transaction of 500,000 rows streams through
+// with the gateway's memory bounded.
+func TestCDCMySQLSchemaChangesAndBigTransaction(t *testing.T) {
+	ctx := context.Background()
+	r := newMyRig(t, "cdcmyddl")
+	mustMy(t, r.src, "CREATE TABLE items (id int PRIMARY KEY, name varchar(20), obsolete varchar(10), qty int)",
+		"INSERT INTO items VALUES (1, 'a', 'x', 1), (2, 'b', 'y', 2)", "CREATE TABLE big (id int PRIMARY KEY, v varchar(80), n int)")
+	mustPG(t, r.dst, "CREATE TABLE items (id int PRIMARY KEY, name text, obsolete text, qty bigint)", "CREATE TABLE big (id int PRIMARY KEY, v text, n int)")
+	g, c := r.start(t)
+	mustExec(t, c, "CREATE SYNC JOB items FROM src.items TO dst.public.items MODE CDC")
+	mustExec(t, c, "CREATE SYNC JOB big FROM src.big TO dst.public.big MODE CDC")
+	runJob(t, c, "RUN SYNC JOB items WAIT")
+	runJob(t, c, "RUN SYNC JOB big WAIT")
+	mustMy(t, r.src,
+		"INSERT INTO items VALUES (3, 'c', 'z', 3)",
+		"ALTER TABLE items ADD COLUMN price decimal(10,2) AFTER name",
+		"INSERT INTO items VALUES (4, 'd', 4.50, 'w', 4)",
+		"UPDATE items SET price = 1.25 WHERE id = 1",
+		"ALTER TABLE items DROP COLUMN obsolete, MODIFY qty bigint",
+		"INSERT INTO items VALUES (5, 'e', 5.5, 5000000000)",
+		"UPDATE items SET name = 'aa' WHERE id = 1")
+	waitSame(t, 30*time.Second, "after ALTERs between row events", func() []string {
+		return []string{"1|aa|x|1|1.25", "2|b|y|2|<null>", "3|c|z|3|<null>", "4|d|w|4|4.50", "5|e|<null>|5000000000|5.50"}
+	}, func() []string { return rowsOrError(r.dst, "SELECT id, name, obsolete, qty, price FROM items ORDER BY id") })
+	var typ string
+	mustScan(t, r.dst.QueryRow(ctx, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'price'"), &typ)
+	if typ != "numeric(10,2)" {
+		t.Fatalf("added column has type %s", typ)
+	}
+
+	start := time.Now()
+	mustMy(t, r.src, "INSERT INTO big SELECT seq, CONCAT('value ', seq, ' ', REPEAT('x', 50)), seq % 100 FROM seq_1_to_500000")
+	var peak int64
+	waitFor(t, 120*time.Second, "the 500,000 rows", func() bool {
+		if rss := vmHWM(t, g.cmd.Process.Pid); rss > peak {
+			peak = rss
+		}
+		return count(t, r.dst, "SELECT count(*) FROM big") == 500000
+	})
+	t.Logf("500,000-row transaction applied in %s; gateway peak RSS %d MB", time.Since(start).Round(time.Millisecond), peak>>20)
+	if peak > 300<<20 {
+		t.Fatalf("gateway peak RSS %d MB, want < 300 MB", peak>>20)
+	}
+	if got := rowsOf(t, r.dst, "SELECT count(*), sum(n), max(v) FROM big"); got[0] != "500000|24750000|value 99999 "+strings.Repeat("x", 50) {
+		t.Fatalf("big: %v", got)
+	}
+	runJob(t, c, "STOP SYNC JOB items")
+	runJob(t, c, "STOP SYNC JOB big")
+}
+
+// kill -9 of the gateway once during the snapshot and five times at random
+// points of the stream, with two sessions changing the source all along:
+// each start continues the run from its checkpoint, and the target ends
+// exactly equal to the source. Then SIGTERM: the run continues by itself
+// at the next start, with what changed while the gateway was down.
+func TestCDCMySQLSurvivesKill9AndSIGTERM(t *testing.T) {
+	ctx := context.Background()
+	r := newMyRig(t, "cdcmykill")
+	mustMy(t, r.src, myOrdersDDL, "INSERT INTO orders SELECT seq, CONCAT('c', seq), seq % 7, seq * 1.5, NULL, NOW(6) FROM seq_1_to_200000")
+	mustPG(t, r.dst, pgOrdersDDL)
+	g, c := r.start(t)
+	stop := make(chan struct{})
+	wg := myWorkload(t, r.src, 2, 1, 30000, stop)
+	mustExec(t, c, "CREATE SYNC JOB k FROM src.orders TO dst.public.orders MODE CDC WITH (checkpoint_interval = 200)")
+	run := runJob(t, c, "RUN SYNC JOB k")
+	// One kill lands in the snapshot of 200,000 rows: it starts over.
+	time.Sleep(400 * time.Millisecond)
+	c.Close(ctx)
+	g.kill9()
+	g.restart()
+	c = g.connect(t, "admin", pgx.QueryExecModeExec)
+	streaming := func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.run_stages WHERE run_id = $1 AND stage = 'Stream' AND status = 'running'", run.RunID) == 1
+	}
+	waitFor(t, 60*time.Second, "the stream after the snapshot", streaming)
+	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for i := 0; i < 5; i++ {
+		wait := time.Duration(300+rnd.Intn(2000)) * time.Millisecond
+		time.Sleep(wait)
+		c.Close(ctx)
+		g.kill9()
+		t.Logf("kill %d after %s of streaming", i+1, wait)
+		g.restart()
+		c = g.connect(t, "admin", pgx.QueryExecModeExec)
+		waitFor(t, 30*time.Second, "the stream to continue", streaming)
+	}
+	time.Sleep(time.Second)
+	src := func() []string { return sqlRows(t, r.src, myOrdersQuery) }
+	dst := func() []string { return rowsOf(t, r.dst, pgOrdersQuery) }
+	// SIGTERM while sessions write: the gateway stops at a checkpoint and
+	// leaves the run to continue.
+	c.Close(ctx)
+	g.stop()
+	time.Sleep(time.Second) // changes while the gateway is down
+	close(stop)
+	wg.Wait()
+	mustMy(t, r.src, "INSERT INTO orders VALUES (990001, 'while down', 1, 1, NULL, NOW(6))")
+	g.restart()
+	c = g.connect(t, "admin", pgx.QueryExecModeExec)
+	waitSame(t, 90*time.Second, "after 6 kills and a SIGTERM", src, dst)
+	st := getCDCStatus(t, c, "k")
+	if st.Run != run.RunID || st.Status != "running" || st.Restarts < 6 {
+		t.Fatalf("after the kills: %+v (run %s)", st, run.RunID)
+	}
+	runJob(t, c, "STOP SYNC JOB k")
+	mustExec(t, c, "DROP SYNC JOB k")
+}
+
+// The target (a MariaDB of this test) goes away for a while: under
+// fixed-delay the run is restarting and catches up once the target is
+// back; under none it fails with the target's message, and RESTART
+// continues it.
+func TestCDCMySQLTargetOutage(t *testing.T) {
+	my := testbed.MySQL(t)
+	srcDB := my.NewDatabase(t, "cdcmyoutsrc")
+	src := my.Open(t, srcDB)
+	mustMy(t, src, myOrdersDDL, "INSERT INTO orders SELECT seq, 'c', 1, 1, NULL, NOW(6) FROM seq_1_to_500")
+	target := testbed.OwnMySQL(t, "--server-id=3")
+	dstDB := target.NewDatabase(t, "cdcmyoutdst")
+	mustMy(t, target.Open(t, dstDB), myOrdersDDL)
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, c, mysqlDatasourceSQL("src", my, my.Password, srcDB))
+	mustExec(t, c, mysqlDatasourceSQL("dst", target.MySQLServer, target.Password, dstDB))
+	mustExec(t, c, "CREATE SYNC JOB o FROM src.orders TO dst.orders MODE CDC WITH (restart_strategy = 'fixed-delay', restart_delay = 1)")
+	run := runJob(t, c, "RUN SYNC JOB o WAIT")
+	srcRows := func() []string { return sqlRows(t, src, "SELECT * FROM orders ORDER BY id") }
+	dstRows := func() []string {
+		db, err := sql.Open("mysql", target.DSNFor(dstDB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		return sqlRows(t, db, "SELECT * FROM orders ORDER BY id")
+	}
+	waitSame(t, 20*time.Second, "the snapshot", srcRows, dstRows)
+
+	target.Stop(t)
+	down := time.Now()
+	mustMy(t, src, "INSERT INTO orders VALUES (1000, 'during outage', 1, 1, NULL, NOW(6))", "DELETE FROM orders WHERE id < 10")
+	waitFor(t, 15*time.Second, "the run to be restarting", func() bool {
+		s, _ := runStatusOf(t, c, run.RunID)
+		return s == "restarting"
+	})
+	time.Sleep(6*time.Second - time.Since(down))
+	target.Start(t)
+	waitSame(t, 30*time.Second, "after the target came back", srcRows, dstRows)
+	if s, msg := runStatusOf(t, c, run.RunID); s != "running" {
+		t.Fatalf("run %s: %s", s, msg)
+	}
+	if st := getCDCStatus(t, c, "o"); st.Restarts == 0 {
+		t.Fatalf("no restarts counted: %+v", st)
+	}
+
+	runJob(t, c, "STOP SYNC JOB o")
+	mustExec(t, c, "ALTER SYNC JOB o SET (restart_strategy = 'none')")
+	run2 := runJob(t, c, "RESTART SYNC JOB o")
+	waitFor(t, 15*time.Second, "the restarted run to stream", func() bool {
+		s, _ := runStatusOf(t, c, run2.RunID)
+		return s == "running"
+	})
+	target.Stop(t)
+	mustMy(t, src, "UPDATE orders SET qty = 77 WHERE id = 100")
+	waitFor(t, 20*time.Second, "the run to fail", func() bool {
+		s, _ := runStatusOf(t, c, run2.RunID)
+		return s == "failed"
+	})
+	if _, msg := runStatusOf(t, c, run2.RunID); !strings.Contains(msg, "dst") {
+		t.Fatalf("failure message does not name the target: %s", msg)
+	}
+	target.Start(t)
+	runJob(t, c, "RESTART SYNC JOB o")
+	waitSame(t, 30*time.Second, "after RESTART", srcRows, dstRows)
+	runJob(t, c, "STOP SYNC JOB o")
+	mustExec(t, c, "DROP SYNC JOB o")
+}
+
+// The checks of a MySQL source, at CREATE (55000 with what to run, or the
+// server's own error for privileges), and a binlog purged while the job
+// was stopped: the run fails saying so, RESTART ... FROM SNAPSHOT recovers.
+func TestCDCMySQLChecksAndPurgedBinlog(t *testing.T) {
+	ctx := context.Background()
+	pg := testbed.Postgres(t)
+	dstDB := pg.NewDatabase(t, "cdcmychk")
+	dst := pg.Connect(t, dstDB)
+	mustPG(t, dst, pgOrdersDDL, "CREATE TABLE nokey (a int PRIMARY KEY)")
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, c, pgDS("dst", pg, dstDB))
+	source := func(name string, my *testbed.MySQLServer, user, password string) *sql.DB {
+		db := my.NewDatabase(t, "cdcmychk")
+		conn := my.Open(t, db)
+		mustMy(t, conn, myOrdersDDL, "CREATE TABLE nokey (a int)", "INSERT INTO orders SELECT seq, 'c', 1, 1, NULL, NOW(6) FROM seq_1_to_100")
+		if user != my.User {
+			mustMy(t, conn, fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'", user, password),
+				fmt.Sprintf("GRANT SELECT ON `%s`.* TO '%s'@'%%'", db, user))
+			t.Cleanup(func() { conn.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+		}
+		mustExec(t, c, fmt.Sprintf("CREATE DATASOURCE %s TYPE mysql OPTIONS (host %s, port '%d', database %s, user %s, password %s)",
+			name, sqlString(my.Host), my.Port, sqlString(db), sqlString(user), sqlString(password)))
+		return conn
+	}
+	my := testbed.MySQL(t)
+	source("main", my, my.User, my.Password)
+	stmtSrv := testbed.MySQLWith(t, "--binlog-format=STATEMENT")
+	stmt := source("stmt", stmtSrv, stmtSrv.User, stmtSrv.Password)
+	noBin := testbed.MySQLWith(t, "--skip-log-bin")
+	source("nobin", noBin, noBin.User, noBin.Password)
+	source("plain", my, "fg_plain", "plain-pass-1")
+	for _, tc := range []struct{ from, code, text, hint string }{
+		{"main.nokey", "55000", "no primary key", "PRIMARY KEY"},
+		{"stmt.orders", "55000", "binlog_format is STATEMENT", "SET GLOBAL binlog_format = 'ROW'"},
+		{"nobin.orders", "55000", "binary logging is off", "log_bin"},
+		{"plain.orders", "42000", "BINLOG MONITOR", ""},
+	} {
+		to := "dst.public.orders"
+		if strings.HasSuffix(tc.from, "nokey") {
+			to = "dst.public.nokey"
+		}
+		_, err := c.Exec(ctx, fmt.Sprintf("CREATE SYNC JOB j FROM %s TO %s MODE CDC", tc.from, to))
+		pe := wantCode(t, err, tc.code)
+		if !strings.Contains(pe.Message, tc.text) || !strings.Contains(pe.Hint, tc.hint) {
+			t.Errorf("%s: %q hint %q", tc.from, pe.Message, pe.Hint)
+		}
+	}
+	// binlog_row_image MINIMAL (set globally: new sessions write that way).
+	mustMy(t, stmt, "SET GLOBAL binlog_format = 'ROW'", "SET GLOBAL binlog_row_image = 'MINIMAL'")
+	_, err := c.Exec(ctx, "CREATE SYNC JOB j FROM stmt.orders TO dst.public.orders MODE CDC")
+	if pe := wantCode(t, err, "55000"); !strings.Contains(pe.Message, "binlog_row_image is MINIMAL") || !strings.Contains(pe.Hint, "SET GLOBAL binlog_row_image = 'FULL'") {
+		t.Errorf("row image: %q hint %q", pe.Message, pe.Hint)
+	}
+	// With the binlog status but without REPLICATION SLAVE: the dump is
+	// refused, in the server's words.
+	mustMy(t, my.Open(t, ""), "GRANT BINLOG MONITOR ON *.* TO 'fg_plain'@'%'")
+	_, err = c.Exec(ctx, "CREATE SYNC JOB j FROM plain.orders TO dst.public.orders MODE CDC")
+	if pe := wantCode(t, err, "42000"); !strings.Contains(pe.Message, "REPLICATION SLAVE") {
+		t.Errorf("without REPLICATION SLAVE: %q", pe.Message)
+	}
+
+	// A binlog purged while the job is stopped (on a server of its own).
+	purgeSrv := testbed.MySQLWith(t, "--server-id=12")
+	p := source("psrc", purgeSrv, purgeSrv.User, purgeSrv.Password)
+	mustExec(t, c, "CREATE SYNC JOB pj FROM psrc.orders TO dst.public.orders MODE CDC")
+	runJob(t, c, "RUN SYNC JOB pj WAIT")
+	runJob(t, c, "STOP SYNC JOB pj")
+	mustMy(t, p, "INSERT INTO orders VALUES (500, 'lost', 1, 1, NULL, NOW(6))", "FLUSH BINARY LOGS")
+	var file string
+	if err := p.QueryRow("SHOW MASTER STATUS").Scan(&file, new(int64), new(string), new(string)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "PURGE BINARY LOGS", func() bool {
+		mustMy(t, p, "PURGE BINARY LOGS TO '"+file+"'")
+		return len(sqlRows(t, p, "SHOW BINARY LOGS")) == 1
+	})
+	run := runJob(t, c, "RESTART SYNC JOB pj")
+	waitFor(t, 20*time.Second, "the run to fail", func() bool {
+		s, _ := runStatusOf(t, c, run.RunID)
+		return s == "failed"
+	})
+	if _, msg := runStatusOf(t, c, run.RunID); !strings.Contains(msg, "purged") || !strings.Contains(msg, "RESTART SYNC JOB pj FROM SNAPSHOT") {
+		t.Fatalf("purged binlog: %q", msg)
+	}
+	runJob(t, c, "RESTART SYNC JOB pj FROM SNAPSHOT")
+	waitSame(t, 20*time.Second, "after FROM SNAPSHOT", func() []string { return sqlRows(t, p, myOrdersQuery) },
+		func() []string { return rowsOf(t, dst, pgOrdersQuery) })
+	runJob(t, c, "STOP SYNC JOB pj")
+	mustExec(t, c, "DROP SYNC JOB pj")
 }

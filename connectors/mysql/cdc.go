@@ -257,7 +257,9 @@ type serverFacts struct {
 func (c *Conn) facts(ctx context.Context) (serverFacts, error) {
 	var f serverFacts
 	var logBin, id int64
-	err := c.db.QueryRowContext(ctx, "SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image, @@server_id, @@lower_case_table_names").
+	// The global settings: what sessions that write start with (a session
+	// of the pool may predate a SET GLOBAL).
+	err := c.db.QueryRowContext(ctx, "SELECT VERSION(), @@global.log_bin, @@global.binlog_format, @@global.binlog_row_image, @@global.server_id, @@lower_case_table_names").
 		Scan(&f.version, &logBin, &f.format, &f.rowImage, &id, &f.lowerCase)
 	if err != nil {
 		return f, sqlError(connectors.ScrubError(fmt.Errorf("read the server's binary log settings: %w", err), c.password))
@@ -266,7 +268,7 @@ func (c *Conn) facts(ctx context.Context) (serverFacts, error) {
 	f.mariadb = strings.Contains(strings.ToLower(f.version), "mariadb")
 	f.format, f.rowImage = strings.ToUpper(f.format), strings.ToUpper(f.rowImage)
 	var meta sql.NullString
-	if err := c.db.QueryRowContext(ctx, "SELECT @@binlog_row_metadata").Scan(&meta); err == nil {
+	if err := c.db.QueryRowContext(ctx, "SELECT @@global.binlog_row_metadata").Scan(&meta); err == nil {
 		f.metadata = strings.ToUpper(meta.String)
 	}
 	if !f.mariadb {
