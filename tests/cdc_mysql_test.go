@@ -442,7 +442,9 @@ func TestCDCMySQLSchemaChangesAndBigTransaction(t *testing.T) {
 		"UPDATE items SET name = 'aa' WHERE id = 1")
 	waitSame(t, 30*time.Second, "after ALTERs between row events", func() []string {
 		return []string{"1|aa|x|1|1.25", "2|b|y|2|<null>", "3|c|z|3|<null>", "4|d|w|4|4.50", "5|e|<null>|5000000000|5.50"}
-	}, func() []string { return rowsOrError(r.dst, "SELECT id, name, obsolete, qty, price FROM items ORDER BY id") })
+	}, func() []string {
+		return rowsOrError(r.dst, "SELECT id, name, obsolete, qty, price FROM items ORDER BY id")
+	})
 	var typ string
 	mustScan(t, r.dst.QueryRow(ctx, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'price'"), &typ)
 	if typ != "numeric(10,2)" {
