@@ -131,7 +131,7 @@ type mqMessage struct {
 func (m mqMessage) canal(id int64) []byte {
 	msg := map[string]any{"database": "shop", "table": m.table, "pkNames": []string{"id"}, "isDdl": false, "type": m.op,
 		"es": time.Now().UnixMilli(), "ts": time.Now().UnixMilli(), "id": id, "sql": "", "gtid": "",
-		"sqlType": map[string]int{"id": -5, "customer": 12, "qty": 4, "price": 3, "status": 4, "tags": -7, "note": 2005, "data": 2004, "placed": 93},
+		"sqlType":   map[string]int{"id": -5, "customer": 12, "qty": 4, "price": 3, "status": 4, "tags": -7, "note": 2005, "data": 2004, "placed": 93},
 		"mysqlType": mqMySQLTypes, "data": nil, "old": nil}
 	if m.op == "TRUNCATE" {
 		msg["isDdl"] = true

@@ -176,6 +176,10 @@ func (s *stream) Start(ctx context.Context) error {
 	s.bcond = sync.NewCond(&s.bmu)
 	opts = append(opts,
 		kgo.ConsumerGroup(s.group),
+		// Static membership: a gateway that was killed and starts again
+		// takes its old place at once, instead of waiting out the dead
+		// member's session before the group hands out partitions.
+		kgo.InstanceID("flowgate-"+s.spec.Job),
 		kgo.ConsumeTopics(s.topics...),
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(time.Duration(intOpt(s.spec.Options, "session_timeout_ms", 30000))*time.Millisecond),
