@@ -43,6 +43,12 @@ type JobDefinition struct {
 	TargetWhere   string      `json:"target_where,omitempty"`
 	// Topics are what a job FROM a message-queue datasource subscribes to.
 	Topics []string `json:"topics,omitempty"`
+	// ObjectSide is "source" for FROM store OBJECT 'prefix' and "target"
+	// for TO store OBJECT 'name' (FEATURES.md 5b); Object is the prefix or
+	// the name (with ${variables}), Format a source's FORMAT.
+	ObjectSide string `json:"object_side,omitempty"`
+	Object     string `json:"object,omitempty"`
+	Format     string `json:"format,omitempty"`
 }
 
 // Job is a sync job definition.

@@ -22,6 +22,7 @@ import (
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/fileguard"
+	"github.com/flowgate/flowgate/executor/scan"
 	"github.com/flowgate/flowgate/executor/schedule"
 	"github.com/flowgate/flowgate/wire"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -78,6 +79,7 @@ type Executor struct {
 
 	engine    *batch.Engine
 	cdc       *cdc.Engine
+	scan      *scan.Engine
 	sched     *schedule.Scheduler
 	closeOnce sync.Once
 }
@@ -95,6 +97,7 @@ func New(cfg Config) *Executor {
 	e := &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, guard: cfg.FileGuard}
 	e.engine = batch.New(batch.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger, Metrics: cfg.BatchMetrics})
 	e.cdc = cdc.New(cdc.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, Logger: cfg.Logger, Metrics: cfg.CDCMetrics})
+	e.scan = scan.New(scan.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger})
 	e.sched = schedule.New(cfg.Catalog, e.fireScheduled, cfg.Logger)
 	return e
 }
@@ -126,8 +129,10 @@ func (e *Executor) Close() {
 		e.sched.Stop()
 		e.engine.StopAll()
 		e.cdc.StopAll()
+		e.scan.StopAll()
 		e.engine.Wait()
 		e.cdc.Wait()
+		e.scan.Wait()
 	})
 }
 

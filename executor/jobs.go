@@ -13,6 +13,7 @@ import (
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/runopts"
+	"github.com/flowgate/flowgate/executor/scan"
 	"github.com/flowgate/flowgate/executor/schedule"
 	"github.com/flowgate/flowgate/parser"
 	"github.com/flowgate/flowgate/wire"
@@ -122,9 +123,8 @@ func applySchedule(text string, j *catalog.Job, sc *parser.Schedule) error {
 }
 
 func (s *Session) runCreateSyncJob(ctx context.Context, st *parser.CreateSyncJob) (wire.Result, error) {
-	if st.Mode == "scan" {
-		return nil, withHint(pgErr(codeFeatureNotSupp, "MODE SCAN is not supported yet; flowgate runs MODE BATCH and MODE CDC jobs"),
-			"Use MODE BATCH with SCHEDULE for periodic copies.")
+	if isScanJob(st) {
+		return s.createScanJob(ctx, st)
 	}
 	if st.Mode == "cdc" {
 		if err := checkCDCDefinition(st); err != nil {
@@ -133,6 +133,9 @@ func (s *Session) runCreateSyncJob(ctx context.Context, st *parser.CreateSyncJob
 	}
 	opts, err := checkWith(st.Text(), runopts.SyncJob, st.With, st.Mode)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkBatchTableKeys(st, opts); err != nil {
 		return nil, err
 	}
 	if err := checkRunOptions(st.Text(), st.With, runopts.SyncJob.Resolve(opts)); err != nil {
@@ -293,6 +296,10 @@ func (s *Session) runDropSyncJob(ctx context.Context, st *parser.DropSyncJob) (w
 		if err := s.dropCDC(ctx, j); err != nil {
 			return nil, err
 		}
+	} else if err == nil && scan.Handles(j) {
+		if _, active := s.ex.scan.Active(j.Name); !active {
+			defer s.ex.clearScanPosition(context.WithoutCancel(ctx), j)
+		}
 	}
 	err := s.ex.cat.DropJob(ctx, st.Name)
 	switch {
@@ -319,6 +326,9 @@ func (e *Executor) fireScheduled(ctx context.Context, job string) error {
 	if err != nil {
 		return err
 	}
+	if scan.Handles(j) {
+		return e.fireScan(ctx, j)
+	}
 	_, err = e.engine.Start(ctx, j, "schedule")
 	return err
 }
@@ -327,6 +337,12 @@ func (s *Session) runRunSyncJob(ctx context.Context, st *parser.RunSyncJob) (wir
 	j, err := s.loadJob(ctx, st.Name)
 	if err != nil {
 		return nil, err
+	}
+	if scan.Handles(j) {
+		return s.runScanJob(ctx, j, st)
+	}
+	if st.With != nil {
+		return nil, withHint(pgErr(codeInvalidParam, "RUN SYNC JOB ... WITH (start_time, end_time) applies to jobs with an OBJECT end"), "")
 	}
 	if j.Mode == "cdc" {
 		return s.startCDC(ctx, j, cdc.Run, st.Wait)
@@ -410,7 +426,11 @@ func (s *Session) runStopSyncJob(ctx context.Context, st *parser.StopSyncJob) (w
 	if j.Mode == "cdc" {
 		return s.stopCDC(ctx, j.Name)
 	}
-	id, err := s.ex.engine.Stop(ctx, st.Name)
+	stop := s.ex.engine.Stop
+	if scan.Handles(j) {
+		stop = s.ex.scan.Stop
+	}
+	id, err := stop(ctx, st.Name)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return nil, withHint(pgErr(codeObjectState, "sync job %q is not running", st.Name), "SELECT * FROM dataflow.runs shows its runs.")
 	}
@@ -442,6 +462,9 @@ func (s *Session) setScheduleState(ctx context.Context, name, state, tag string)
 }
 
 func (s *Session) runRetryRun(ctx context.Context, st *parser.RetryRun) (wire.Result, error) {
+	if res, ok, err := s.scanRetry(ctx, st); ok {
+		return res, err
+	}
 	stage := ""
 	if st.Stage != nil {
 		stage = *st.Stage
@@ -580,7 +603,11 @@ func (s *Session) runCleanExportFiles(ctx context.Context, st *parser.CleanExpor
 	if err != nil {
 		return nil, err
 	}
-	n, where, err := s.ex.engine.RemoveFiles(ctx, r.ID, plan)
+	removeFiles := func() (int64, string, error) { return s.ex.engine.RemoveFiles(ctx, r.ID, plan) }
+	if scan.IsPlan(r.Plan) {
+		removeFiles = func() (int64, string, error) { return s.scanCleanFiles(ctx, r) }
+	}
+	n, where, err := removeFiles()
 	if rerr := s.recordCleanup(ctx, r.ID, "export_files", where, "remove staged files of run "+r.ID, n); rerr != nil && err == nil {
 		err = rerr
 	}

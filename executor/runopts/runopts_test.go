@@ -83,7 +83,15 @@ func TestCheckModeNamesTheModes(t *testing.T) {
 			t.Errorf("%s: %v", mode, err)
 		}
 	}
-	if err := SyncJob.CheckMode(map[string]string{"throttle_mbps": "3"}, Batch); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+	if err := SyncJob.CheckMode(map[string]string{"throttle_mbps": "3"}, CDC); err == nil || !strings.Contains(err.Error(), "does not apply to MODE CDC") {
 		t.Errorf("throttle_mbps: %v", err)
+	}
+	for _, k := range []string{"scan_delay", "source_file_column"} {
+		if err := SyncJob.CheckMode(map[string]string{k: "1"}, Batch); err == nil || !strings.Contains(err.Error(), "does not apply to MODE BATCH") {
+			t.Errorf("%s for BATCH: %v", k, err)
+		}
+	}
+	if err := SyncJob.CheckMode(map[string]string{"window_start": "-70 minutes", "write_mode": "append", "error_limit": "10"}, Scan); err != nil {
+		t.Errorf("file keys for SCAN: %v", err)
 	}
 }

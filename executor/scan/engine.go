@@ -1,0 +1,425 @@
+// Package scan runs the jobs of FEATURES.md sections 5a and 5b: scheduled
+// scans between tables (MODE SCAN: stages PreAction, ScanTable,
+// TableDataDiff), exports of a table into files or object storage (TO
+// store OBJECT '...': stages PreAction, ExportTable) and loads of files
+// into a table (FROM store OBJECT 'prefix' MODE SCAN: stages PreAction,
+// ScanTable, TableDataDiff).
+//
+// Rows reach a table target through the target's cdc.ChangeApplier:
+// upserts by primary key in one transaction that also records the scan's
+// position (the watermark, or which object was loaded) as the job's
+// checkpoint in the target. A crash anywhere therefore loses nothing and
+// doubles nothing: the next fire (or RETRY) continues from the position
+// the target committed, and re-reading rows after it is harmless.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/connectors"
+	"github.com/flowgate/flowgate/executor/batch"
+)
+
+// Stage names.
+const (
+	StagePreAction = "PreAction"
+	StageScan      = "ScanTable"
+	StageExport    = "ExportTable"
+	StageDiff      = "TableDataDiff"
+)
+
+// Run kinds.
+const (
+	KindScan   = "scan"   // table to table, MODE SCAN
+	KindExport = "export" // table TO store OBJECT
+	KindLoad   = "load"   // FROM store OBJECT to table
+)
+
+// Handles reports whether the engine runs j: MODE SCAN jobs and jobs with
+// an OBJECT end.
+func Handles(j *catalog.Job) bool {
+	return j.Mode == "scan" || j.Definition.ObjectSide != ""
+}
+
+// KindOf is the run kind of a job the engine handles.
+func KindOf(j *catalog.Job) string {
+	switch j.Definition.ObjectSide {
+	case "target":
+		return KindExport
+	case "source":
+		return KindLoad
+	}
+	return KindScan
+}
+
+func stagesOf(kind string) []string {
+	if kind == KindExport {
+		return []string{StagePreAction, StageExport}
+	}
+	return []string{StagePreAction, StageScan, StageDiff}
+}
+
+// Config wires an Engine.
+type Config struct {
+	Catalog    *catalog.Catalog
+	Open       batch.Opener
+	StagingDir string // temporary files of s3 uploads and downloads
+	Logger     *slog.Logger
+}
+
+// Engine starts, stops and retries scan, export and load runs.
+type Engine struct {
+	cfg    Config
+	mu     sync.Mutex
+	active map[string]*activeRun
+	wg     sync.WaitGroup
+}
+
+type activeRun struct {
+	id       string
+	cancel   context.CancelCauseFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	watchers map[int]func(batch.Progress)
+	nextW    int
+}
+
+func (a *activeRun) report(p batch.Progress) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, w := range a.watchers {
+		w(p)
+	}
+}
+
+// New makes an Engine.
+func New(cfg Config) *Engine {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Engine{cfg: cfg, active: map[string]*activeRun{}}
+}
+
+// Handle is a started run.
+type Handle struct {
+	RunID string
+	Done  <-chan struct{}
+	run   *activeRun
+}
+
+// Watch forwards progress to f until the returned stop is called.
+func (h *Handle) Watch(f func(batch.Progress)) (stop func()) {
+	h.run.mu.Lock()
+	id := h.run.nextW
+	h.run.nextW++
+	h.run.watchers[id] = f
+	h.run.mu.Unlock()
+	return func() {
+		h.run.mu.Lock()
+		delete(h.run.watchers, id)
+		h.run.mu.Unlock()
+	}
+}
+
+var (
+	errStopped  = errors.New("terminated by STOP SYNC JOB")
+	errShutdown = errors.New("interrupted by gateway shutdown")
+)
+
+// Start plans and starts a run of j. at is the fire time (schedule) or
+// the time RUN was given; win, when set, is the window RUN was given.
+func (e *Engine) Start(ctx context.Context, j *catalog.Job, trigger string, at time.Time, win *Window) (*Handle, error) {
+	plan, err := e.Plan(ctx, j, at, win)
+	if err != nil {
+		return nil, err
+	}
+	task := catalog.RunTask{ID: 1, SourceTable: plan.sourceName(), TargetTable: plan.targetName()}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, busy := e.active[j.Name]; busy {
+		return nil, batch.ErrBusy
+	}
+	id, err := e.cfg.Catalog.CreateRun(ctx, j.Name, trigger, plan, []catalog.RunTask{task}, stagesOf(plan.Kind))
+	if errors.Is(err, catalog.ErrBusy) {
+		return nil, batch.ErrBusy
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.launch(j.Name, id, plan, false), nil
+}
+
+func (e *Engine) launch(job, id string, plan *Plan, retry bool) *Handle {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	a := &activeRun{id: id, cancel: cancel, done: make(chan struct{}), watchers: map[int]func(batch.Progress){}}
+	e.active[job] = a
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer close(a.done)
+		defer func() {
+			e.mu.Lock()
+			delete(e.active, job)
+			e.mu.Unlock()
+			cancel(nil)
+		}()
+		e.execute(ctx, id, plan, a, retry)
+	}()
+	return &Handle{RunID: id, Done: a.done, run: a}
+}
+
+// Stop asks the active run of job to end; it returns the run id.
+func (e *Engine) Stop(ctx context.Context, job string) (string, error) {
+	e.mu.Lock()
+	a, ok := e.active[job]
+	e.mu.Unlock()
+	if !ok {
+		return "", catalog.ErrNotFound
+	}
+	if err := e.cfg.Catalog.SetRunStatus(ctx, a.id, catalog.RunTerminating, "STOP SYNC JOB requested"); err != nil {
+		return "", err
+	}
+	a.cancel(errStopped)
+	return a.id, nil
+}
+
+// Active reports whether job has a run going.
+func (e *Engine) Active(job string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.active[job]
+	if !ok {
+		return "", false
+	}
+	return a.id, true
+}
+
+// StopAll cancels every run (shutdown).
+func (e *Engine) StopAll() {
+	e.mu.Lock()
+	for _, a := range e.active {
+		a.cancel(errShutdown)
+	}
+	e.mu.Unlock()
+}
+
+// Wait blocks until every run has ended.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Retry runs a failed or terminated run again with the same plan (the same
+// window for exports). A scan continues from the watermark its target
+// committed; an export first removes what the failed attempt wrote.
+func (e *Engine) Retry(ctx context.Context, runID string) (*Handle, error) {
+	r, err := e.cfg.Catalog.GetRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	switch r.Status {
+	case catalog.RunCompleted:
+		return nil, &batch.PlanError{Code: "55000", Message: fmt.Sprintf("run %s completed; there is nothing to retry", runID), Hint: "Start a new run with RUN SYNC JOB " + r.Job + "."}
+	case catalog.RunFailed, catalog.RunTerminated, catalog.RunDataInconsistent:
+	default:
+		return nil, &batch.PlanError{Code: "55006", Message: fmt.Sprintf("run %s is %s", runID, r.Status), Hint: "Wait for it to end, or STOP SYNC JOB " + r.Job + "."}
+	}
+	plan, err := DecodePlan(r.Plan)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, busy := e.active[r.Job]; busy {
+		return nil, batch.ErrBusy
+	}
+	stages, err := e.cfg.Catalog.Stages(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var reset []string
+	for _, s := range stages {
+		if s.Status != catalog.StageCompleted && s.Status != catalog.StageSkipped || s.Stage != StagePreAction {
+			reset = append(reset, s.Stage)
+		}
+	}
+	if err := e.cfg.Catalog.ResetStages(ctx, runID, 1, reset); err != nil {
+		return nil, err
+	}
+	if err := e.cfg.Catalog.SetRunStatus(ctx, runID, catalog.RunRestarting, "retry requested"); err != nil {
+		return nil, err
+	}
+	return e.launch(r.Job, runID, plan, true), nil
+}
+
+// run is one execution's shared state.
+type run struct {
+	e      *Engine
+	id     string
+	plan   *Plan
+	a      *activeRun
+	retry  bool
+	src    *batch.Endpoint
+	dst    *batch.Endpoint
+	bad    *badRecords
+	thr    *throttle
+	msg    string // the completed run's message
+	status string // set to data_inconsistent by verification
+}
+
+func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRun, retry bool) {
+	cat := e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	r := &run{e: e, id: id, plan: plan, a: a, retry: retry, status: catalog.RunCompleted}
+	finish := func(status, msg string) {
+		cat.SetTaskStatus(bg, id, 1, status, msg)
+		if err := cat.SetRunStatus(bg, id, status, msg); err != nil {
+			e.cfg.Logger.Error("record run end", "run", id, "err", err)
+		}
+		a.report(batch.Progress{RunID: id, Done: true, Message: status + ": " + msg})
+	}
+	if err := cat.SetRunStatus(bg, id, catalog.RunRunning, ""); err != nil {
+		e.cfg.Logger.Error("start run", "run", id, "err", err)
+		return
+	}
+	cat.SetTaskStatus(bg, id, 1, catalog.RunRunning, "")
+	var err error
+	if r.src, err = e.cfg.Open(ctx, plan.Source); err != nil {
+		finish(catalog.RunFailed, "open source: "+err.Error())
+		return
+	}
+	defer r.src.Close()
+	if r.dst, err = e.cfg.Open(ctx, plan.Target); err != nil {
+		finish(catalog.RunFailed, "open target: "+err.Error())
+		return
+	}
+	defer r.dst.Close()
+	r.bad = &badRecords{cat: cat, run: id, limit: runoptsInt(plan.Options, "error_limit")}
+	r.thr = newThrottle(runoptsInt(plan.Options, "throttle_mbps"))
+	switch plan.Kind {
+	case KindScan:
+		err = r.scanTable(ctx)
+	case KindExport:
+		err = r.export(ctx)
+	case KindLoad:
+		err = r.load(ctx)
+	default:
+		err = fmt.Errorf("unknown run kind %q", plan.Kind)
+	}
+	switch {
+	case errors.Is(context.Cause(ctx), errStopped):
+		finish(catalog.RunTerminated, errStopped.Error())
+	case errors.Is(context.Cause(ctx), errShutdown):
+		finish(catalog.RunFailed, errShutdown.Error()+"; the next fire or RETRY RUN '"+id+"' continues")
+	case err != nil:
+		finish(catalog.RunFailed, r.scrub(err))
+	default:
+		finish(r.status, r.msg)
+	}
+}
+
+func (r *run) scrub(err error) string {
+	var secrets []string
+	if r.src != nil {
+		secrets = append(secrets, r.src.Secrets...)
+	}
+	if r.dst != nil {
+		secrets = append(secrets, r.dst.Secrets...)
+	}
+	return connectors.ScrubError(err, secrets...).Error()
+}
+
+// stage tracks one running stage: counters, a heartbeat into the catalog
+// every second and progress reports for WAIT.
+type stage struct {
+	r       *run
+	name    string
+	table   string
+	rows    atomic.Int64
+	bytes   atomic.Int64
+	total   atomic.Int64
+	started time.Time
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+func (r *run) begin(ctx context.Context, name, table string) (*stage, error) {
+	if _, err := r.e.cfg.Catalog.StartStage(context.WithoutCancel(ctx), r.id, 1, name); err != nil {
+		return nil, err
+	}
+	s := &stage{r: r, name: name, table: table, started: time.Now(), stop: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			r.e.cfg.Catalog.StageProgress(context.WithoutCancel(ctx), r.id, 1, name, s.rows.Load(), s.bytes.Load())
+			r.a.report(s.progress(false))
+		}
+	}()
+	return s, nil
+}
+
+func (s *stage) progress(done bool) batch.Progress {
+	rows := s.rows.Load()
+	secs := time.Since(s.started).Seconds()
+	if secs <= 0 {
+		secs = 1e-9
+	}
+	return batch.Progress{RunID: s.r.id, TaskID: 1, Table: s.table, Stage: s.name, Rows: rows, Total: s.total.Load(), RowsPerSec: float64(rows) / secs, Done: done}
+}
+
+func (s *stage) halt() {
+	s.once.Do(func() { close(s.stop) })
+	s.wg.Wait()
+}
+
+// end records the stage's outcome: completed with msg, or failed with err.
+func (s *stage) end(ctx context.Context, err error, msg string) error {
+	s.halt()
+	bg := context.WithoutCancel(ctx)
+	cat := s.r.e.cfg.Catalog
+	if err == nil {
+		cat.FinishStage(bg, s.r.id, 1, s.name, catalog.StageCompleted, s.rows.Load(), s.bytes.Load(), msg)
+		s.r.a.report(s.progress(true))
+		return nil
+	}
+	if ctx.Err() != nil {
+		if c := context.Cause(ctx); c != nil {
+			err = c
+		}
+	}
+	m := s.r.scrub(err)
+	cat.FinishStage(bg, s.r.id, 1, s.name, catalog.StageFailed, s.rows.Load(), s.bytes.Load(), m)
+	s.r.a.report(batch.Progress{RunID: s.r.id, TaskID: 1, Table: s.table, Stage: s.name, Message: "failed: " + m})
+	return fmt.Errorf("%s: %s", s.name, m)
+}
+
+// skip marks a stage skipped.
+func (r *run) skip(ctx context.Context, name, why string) {
+	bg := context.WithoutCancel(ctx)
+	r.e.cfg.Catalog.StartStage(bg, r.id, 1, name)
+	r.e.cfg.Catalog.FinishStage(bg, r.id, 1, name, catalog.StageSkipped, 0, 0, why)
+}
+
+// operation records an import or export for dataflow.operations.
+func (r *run) operation(ctx context.Context, ep *batch.Endpoint, table, op string, s *stage) {
+	o := catalog.Operation{RunID: r.id, Job: r.plan.Job, Datasource: ep.Name, DatasourceType: ep.Type, Table: table,
+		Operation: op, Started: s.started, Finished: time.Now(), Records: s.rows.Load(), Bytes: s.bytes.Load()}
+	if err := r.e.cfg.Catalog.AddOperation(context.WithoutCancel(ctx), o); err != nil {
+		r.e.cfg.Logger.Error("record operation", "err", err)
+	}
+}
