@@ -176,12 +176,22 @@ func run(ctx context.Context) error {
 		return nil
 	}
 	if want("none") {
-		if err := job("PG->PG staging='none', algorithm none", "lineitem_none", "staging = 'none', algorithm = 'none'", "<= 1.0"); err != nil {
-			return err
+		// Partition scaling: the same copy with 1, 2 and 4 partitions
+		// streamed at once (parallel_export), each partition its own COPY
+		// pair and target transaction.
+		for _, n := range []int{1, 2, 4} {
+			goal := "-"
+			if n > 1 {
+				goal = "<= 0.8"
+			}
+			if err := job(fmt.Sprintf("PG->PG staging='none', %d partition(s) at once", n), fmt.Sprintf("lineitem_none%d", n),
+				fmt.Sprintf("staging = 'none', algorithm = 'none', parallel_export = %d", n), goal); err != nil {
+				return err
+			}
 		}
 	}
 	if want("staged") {
-		if err := job("PG->PG staged zstd csv + countdiff", "lineitem_staged", "compression = 'zstd', algorithm = 'countdiff'", "<= 2.0"); err != nil {
+		if err := job("PG->PG staged zstd csv + countdiff, 2 partitions at once", "lineitem_staged", "compression = 'zstd', algorithm = 'countdiff', parallel_export = 2", "<= 2.0"); err != nil {
 			return err
 		}
 	}

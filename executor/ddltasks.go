@@ -182,7 +182,7 @@ func (s *Session) runDDLTaskNamed(ctx context.Context, name string) (wire.Result
 		Tables: task.Tables, Exclude: task.Exclude, Options: ddltask.Options{
 			CreateIfMissing: o.Bool("create_if_missing"), Recreate: o.Bool("recreate"), Indexes: o.Bool("indexes"),
 			PrimaryKeys: o.Bool("primary_keys"), Parallel: int(o.Int("parallel")), CaseSensitive: o.Bool("case_sensitive"),
-			TinyIntOneAsBool: o.Bool("tinyint1_as_boolean"),
+			TinyIntOneAsBool: o.Bool("tinyint1_as_boolean"), ForeignKeys: o.Bool("foreign_keys"), EnumAs: o["enum_as"], SetAs: o["set_as"],
 		}}
 	// Results are recorded even if the client goes away mid-run.
 	bg := context.WithoutCancel(ctx)

@@ -268,7 +268,6 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 		// pre_action applies to BATCH, with BATCH's values only.
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (pre_action = 'rename_create')", "22023", "none | truncate | recreate"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (checkpoint_interval = 500)", "22023", "does not apply to MODE BATCH"},
-		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (throttle_mbps = 5)", "22023", "not supported yet"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.missing MODE BATCH", "42P01", "missing"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders COLUMNS (id, nosuch AS note) MODE BATCH", "42703", "nosuch"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders COLUMNS (id, customer AS placed) MODE BATCH", "42804", "customer"},

@@ -127,6 +127,10 @@ type ImportSpec struct {
 	// before loading (a CDC snapshot makes the target equal to the
 	// source; a crash leaves the old rows, never half of them).
 	Replace bool
+	// NoForeignKeyChecks loads without checking the table's foreign keys
+	// (MySQL: foreign_key_checks = 0 for the load's session), for batch
+	// loads whose parents may load later.
+	NoForeignKeyChecks bool
 	// MarksSchema, when set, is where the marks table is kept (option
 	// marks_schema); "" = flowgate's own schema where allowed, else the
 	// target schema.
@@ -168,6 +172,21 @@ type KeyRanger interface {
 	// IntKeyRange returns the smallest and largest key and the row count
 	// of spec's range (Where applies); ok is false for no rows.
 	IntKeyRange(ctx context.Context, spec ChecksumSpec) (lo, hi, rows int64, ok bool, err error)
+}
+
+// ForeignKeySuspender takes a target table's foreign keys off for a batch
+// load and puts them back after, validated (PostgreSQL, where a session
+// cannot skip the checks without superuser rights). Tables that reference
+// each other in a cycle, or themselves, load in any order that way.
+type ForeignKeySuspender interface {
+	// ForeignKeys lists table's keys: name and definition for Restore.
+	ForeignKeys(ctx context.Context, schema, table string) (names, definitions []string, err error)
+	// DropForeignKey drops the key if it exists.
+	DropForeignKey(ctx context.Context, schema, table, name string) error
+	// RestoreForeignKey adds the key back (nothing if it exists) and
+	// checks the rows; rows that violate it leave it NOT VALID (it still
+	// holds for new rows) and validated false with the database's reason.
+	RestoreForeignKey(ctx context.Context, schema, table, name, definition string) (validated bool, reason string, err error)
 }
 
 // Emptier deletes every row of a table before a batch run loads it

@@ -141,8 +141,9 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			keyed = keyed || t.PrimaryKey[0] == autoCol
 		}
 	}
+	usedIdx := map[string]bool{"primary": true}
 	if opts.Indexes {
-		used := map[string]bool{"primary": true}
+		used := usedIdx
 		for _, ix := range t.Indexes {
 			parts, ok := keyParts(ix.Columns, ix.Lengths, "index "+ix.Name)
 			if !ok {
@@ -161,6 +162,22 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			keyed = keyed || ix.Columns[0] == autoCol
 		}
 	}
+	if opts.Indexes {
+		for _, ft := range t.FullText {
+			if t.Dialect != schema.MySQL {
+				continue
+			}
+			cols := make([]string, 0, len(ft.Columns))
+			for _, n := range ft.Columns {
+				if _, ok := types[n]; ok {
+					cols = append(cols, ident(colNames[n]))
+				}
+			}
+			if len(cols) == len(ft.Columns) {
+				defs = append(defs, "FULLTEXT KEY "+ident(uniqueName(namer, ft.Name, usedIdx))+" ("+strings.Join(cols, ", ")+")")
+			}
+		}
+	}
 	if autoCol != "" && !keyed {
 		parts, _ := keyParts([]string{autoCol}, nil, "auto_increment key")
 		defs = append(defs, "KEY "+ident(namer.Name(autoCol))+" ("+parts+")")
@@ -176,6 +193,44 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 		b.WriteString(" COMMENT=" + str(t.Comment))
 	}
 	plan.Statements = []string{b.String()}
+	if opts.ForeignKeys {
+		used := map[string]bool{}
+		for _, fk := range t.ForeignKeys {
+			cols := make([]string, 0, len(fk.Columns))
+			for _, n := range fk.Columns {
+				if _, ok := types[n]; ok {
+					cols = append(cols, colNames[n])
+				}
+			}
+			if len(cols) != len(fk.Columns) {
+				warn("foreign key %s dropped: a column is missing", fk.Name)
+				continue
+			}
+			q := make([]string, len(cols))
+			for i, n := range cols {
+				q[i] = ident(n)
+			}
+			refs := make([]string, len(fk.RefColumns))
+			for i, r := range fk.RefColumns {
+				refs[i] = ident(namer.Name(r))
+			}
+			act := func(a, what string) string {
+				if a = schema.Action(a); a == schema.SetDefault {
+					warn("foreign key %s: ON %s SET DEFAULT became NO ACTION (InnoDB has no SET DEFAULT)", fk.Name, what)
+					return schema.NoAction
+				}
+				return a
+			}
+			ref := c.qualify(opts.Schema, namer.Name(fk.RefTable))
+			if fk.RefSchema != "" && t.Dialect == schema.MySQL {
+				ref = c.qualify(fk.RefSchema, namer.Name(fk.RefTable))
+			}
+			name := schema.ForeignKeyName(namer, plan.Table, fk, cols, used)
+			plan.ForeignKeys = append(plan.ForeignKeys, "ALTER TABLE "+c.qualify(opts.Schema, plan.Table)+" ADD CONSTRAINT "+ident(name)+
+				" FOREIGN KEY ("+strings.Join(q, ", ")+") REFERENCES "+ref+" ("+strings.Join(refs, ", ")+") ON DELETE "+act(fk.OnDelete, "DELETE")+
+				" ON UPDATE "+act(fk.OnUpdate, "UPDATE"))
+		}
+	}
 	return plan, nil
 }
 

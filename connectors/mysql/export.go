@@ -100,6 +100,13 @@ func exportExpr(col schema.Column, tz string) string {
 	case schema.Float32:
 		// MariaDB prints a FLOAT with 6 digits; as a double it is exact.
 		return "(" + c + " + 0E0)"
+	case schema.Array:
+		if strings.HasPrefix(strings.ToLower(col.Type.Native), "set") {
+			// A set bound for an array column: {"a","b"} (members hold no
+			// commas; quotes and backslashes are escaped).
+			return "CASE WHEN " + c + " = '' THEN '{}' ELSE CONCAT('{\"', REPLACE(REPLACE(REPLACE(" + c +
+				", '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), ',', '\",\"'), '\"}') END"
+		}
 	}
 	return c
 }

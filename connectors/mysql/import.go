@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	mysqldriver "database/sql/driver"
 	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/flowgate/flowgate/connectors/data"
@@ -79,6 +80,16 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 		return 0, fmt.Errorf("import %s: %w", name, err)
 	}
 	defer done()
+	if spec.NoForeignKeyChecks {
+		if _, err := conn.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err != nil {
+			return 0, fmt.Errorf("import %s: %w", name, err)
+		}
+		defer func() {
+			if _, err := conn.ExecContext(context.Background(), "SET SESSION foreign_key_checks = 1"); err != nil {
+				_ = conn.Raw(func(any) error { return mysqldriver.ErrBadConn })
+			}
+		}()
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("import %s: %w", name, err)

@@ -99,6 +99,9 @@ func describe(ctx context.Context, conn *sql.Conn, db, name string, mariadb bool
 	if err := indexes(ctx, conn, &t); err != nil {
 		return t, err
 	}
+	if err := foreignKeys(ctx, conn, &t); err != nil {
+		return t, err
+	}
 	if autoInc.Valid {
 		t.AutoIncrementNext = autoInc.Int64
 	}
@@ -299,9 +302,19 @@ func indexes(ctx context.Context, conn *sql.Conn, t *schema.Table) error {
 		if err := rows.Scan(&name, &nonUnique, &col, &sub, &typ); err != nil {
 			return fmt.Errorf("indexes: %w", err)
 		}
-		// Functional key parts (no column), FULLTEXT and SPATIAL indexes
-		// have no portable form; they are left out.
-		if !col.Valid || typ == "FULLTEXT" || typ == "SPATIAL" {
+		// Functional key parts (no column) and SPATIAL indexes have no
+		// portable form; they are left out. FULLTEXT ones are kept apart
+		// (another MySQL creates them; other targets report them dropped).
+		if typ == "FULLTEXT" && col.Valid {
+			if len(t.FullText) == 0 || t.FullText[len(t.FullText)-1].Name != name {
+				t.FullText = append(t.FullText, schema.Index{Name: name})
+			}
+			ft := &t.FullText[len(t.FullText)-1]
+			ft.Columns = append(ft.Columns, col.String)
+			skip[name] = true
+			continue
+		}
+		if !col.Valid || typ == "SPATIAL" {
 			skip[name] = true
 			continue
 		}
@@ -368,4 +381,36 @@ func inUTC(ctx context.Context, conn *sql.Conn) (func(), error) {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}, nil
+}
+
+func foreignKeys(ctx context.Context, conn *sql.Conn, t *schema.Table) error {
+	rows, err := conn.QueryContext(ctx, `SELECT k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME,
+			k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE
+		FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r
+			ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME
+		WHERE k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL
+		ORDER BY k.CONSTRAINT_NAME, k.ORDINAL_POSITION`, t.Schema, t.Name)
+	if err != nil {
+		return fmt.Errorf("foreign keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, col, refSchema, refTable, refCol, upd, del string
+		if err := rows.Scan(&name, &col, &refSchema, &refTable, &refCol, &upd, &del); err != nil {
+			return fmt.Errorf("foreign keys: %w", err)
+		}
+		n := len(t.ForeignKeys)
+		if n == 0 || t.ForeignKeys[n-1].Name != name {
+			if refSchema == t.Schema {
+				refSchema = ""
+			}
+			t.ForeignKeys = append(t.ForeignKeys, schema.ForeignKey{Name: name, RefSchema: refSchema, RefTable: refTable,
+				OnDelete: schema.Action(del), OnUpdate: schema.Action(upd)})
+			n++
+		}
+		fk := &t.ForeignKeys[n-1]
+		fk.Columns = append(fk.Columns, col)
+		fk.RefColumns = append(fk.RefColumns, refCol)
+	}
+	return rows.Err()
 }

@@ -59,6 +59,11 @@ func normExpr(col schema.Column, digits int) string {
 		return "left(to_char(" + c + ", 'YYYY-MM-DD HH24:MI:SS.US'), " + timeLen(19) + ")"
 	case schema.TimestampTZ:
 		return "left(to_char(" + c + " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), " + timeLen(19) + ")"
+	case schema.Set:
+		if strings.HasSuffix(col.Type.Native, "[]") {
+			// A MySQL set kept as text[]: its members as MySQL lists them.
+			return "array_to_string(" + c + ", ',')"
+		}
 	}
 	return c + "::text"
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -43,15 +44,31 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 	if err != nil {
 		return plan, err
 	}
-	table := pgx.Identifier{c.schemaOr(opts.Schema), plan.Table}.Sanitize()
-	var defs []string
+	sch := c.schemaOr(opts.Schema)
+	table := pgx.Identifier{sch, plan.Table}.Sanitize()
+	var (
+		defs []string
+		pre  []string // enum types, before the table
+	)
+	enumTypes := map[string]string{} // column -> its enum type (enum_as = 'type')
 	for _, col := range t.Columns {
 		typ, err := columnType(t, col, col.Type, opts)
 		if err != nil {
 			return plan, err
 		}
-		if col.Type.Kind == schema.Set {
+		switch {
+		case col.Type.Kind == schema.Set && opts.SetAs == "array":
+			typ = "text[]"
+		case col.Type.Kind == schema.Set:
 			warn("column %s: set became text holding the comma-separated members", col.Name)
+		case col.Type.Kind == schema.Enum && opts.EnumAs == "type" && len(col.Type.Values) > 0:
+			et := pgx.Identifier{sch, namer.Name(t.Name + "_" + col.Name)}.Sanitize()
+			vals := make([]string, len(col.Type.Values))
+			for i, v := range col.Type.Values {
+				vals[i] = str(v)
+			}
+			pre = append(pre, "DROP TYPE IF EXISTS "+et, "CREATE TYPE "+et+" AS ENUM ("+strings.Join(vals, ", ")+")")
+			enumTypes[col.Name], typ = et, et
 		}
 		def := ident(colNames[col.Name]) + " " + typ
 		if !col.Nullable {
@@ -77,9 +94,11 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			def += d
 		}
 		if col.OnUpdateCurrentTimestamp {
-			warn("column %s: ON UPDATE CURRENT_TIMESTAMP not reproduced (PostgreSQL needs a trigger)", col.Name)
+			if k := col.Type.Kind; k != schema.Timestamp && k != schema.TimestampTZ {
+				warn("column %s: ON UPDATE CURRENT_TIMESTAMP dropped: not supported for %s", col.Name, typ)
+			}
 		}
-		if col.Type.Kind == schema.Enum {
+		if col.Type.Kind == schema.Enum && enumTypes[col.Name] == "" {
 			vals := make([]string, len(col.Type.Values))
 			for i, v := range col.Type.Values {
 				vals[i] = str(v)
@@ -113,7 +132,7 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			defs = append(defs, "PRIMARY KEY ("+quoted(cols)+")")
 		}
 	}
-	stmts := []string{"CREATE TABLE " + table + " (\n  " + strings.Join(defs, ",\n  ") + "\n)"}
+	stmts := append(pre, "CREATE TABLE "+table+" (\n  "+strings.Join(defs, ",\n  ")+"\n)")
 	if opts.Indexes {
 		used := map[string]bool{}
 		for _, ix := range t.Indexes {
@@ -141,8 +160,72 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			stmts = append(stmts, "COMMENT ON COLUMN "+table+"."+ident(colNames[col.Name])+" IS "+str(col.Comment))
 		}
 	}
+	stmts = append(stmts, onUpdateSQL(namer, sch, t, plan.Table, colNames)...)
+	if opts.ForeignKeys {
+		used := map[string]bool{}
+		for _, fk := range t.ForeignKeys {
+			cols, ok := mapCols(fk.Columns, "foreign key "+fk.Name)
+			if !ok {
+				continue
+			}
+			refs := make([]string, len(fk.RefColumns))
+			for i, r := range fk.RefColumns {
+				refs[i] = namer.Name(r)
+			}
+			rs := sch
+			if fk.RefSchema != "" && t.Dialect == schema.Postgres {
+				rs = fk.RefSchema
+			}
+			name := schema.ForeignKeyName(namer, plan.Table, fk, cols, used)
+			plan.ForeignKeys = append(plan.ForeignKeys, "ALTER TABLE "+table+" ADD CONSTRAINT "+ident(name)+" FOREIGN KEY ("+quoted(cols)+") REFERENCES "+
+				pgx.Identifier{rs, namer.Name(fk.RefTable)}.Sanitize()+" ("+quoted(refs)+") ON DELETE "+schema.Action(fk.OnDelete)+" ON UPDATE "+schema.Action(fk.OnUpdate))
+		}
+	}
+	for _, ft := range t.FullText {
+		warn("FULLTEXT index %s dropped: PostgreSQL full-text search works differently (tsvector)", ft.Name)
+	}
 	plan.Statements = stmts
 	return plan, nil
+}
+
+// onUpdateComment starts the comment on the trigger functions flowgate
+// creates for ON UPDATE CURRENT_TIMESTAMP; a JSON list of the columns
+// follows, so introspection can read the attribute back.
+const onUpdateComment = "flowgate: ON UPDATE CURRENT_TIMESTAMP "
+
+// onUpdateSQL renders MySQL's ON UPDATE CURRENT_TIMESTAMP as a trigger: an
+// UPDATE that changes the row but not the column sets it to the current
+// time, as MySQL does.
+func onUpdateSQL(namer schema.Namer, sch string, t schema.Table, table string, colNames map[string]string) []string {
+	var sets, names []string
+	for _, col := range schema.OnUpdateColumns(t) {
+		now := "CURRENT_TIMESTAMP"
+		switch col.Type.Kind {
+		case schema.Timestamp:
+			now = "LOCALTIMESTAMP"
+		case schema.TimestampTZ:
+		default:
+			continue
+		}
+		if p := col.Type.Precision; p >= 0 && p < defaultFsp {
+			now += "(" + strconv.Itoa(p) + ")"
+		}
+		c := ident(colNames[col.Name])
+		sets = append(sets, "  IF NEW."+c+" IS NOT DISTINCT FROM OLD."+c+" THEN NEW."+c+" := "+now+"; END IF;")
+		names = append(names, colNames[col.Name])
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	fn := pgx.Identifier{sch, namer.Name(table + "_on_update")}.Sanitize()
+	list, _ := json.Marshal(names)
+	return []string{
+		"CREATE OR REPLACE FUNCTION " + fn + "() RETURNS trigger LANGUAGE plpgsql AS $flowgate$\nBEGIN\n  IF NEW IS DISTINCT FROM OLD THEN\n" +
+			strings.Join(sets, "\n") + "\n  END IF;\n  RETURN NEW;\nEND\n$flowgate$",
+		"COMMENT ON FUNCTION " + fn + "() IS " + str(onUpdateComment+string(list)),
+		"CREATE TRIGGER " + ident(namer.Name(table+"_on_update")) + " BEFORE UPDATE ON " + pgx.Identifier{sch, table}.Sanitize() +
+			" FOR EACH ROW EXECUTE FUNCTION " + fn + "()",
+	}
 }
 
 func isIntegerType(typ string) bool {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -96,7 +97,73 @@ func describe(ctx context.Context, tx pgx.Tx, sch, name string) (schema.Table, e
 	if err := indexes(ctx, tx, &t, oid); err != nil {
 		return t, err
 	}
+	if err := foreignKeys(ctx, tx, &t, oid); err != nil {
+		return t, err
+	}
+	if err := onUpdateTriggers(ctx, tx, &t, oid); err != nil {
+		return t, err
+	}
 	return t, nil
+}
+
+// pgActions maps pg_constraint's action codes.
+var pgActions = map[string]string{"a": schema.NoAction, "r": schema.Restrict, "c": schema.Cascade, "n": schema.SetNull, "d": schema.SetDefault}
+
+func foreignKeys(ctx context.Context, tx pgx.Tx, t *schema.Table, oid uint32) error {
+	rows, err := tx.Query(ctx, `SELECT con.conname,
+			ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
+				JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o),
+			rn.nspname, rc.relname,
+			ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
+				JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o),
+			con.confdeltype::text, con.confupdtype::text
+		FROM pg_constraint con JOIN pg_class rc ON rc.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+		WHERE con.conrelid = $1 AND con.contype = 'f' ORDER BY con.conname`, oid)
+	if err != nil {
+		return fmt.Errorf("foreign keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var fk schema.ForeignKey
+		var del, upd string
+		if err := rows.Scan(&fk.Name, &fk.Columns, &fk.RefSchema, &fk.RefTable, &fk.RefColumns, &del, &upd); err != nil {
+			return fmt.Errorf("foreign keys: %w", err)
+		}
+		if fk.RefSchema == t.Schema {
+			fk.RefSchema = ""
+		}
+		fk.OnDelete, fk.OnUpdate = pgActions[del], pgActions[upd]
+		t.ForeignKeys = append(t.ForeignKeys, fk)
+	}
+	return rows.Err()
+}
+
+// onUpdateTriggers finds the triggers flowgate creates for MySQL's ON
+// UPDATE CURRENT_TIMESTAMP (see onUpdateSQL): their function's comment
+// names the columns.
+func onUpdateTriggers(ctx context.Context, tx pgx.Tx, t *schema.Table, oid uint32) error {
+	rows, err := tx.Query(ctx, `SELECT obj_description(tg.tgfoid, 'pg_proc') FROM pg_trigger tg
+		WHERE tg.tgrelid = $1 AND NOT tg.tgisinternal AND obj_description(tg.tgfoid, 'pg_proc') LIKE $2`, oid, onUpdateComment+"%")
+	if err != nil {
+		return fmt.Errorf("triggers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return fmt.Errorf("triggers: %w", err)
+		}
+		var cols []string
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(c, onUpdateComment)), &cols); err != nil {
+			continue // not ours after all
+		}
+		for _, n := range cols {
+			if col, ok := t.Column(n); ok {
+				col.OnUpdateCurrentTimestamp = true
+			}
+		}
+	}
+	return rows.Err()
 }
 
 var (

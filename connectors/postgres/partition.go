@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flowgate/flowgate/connectors/data"
 )
@@ -118,4 +120,56 @@ func (c *Conn) boundedSelect(spec data.ExportSpec) (string, error) {
 		spec.Where = bounds
 	}
 	return c.exportSelect(spec), nil
+}
+
+var _ data.ForeignKeySuspender = (*Conn)(nil)
+
+// ForeignKeys lists the table's foreign keys with pg_get_constraintdef.
+func (c *Conn) ForeignKeys(ctx context.Context, schemaName, table string) ([]string, []string, error) {
+	rows, err := c.pool.Query(ctx, `SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = to_regclass($1) AND contype = 'f' ORDER BY conname`, c.dataTable(schemaName, table))
+	if err != nil {
+		return nil, nil, fmt.Errorf("foreign keys of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var names, defs []string
+	for rows.Next() {
+		var n, d string
+		if err := rows.Scan(&n, &d); err != nil {
+			return nil, nil, fmt.Errorf("foreign keys of %s: %w", table, err)
+		}
+		names, defs = append(names, n), append(defs, d)
+	}
+	return names, defs, rows.Err()
+}
+
+// DropForeignKey drops the key if it exists.
+func (c *Conn) DropForeignKey(ctx context.Context, schemaName, table, name string) error {
+	if _, err := c.pool.Exec(ctx, "ALTER TABLE "+c.dataTable(schemaName, table)+" DROP CONSTRAINT IF EXISTS "+ident(name)); err != nil {
+		return fmt.Errorf("drop foreign key %s of %s: %w", name, table, err)
+	}
+	return nil
+}
+
+// RestoreForeignKey adds the key back NOT VALID (no scan under a strong
+// lock) and then validates it, which checks every row.
+func (c *Conn) RestoreForeignKey(ctx context.Context, schemaName, table, name, def string) (bool, string, error) {
+	tbl := c.dataTable(schemaName, table)
+	var exists bool
+	if err := c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = $2)`, tbl, name).Scan(&exists); err != nil {
+		return false, "", fmt.Errorf("restore foreign key %s of %s: %w", name, table, err)
+	}
+	if !exists {
+		if _, err := c.pool.Exec(ctx, "ALTER TABLE "+tbl+" ADD CONSTRAINT "+ident(name)+" "+strings.TrimSuffix(def, " NOT VALID")+" NOT VALID"); err != nil {
+			return false, "", fmt.Errorf("restore foreign key %s of %s: %w", name, table, err)
+		}
+	}
+	if _, err := c.pool.Exec(ctx, "ALTER TABLE "+tbl+" VALIDATE CONSTRAINT "+ident(name)); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23503" {
+			return false, pe.Message + " (" + pe.Detail + ")", nil
+		}
+		return false, "", fmt.Errorf("validate foreign key %s of %s: %w", name, table, err)
+	}
+	return true, "", nil
 }

@@ -96,7 +96,46 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			warn("primary key dropped: a column is missing")
 		}
 	}
+	if opts.ForeignKeys {
+		// Inline: SQLite cannot add a key to an existing table, and checks
+		// the parent only when rows change, so a parent created later is
+		// fine.
+		used := map[string]bool{}
+		for _, fk := range t.ForeignKeys {
+			cols, ok := quoted(fk.Columns)
+			if !ok {
+				warn("foreign key %s dropped: a column is missing", fk.Name)
+				continue
+			}
+			mapped := make([]string, len(fk.Columns))
+			for i, n := range fk.Columns {
+				mapped[i] = colNames[n]
+			}
+			refs := make([]string, len(fk.RefColumns))
+			for i, r := range fk.RefColumns {
+				refs[i] = quoteIdent(namer.Name(r))
+			}
+			name := schema.ForeignKeyName(namer, plan.Table, fk, mapped, used)
+			defs = append(defs, "CONSTRAINT "+quoteIdent(name)+" FOREIGN KEY ("+cols+") REFERENCES "+quoteIdent(namer.Name(fk.RefTable))+
+				" ("+strings.Join(refs, ", ")+") ON DELETE "+schema.Action(fk.OnDelete)+" ON UPDATE "+schema.Action(fk.OnUpdate))
+		}
+	}
 	stmts := []string{"CREATE TABLE " + table + " (\n  " + strings.Join(defs, ",\n  ") + "\n)"}
+	// MySQL's ON UPDATE CURRENT_TIMESTAMP: a trigger per column sets it
+	// when an UPDATE leaves it unchanged (SQLite's recursive_triggers is
+	// off, so the trigger's own UPDATE does not fire it again).
+	for _, col := range schema.OnUpdateColumns(t) {
+		if k := col.Type.Kind; k != schema.Timestamp && k != schema.TimestampTZ {
+			warn("column %s: ON UPDATE CURRENT_TIMESTAMP dropped: not supported for %s", col.Name, col.Type.TypeName())
+			continue
+		}
+		c := quoteIdent(colNames[col.Name])
+		stmts = append(stmts, "CREATE TRIGGER "+quoteIdent(onUpdateTrigger(plan.Table, colNames[col.Name]))+" AFTER UPDATE ON "+table+
+			" FOR EACH ROW WHEN NEW."+c+" IS OLD."+c+" BEGIN UPDATE "+table+" SET "+c+" = CURRENT_TIMESTAMP WHERE rowid = NEW.rowid; END")
+	}
+	for _, ft := range t.FullText {
+		warn("FULLTEXT index %s dropped: SQLite full-text search needs an FTS5 table", ft.Name)
+	}
 	if opts.Indexes {
 		used := map[string]bool{}
 		for _, ix := range t.Indexes {
@@ -273,3 +312,7 @@ func (c *Conn) Apply(ctx context.Context, p schema.Plan) error {
 	}
 	return tx.Commit()
 }
+
+// onUpdateTrigger names the trigger for a column's ON UPDATE
+// CURRENT_TIMESTAMP.
+func onUpdateTrigger(table, column string) string { return table + "_" + column + "_on_update" }

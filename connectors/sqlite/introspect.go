@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,7 +115,89 @@ func (c *Conn) describe(ctx context.Context, name string) (schema.Table, error) 
 	if err := c.indexes(ctx, &t); err != nil {
 		return t, err
 	}
+	if err := c.foreignKeys(ctx, &t); err != nil {
+		return t, err
+	}
+	if err := c.onUpdateTriggers(ctx, &t); err != nil {
+		return t, err
+	}
 	return t, nil
+}
+
+// foreignKeys reads pragma_foreign_key_list: SQLite keeps no constraint
+// names there, so the keys are unnamed (targets name them).
+func (c *Conn) foreignKeys(ctx context.Context, t *schema.Table) error {
+	rows, err := c.db.QueryContext(ctx, `SELECT id, "table", "from", coalesce("to", ''), on_update, on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq`, t.Name)
+	if err != nil {
+		return fmt.Errorf("foreign keys: %w", err)
+	}
+	defer rows.Close()
+	last := -1
+	for rows.Next() {
+		var (
+			id                      int
+			ref, from, to, upd, del string
+		)
+		if err := rows.Scan(&id, &ref, &from, &to, &upd, &del); err != nil {
+			return fmt.Errorf("foreign keys: %w", err)
+		}
+		if id != last {
+			t.ForeignKeys = append(t.ForeignKeys, schema.ForeignKey{RefTable: ref, OnDelete: schema.Action(del), OnUpdate: schema.Action(upd)})
+			last = id
+		}
+		fk := &t.ForeignKeys[len(t.ForeignKeys)-1]
+		fk.Columns = append(fk.Columns, from)
+		fk.RefColumns = append(fk.RefColumns, to)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// pragma_foreign_key_list lists keys last first.
+	slices.Reverse(t.ForeignKeys)
+	// A key that names no parent columns refers to the parent's primary key.
+	for i := range t.ForeignKeys {
+		fk := &t.ForeignKeys[i]
+		if fk.RefColumns[0] != "" {
+			continue
+		}
+		pk, err := c.primaryKey(ctx, fk.RefTable)
+		if err != nil {
+			return err
+		}
+		fk.RefColumns = pk
+	}
+	return nil
+}
+
+func (c *Conn) primaryKey(ctx context.Context, table string) ([]string, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`, table)
+	if err != nil {
+		return nil, fmt.Errorf("primary key of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// onUpdateTriggers finds the triggers flowgate creates for MySQL's ON
+// UPDATE CURRENT_TIMESTAMP (named <table>_<column>_on_update).
+func (c *Conn) onUpdateTriggers(ctx context.Context, t *schema.Table) error {
+	for i := range t.Columns {
+		var n int
+		name := onUpdateTrigger(t.Name, t.Columns[i].Name)
+		if err := c.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name = ?`, t.Name, name).Scan(&n); err != nil {
+			return fmt.Errorf("triggers: %w", err)
+		}
+		t.Columns[i].OnUpdateCurrentTimestamp = n > 0
+	}
+	return nil
 }
 
 func (c *Conn) nextRowid(ctx context.Context, t *schema.Table, col string) error {

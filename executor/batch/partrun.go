@@ -583,8 +583,13 @@ func (s *stage) setNote(n string) { s.note.Store(&n) }
 // partitionNote says how much of the table a stage moved in this attempt,
 // e.g. "exported 11 of 20 partitions (9 were done before)".
 func partitionNote(verb string, did, of int, parts []catalog.Partition) string {
-	if of == 1 && len(parts) == 1 && parts[0].Note != "" {
-		return verb + " as one stream: " + parts[0].Note
+	if of == 1 && len(parts) == 1 {
+		if parts[0].Note != "" {
+			return verb + " as one stream: " + parts[0].Note
+		}
+		if did == 1 {
+			return "" // a small table: nothing to say
+		}
 	}
 	n := fmt.Sprintf("%s %d of %d partitions", verb, did, of)
 	if did < of {

@@ -182,6 +182,8 @@ func compatible(src, dst schema.Type) bool {
 		return true
 	case fd == string(schema.JSON) && fs == string(schema.Array):
 		return true // exported as JSON, see exportColumn
+	case dst.Kind == schema.Array && src.Kind == schema.Set:
+		return true // exported as an array literal, see ExportColumn
 	}
 	return false
 }
@@ -264,6 +266,10 @@ func ExportColumn(p ColumnPair) schema.Column {
 		c.Type.Kind = schema.Int8
 	case c.Type.Kind == schema.Array && p.Dst.Type.Kind == schema.JSON:
 		c.Type = schema.Type{Kind: schema.JSON, Elem: c.Type.Elem, Native: c.Type.Native}
+	case c.Type.Kind == schema.Set && p.Dst.Type.Kind == schema.Array:
+		// A MySQL set loaded into text[] (set_as = 'array') travels as an
+		// array literal of its members.
+		c.Type = schema.Type{Kind: schema.Array, Elem: &schema.Type{Kind: schema.Text}, Native: c.Type.Native, Values: c.Type.Values}
 	}
 	return c
 }

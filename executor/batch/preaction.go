@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/connectors/data"
 	"github.com/flowgate/flowgate/connectors/schema"
 )
@@ -19,7 +20,6 @@ func (rc *runCtx) preActions(ctx context.Context, stages []catalog.StageState) e
 	if action != "truncate" && action != "recreate" {
 		return nil
 	}
-	cat := rc.e.cfg.Catalog
 	imp, err := as[data.Importer](rc.dst, "import rows")
 	if err != nil {
 		return err
@@ -66,7 +66,6 @@ func (rc *runCtx) preActions(ctx context.Context, stages []catalog.StageState) e
 			return err
 		}
 	}
-	_ = cat
 	return nil
 }
 
@@ -262,4 +261,81 @@ func mappedTable(st schema.Table, t TaskPlan) schema.Table {
 	}
 	st.ForeignKeys = fks
 	return st
+}
+
+// suspendKeys takes off the foreign keys of the tables the run loads,
+// where the target needs that to load in any order (PostgreSQL:
+// data.ForeignKeySuspender; MySQL loads with foreign_key_checks off
+// instead, SQLite does not check flowgate's loads): parents may load after
+// children (tasks and partitions run in parallel, tables may reference
+// each other in a cycle or themselves, or the parent is loaded by another
+// job). Each key is recorded in the catalog before it is dropped; the
+// first attempt's list holds for every retry.
+func (rc *runCtx) suspendKeys(ctx context.Context) ([]catalog.SuspendedKey, error) {
+	fs, err := connectors.As[data.ForeignKeySuspender](rc.dst.Conn)
+	if err != nil {
+		return nil, nil
+	}
+	cat := rc.e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	saved, err := cat.SuspendedKeys(bg, rc.id)
+	if err != nil {
+		return nil, err
+	}
+	if len(saved) == 0 {
+		var keys []catalog.SuspendedKey
+		for _, t := range rc.plan.Tasks {
+			names, defs, err := fs.ForeignKeys(ctx, t.TargetSchema, t.TargetTable)
+			if err != nil {
+				return nil, fmt.Errorf("foreign keys: %s", scrub(rc.dst, err))
+			}
+			for i, n := range names {
+				keys = append(keys, catalog.SuspendedKey{Schema: t.TargetSchema, Table: t.TargetTable, Name: n, Definition: defs[i]})
+			}
+		}
+		if len(keys) == 0 {
+			return nil, nil
+		}
+		if saved, err = cat.SaveSuspendedKeys(bg, rc.id, keys); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range saved {
+		if err := cat.SetKeyRestored(bg, rc.id, k.Seq, false, "dropped for the load"); err != nil {
+			return nil, err
+		}
+		if err := fs.DropForeignKey(ctx, k.Schema, k.Table, k.Name); err != nil {
+			return saved, fmt.Errorf("foreign keys: %s", scrub(rc.dst, err))
+		}
+	}
+	return saved, nil
+}
+
+// restoreKeys adds the suspended keys back and validates them. failed
+// are keys it could not add (the run fails; RETRY adds them); invalid are
+// keys the rows do not satisfy (e.g. the parent table is loaded by another
+// job, or not yet): they stay NOT VALID, holding for new rows, and the run
+// says so.
+func (rc *runCtx) restoreKeys(ctx context.Context, keys []catalog.SuspendedKey) (failed, invalid []string) {
+	fs, err := connectors.As[data.ForeignKeySuspender](rc.dst.Conn)
+	if err != nil || len(keys) == 0 {
+		return nil, nil
+	}
+	cat := rc.e.cfg.Catalog
+	for _, k := range keys {
+		valid, reason, err := fs.RestoreForeignKey(ctx, k.Schema, k.Table, k.Name, k.Definition)
+		msg := "restored and validated"
+		switch {
+		case err != nil:
+			msg = "not restored: " + scrub(rc.dst, err) + "; RETRY RUN adds it back"
+			failed = append(failed, fmt.Sprintf("foreign key %s of %s %s", k.Name, k.Table, msg))
+		case !valid:
+			msg = "restored NOT VALID: " + reason + "; load the referenced rows, then ALTER TABLE ... VALIDATE CONSTRAINT"
+			invalid = append(invalid, fmt.Sprintf("foreign key %s of %s %s", k.Name, k.Table, msg))
+		}
+		if err := cat.SetKeyRestored(ctx, rc.id, k.Seq, err == nil, msg); err != nil {
+			rc.e.cfg.Logger.Error("record foreign key", "run", rc.id, "err", err)
+		}
+	}
+	return failed, invalid
 }

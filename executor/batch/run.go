@@ -83,10 +83,28 @@ func (e *Engine) execute(ctx context.Context, id string, plan *RunPlan, a *activ
 		rc.store = localStore{dir: e.cfg.StagingDir}
 	}
 
-	if stages, err := cat.Stages(bg, id); err != nil {
+	// pre_action and the foreign keys: recreate builds the tables (keys
+	// included) before the keys are taken off; truncate empties them after,
+	// so keys between the run's tables (a cycle too) do not stand in the way.
+	stages, err := cat.Stages(bg, id)
+	if err != nil {
 		finish(catalog.RunFailed, err.Error())
 		return
-	} else if err := rc.preActions(ctx, stages); err != nil {
+	}
+	var keys []catalog.SuspendedKey
+	if rc.opts["pre_action"] == "recreate" {
+		err = rc.preActions(ctx, stages)
+	}
+	if err == nil {
+		keys, err = rc.suspendKeys(ctx)
+	}
+	if err == nil && rc.opts["pre_action"] != "recreate" {
+		err = rc.preActions(ctx, stages)
+	}
+	if err != nil {
+		if f, inv := rc.restoreKeys(bg, keys); len(f)+len(inv) > 0 {
+			err = fmt.Errorf("%w; %s", err, strings.Join(append(f, inv...), "; "))
+		}
 		if ctx.Err() != nil {
 			o := stoppedOutcome(ctx)
 			finish(o.status, o.message)
@@ -134,6 +152,18 @@ func (e *Engine) execute(ctx context.Context, id string, plan *RunPlan, a *activ
 		status, msg = catalog.RunDataInconsistent, "differences found in "+strings.Join(inconsistent, ", ")+"; see dataflow.run_diffs"
 	case len(plan.Tasks) == 0:
 		msg = "no tables to copy"
+	}
+	// The keys go back whatever happened: one that cannot be added fails
+	// the run (RETRY adds it); one the rows do not satisfy stays NOT VALID
+	// and is named in the message.
+	failedKeys, invalidKeys := rc.restoreKeys(bg, keys)
+	if len(failedKeys) > 0 && status == catalog.RunCompleted {
+		status, msg = catalog.RunFailed, strings.Join(failedKeys, "; ")
+	} else if len(failedKeys) > 0 {
+		msg += "; " + strings.Join(failedKeys, "; ")
+	}
+	if len(invalidKeys) > 0 {
+		msg += "; " + strings.Join(invalidKeys, "; ")
 	}
 	finish(status, msg)
 }
@@ -282,29 +312,32 @@ func (tc *taskCtx) importSpec(mark *data.Marker) data.ImportSpec {
 	for i, p := range tc.pairs {
 		cols[i] = p.Dst
 	}
+	// Parents may load after children (parallel tasks and partitions,
+	// cycles): targets that can skip the checks for a load do
+	// (suspendKeys covers PostgreSQL).
 	return data.ImportSpec{Schema: tc.t.TargetSchema, Table: tc.t.TargetTable, Columns: cols, TimeZone: tc.rc.opts["source_timezone"], Mark: mark,
-		MarksSchema: tc.rc.opts["marks_schema"]}
+		MarksSchema: tc.rc.opts["marks_schema"], NoForeignKeyChecks: true}
 }
 
 // stage tracks one running stage: counters, catalog heartbeats, progress
 // reports, and the heartbeat_timeout watchdog.
 type stage struct {
-	tc       *taskCtx
-	name     string
-	attempt  int64
-	rows     atomic.Int64
-	bytes    atomic.Int64
+	tc      *taskCtx
+	name    string
+	attempt int64
+	rows    atomic.Int64
+	bytes   atomic.Int64
 	// doneBytes are the bytes of finished partitions (staging = 'none').
 	doneBytes atomic.Int64
 	beats     atomic.Int64
 	note      atomic.Pointer[string] // the completed stage's message // progress that is neither rows nor bytes (waiting on a moving export)
-	total    atomic.Int64
-	started  time.Time
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	stopOnce sync.Once
-	stopped  chan struct{}
-	wg       sync.WaitGroup
+	total     atomic.Int64
+	started   time.Time
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	stopOnce  sync.Once
+	stopped   chan struct{}
+	wg        sync.WaitGroup
 }
 
 func (tc *taskCtx) startStage(ctx context.Context, name string, total int64) (*stage, context.Context, error) {

@@ -30,6 +30,9 @@ type Options struct {
 	Parallel         int
 	CaseSensitive    bool
 	TinyIntOneAsBool bool
+	ForeignKeys      bool   // create the source's foreign keys (after every table exists)
+	EnumAs           string // "check" or "type" (PostgreSQL targets)
+	SetAs            string // "text" or "array" (PostgreSQL targets)
 }
 
 // Spec is one run.
@@ -95,9 +98,11 @@ func Tables(ctx context.Context, src schema.Introspector, sourceSchema string, t
 }
 
 // Run creates every table of spec on the target. report is called once per
-// table as soon as it is done (from several goroutines, never at once).
-// The returned error is for failures before any table was attempted; table
-// failures are results.
+// table as soon as it is done (from several goroutines, never at once); a
+// table with foreign keys is done once its keys are added, after every
+// table exists (tables may reference each other in a cycle, as Sakila's
+// store and staff do). The returned error is for failures before any
+// table was attempted; table failures are results.
 func Run(ctx context.Context, spec Spec, report func(Result) error) ([]Result, error) {
 	tables, err := Tables(ctx, spec.Source, spec.SourceSchema, spec.Tables, spec.Exclude)
 	if err != nil {
@@ -110,10 +115,18 @@ func Run(ctx context.Context, spec Spec, report func(Result) error) ([]Result, e
 	var (
 		mu        sync.Mutex
 		results   = make([]Result, len(tables))
+		keys      = make([][]string, len(tables))
 		reportErr error
 		wg        sync.WaitGroup
 		sem       = make(chan struct{}, parallel)
 	)
+	send := func(r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if report != nil && reportErr == nil {
+			reportErr = report(r)
+		}
+	}
 	for i, name := range tables {
 		wg.Add(1)
 		go func() {
@@ -124,45 +137,69 @@ func Run(ctx context.Context, spec Spec, report func(Result) error) ([]Result, e
 				results[i] = Result{Table: name, Status: Failed, Message: "canceled: " + ctx.Err().Error()}
 				return
 			}
-			r := runTable(ctx, spec, name)
+			r, fks := runTable(ctx, spec, name)
 			<-sem
-			mu.Lock()
-			defer mu.Unlock()
-			results[i] = r
-			if report != nil && reportErr == nil {
-				reportErr = report(r)
+			results[i], keys[i] = r, fks
+			if len(fks) == 0 || r.Status != Success {
+				send(r)
 			}
 		}()
 	}
 	wg.Wait()
+	// Second phase: the foreign keys of the tables created.
+	for i := range tables {
+		if len(keys[i]) == 0 || results[i].Status != Success {
+			continue
+		}
+		r := &results[i]
+		r.SQL = joinSQL(append(splitSQL(r.SQL), keys[i]...))
+		if err := spec.Target.Apply(ctx, schema.Plan{Table: r.Table, Statements: keys[i]}); err != nil {
+			r.Status, r.Message = Failed, "foreign keys: "+err.Error()
+		} else {
+			r.Message += fmt.Sprintf("; %d foreign key(s) added", len(keys[i]))
+		}
+		send(*r)
+	}
 	return results, reportErr
 }
 
-func runTable(ctx context.Context, spec Spec, name string) Result {
+func splitSQL(s string) []string {
+	if s == "" {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(s, ";\n") {
+		out = append(out, strings.TrimSuffix(l, ";"))
+	}
+	return out
+}
+
+func runTable(ctx context.Context, spec Spec, name string) (Result, []string) {
 	res := Result{Table: name, Status: Failed}
 	tables, err := spec.Source.DescribeTables(ctx, spec.SourceSchema, []string{name})
 	if err != nil {
 		res.Message = "read source structure: " + err.Error()
-		return res
+		return res, nil
 	}
 	if len(tables) != 1 {
 		res.Message = fmt.Sprintf("read source structure: got %d tables for %s", len(tables), name)
-		return res
+		return res, nil
 	}
 	o := spec.Options
 	plan, err := spec.Target.PlanCreate(tables[0], schema.CreateOptions{
 		Schema: spec.TargetSchema, PrimaryKeys: o.PrimaryKeys, Indexes: o.Indexes,
 		CaseSensitive: o.CaseSensitive, TinyIntOneAsBool: o.TinyIntOneAsBool,
+		ForeignKeys: o.ForeignKeys, EnumAs: o.EnumAs, SetAs: o.SetAs,
 	})
 	if err != nil {
 		res.Message = err.Error()
-		return res
+		return res, nil
 	}
 	res.SQL = joinSQL(plan.Statements)
 	exists, err := spec.Target.TableExists(ctx, spec.TargetSchema, plan.Table)
 	if err != nil {
 		res.Message = "check target: " + err.Error()
-		return res
+		return res, nil
 	}
 	var notes []string
 	if exists {
@@ -170,14 +207,14 @@ func runTable(ctx context.Context, spec Spec, name string) Result {
 		case o.Recreate:
 			if err := spec.Target.DropTable(ctx, spec.TargetSchema, plan.Table); err != nil {
 				res.Message = "drop existing table: " + err.Error()
-				return res
+				return res, nil
 			}
 			notes = append(notes, "dropped the existing table")
 		case o.CreateIfMissing:
 			res.Status = Success
 			res.Message = fmt.Sprintf("skipped: table %s already exists on the target (create_if_missing = on; set recreate = on to replace it)", plan.Table)
 			res.SQL = ""
-			return res
+			return res, nil
 		}
 		// Neither option: run CREATE anyway so the target says why not.
 	}
@@ -186,7 +223,7 @@ func runTable(ctx context.Context, spec Spec, name string) Result {
 		if errors.Is(err, context.Canceled) {
 			res.Message = "canceled"
 		}
-		return res
+		return res, nil
 	}
 	res.Status = Success
 	msg := "created"
@@ -197,7 +234,7 @@ func runTable(ctx context.Context, spec Spec, name string) Result {
 		msg += "; warnings: " + strings.Join(plan.Warnings, "; ")
 	}
 	res.Message = msg
-	return res
+	return res, plan.ForeignKeys
 }
 
 func joinSQL(stmts []string) string {

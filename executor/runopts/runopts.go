@@ -282,6 +282,9 @@ var DDLTask = Set{
 	{Name: "run_now", Kind: Bool, Default: "off", Description: "Run the task as part of CREATE DDL TASK."},
 	{Name: "case_sensitive", Kind: Bool, Default: "off", Description: "Keep table and column names exactly as the source spells them (quoted); off folds them to the target's convention."},
 	{Name: "tinyint1_as_boolean", Kind: Bool, Default: "on", Description: "Map MySQL tinyint(1) to boolean."},
+	{Name: "foreign_keys", Kind: Bool, Default: "on", Description: "Create the source's foreign keys (names made valid for the target, ON DELETE / ON UPDATE kept) once every table of the task exists; SQLite gets them in CREATE TABLE."},
+	{Name: "enum_as", Kind: Enum, Default: "check", Values: []string{"check", "type"}, Description: "PostgreSQL targets: an enum becomes text with a CHECK constraint, or a PostgreSQL enum type named <table>_<column>."},
+	{Name: "set_as", Kind: Enum, Default: "text", Values: []string{"text", "array"}, Description: "PostgreSQL targets: a MySQL set becomes text holding the comma-separated members, or text[]."},
 }
 
 // SyncJob is the WITH (...) of CREATE/ALTER SYNC JOB: the run config table

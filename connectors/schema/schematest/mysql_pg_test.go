@@ -73,7 +73,8 @@ var orderCols = []col{
 	{"c_date_zero", "date NOT NULL DEFAULT '0000-00-00'", "date", "", "NO", "date", "<none>", ""},
 	{"c_time", "time(3) DEFAULT '23:59:59.999'", "time(3) without time zone", "'23:59:59.999'::time without time zone", "NO", "time(3)", "'23:59:59.999'", ""},
 	{"c_datetime", "datetime DEFAULT '9999-12-31 23:59:59'", "timestamp(0) without time zone", "'9999-12-31 23:59:59'::timestamp without time zone", "NO", "datetime", "'9999-12-31 23:59:59'", ""},
-	{"c_datetime6", "datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)", "timestamp without time zone", "LOCALTIMESTAMP", "NO", "datetime(6)", "current_timestamp(6)", ""},
+	// ON UPDATE becomes a trigger on PostgreSQL and comes back from it.
+	{"c_datetime6", "datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)", "timestamp without time zone", "LOCALTIMESTAMP", "NO", "datetime(6)", "current_timestamp(6)", "on update current_timestamp(6)"},
 	{"c_dt_zero", "datetime DEFAULT '0000-00-00 00:00:00'", "timestamp(0) without time zone", "", "NO", "datetime", "<none>", ""},
 	{"c_ts", "timestamp NULL DEFAULT CURRENT_TIMESTAMP", "timestamp(0) with time zone", "CURRENT_TIMESTAMP", "NO", "timestamp", "current_timestamp()", ""},
 	{"c_ts3", "timestamp(3) NULL DEFAULT '2038-01-19 03:14:07.499'", "timestamp(3) with time zone", "'2038-01-19 03:14:07.499+00'::timestamp with time zone", "NO", "timestamp(3)", "'2038-01-19 03:14:07.499'", ""},
@@ -167,10 +168,13 @@ func TestMySQLToPostgresToMySQL(t *testing.T) {
 	p := plans["order"]
 	t.Logf("PostgreSQL plan:\n%s;\nwarnings: %q", strings.Join(p.Statements, ";\n"), p.Warnings)
 	for _, w := range []string{"c_date_zero: zero-date default", "c_dt_zero: zero-date default", "c_expr: default uuid() dropped",
-		"c_datetime6: ON UPDATE", "id: numeric(20,0) became bigint", "c_set: set became text"} {
+		"id: numeric(20,0) became bigint", "c_set: set became text"} {
 		if !hasWarning(p, w) {
 			t.Errorf("no warning %q in %q", w, p.Warnings)
 		}
+	}
+	if hasWarning(p, "ON UPDATE") || !strings.Contains(strings.Join(p.Statements, "\n"), `CREATE TRIGGER "order_on_update" BEFORE UPDATE`) {
+		t.Errorf("ON UPDATE CURRENT_TIMESTAMP is not a trigger: %q %q", p.Warnings, p.Statements)
 	}
 	pgSQL, err := sql.Open("pgx", pg.DSNFor(pgDB))
 	if err != nil {
