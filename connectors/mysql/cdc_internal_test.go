@@ -20,6 +20,7 @@ import (
 
 	"github.com/flowgate/flowgate/connectors/cdc"
 	"github.com/flowgate/flowgate/connectors/data"
+	"github.com/flowgate/flowgate/connectors/mysql/binlog"
 	"github.com/flowgate/flowgate/internal/testbed"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -708,4 +709,104 @@ func TestCDCFullMetadata(t *testing.T) {
 	if got := read(s2); !slices.Equal(got, want) {
 		t.Fatalf("after a restart:\n got %q\nwant %q", got, want)
 	}
+}
+
+// BenchmarkStreamWorkload is the stream's own work on the CDC bench's
+// workload (100,000 row changes of a lineitem-like table, recorded from
+// the testbed's binlog): decoding the events and turning them into
+// changes with canonical text values, without the network.
+//
+//	go test -run X -bench StreamWorkload ./connectors/mysql
+func BenchmarkStreamWorkload(b *testing.B) {
+	my := testbed.MySQL(b)
+	r := &cdcRig{my: my, db: my.NewDatabase(b, "cdcbench")}
+	conn, err := Open(map[string]string{"host": my.Host, "port": strconv.Itoa(my.Port), "database": r.db, "user": my.User, "password": my.Password})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.c = conn.(*Conn)
+	defer r.c.Close()
+	r.sq = my.Open(b, r.db)
+	r.exec(b, `CREATE TABLE lineitem (id bigint PRIMARY KEY, order_id bigint NOT NULL, qty decimal(12,2), price decimal(15,2),
+		discount double, ship_date date, comment varchar(120), created_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))`,
+		`INSERT INTO lineitem (id, order_id, qty, price, discount, ship_date, comment) SELECT seq, seq DIV 4, (seq % 50) + 0.25,
+		(seq % 100000) / 100.0 + 900, (seq % 11) / 100.0, '1992-01-01' + INTERVAL (seq % 2500) DAY, CONCAT('comment ', seq) FROM seq_1_to_30000`)
+	from := r.masterPos(b)
+	for k := 0; k < 100; k++ {
+		ins, upd, del := 1_000_000+k*700, k*200+1, 20_001+k*100
+		tx, err := r.sq.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, q := range []string{fmt.Sprintf(`INSERT INTO lineitem (id, order_id, qty, price, discount, ship_date, comment)
+				SELECT seq, seq DIV 4, 1.25, 99.5, 0.01, '2024-01-01', CONCAT('new ', seq) FROM seq_%d_to_%d`, ins, ins+699),
+			fmt.Sprintf("UPDATE lineitem SET price = price + 1 WHERE id BETWEEN %d AND %d", upd, upd+199),
+			fmt.Sprintf("DELETE FROM lineitem WHERE id BETWEEN %d AND %d", del, del+99)} {
+			if _, err := tx.Exec(q); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	to := r.masterPos(b)
+	// Record the events as the server sends them.
+	ctx := context.Background()
+	bc, err := binlog.Dial(ctx, r.c.binlogConfig(4242))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bc.StartFromPosition(ctx, from.File, from.Pos); err != nil {
+		b.Fatal(err)
+	}
+	var events []*binlog.Event
+	for {
+		ev, err := bc.NextEvent(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events = append(events, ev)
+		if ev.Header.LogPos != 0 && comparePos(binlogPos(ev.Next), to) >= 0 {
+			break
+		}
+	}
+	bc.Close()
+	f, err := r.c.facts(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defs, err := r.c.describeDefs(ctx, []tableKey{{r.db, "lineitem"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	changes := 0
+	for range b.N {
+		s := newStream(r.c, cdc.StreamSpec{Job: "bench", Tables: []cdc.TableRef{{Name: "lineitem"}}, ServerID: 4242}, f)
+		s.addTable(cdc.TableRef{Name: "lineitem"})
+		s.tables[tableKey{r.db, "lineitem"}].def = defs[tableKey{r.db, "lineitem"}]
+		s.history = &history{entries: map[tableKey][]histEntry{}}
+		s.pos, s.last = from, from
+		n := 0
+		for _, ev := range events {
+			if err := s.handle(ctx, ev); err != nil {
+				b.Fatal(err)
+			}
+			for _, e := range s.queue {
+				if e.Kind == cdc.EventChange {
+					n++
+				}
+			}
+			clear(s.queue)
+			s.queue = s.queue[:0]
+		}
+		if n != 100_000 {
+			b.Fatalf("%d changes", n)
+		}
+		changes += n
+	}
+	b.ReportMetric(float64(changes)/time.Since(start).Seconds(), "changes/s")
 }

@@ -558,7 +558,8 @@ func (s *stream) rows(d *binlog.RowsEvent, prev binlogPos, ev *binlog.Event) err
 		return err
 	}
 	s.emitBegin(t, lay)
-	a := &arena{b: make([]byte, 0, 48*len(tm.Columns)*len(d.Rows))}
+	// The text of a row event's values is about twice its binary size.
+	a := &arena{b: make([]byte, 0, 2*int(ev.Header.EventSize)+64)}
 	for _, r := range d.Rows {
 		c := cdc.Change{Table: t.ref}
 		switch d.Kind {
