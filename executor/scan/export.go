@@ -100,6 +100,11 @@ func (r *run) prepareObjects(ctx context.Context, store objStore, name string) (
 		}
 		notes = append(notes, fmt.Sprintf("removed %d objects of an earlier attempt", len(files)))
 	}
+	if n, err := store.cleanTemp(ctx, name); err != nil {
+		return "", err
+	} else if n > 0 {
+		notes = append(notes, fmt.Sprintf("removed %d half-written temporary files", n))
+	}
 	existing, err := store.list(ctx, name)
 	if err != nil {
 		return "", err

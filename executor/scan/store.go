@@ -52,6 +52,9 @@ type objStore interface {
 	remove(ctx context.Context, key string) error
 	uri(key string) string
 	keyOf(uri string) (string, bool)
+	// cleanTemp removes temporary objects a killed writer left under
+	// prefix (a file's temporary name; s3 spools locally and has none).
+	cleanTemp(ctx context.Context, prefix string) (int, error)
 }
 
 const tmpMark = ".flowgate-tmp-"
@@ -185,6 +188,33 @@ func (s fileStore) create(_ context.Context, key string) (objWriter, error) {
 		return nil, err
 	}
 	return &fileWriter{f: f, final: p, uri: s.uri(key)}, nil
+}
+
+func (s fileStore) cleanTemp(_ context.Context, prefix string) (int, error) {
+	root := s.dir
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		var err error
+		if root, err = s.path(prefix[:i]); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		rel, _ := filepath.Rel(s.dir, p)
+		if !d.IsDir() && strings.Contains(d.Name(), tmpMark) && strings.HasPrefix(filepath.ToSlash(rel), prefix) {
+			if err := os.Remove(p); err == nil {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 func (s fileStore) local(_ context.Context, key string) (string, func(), error) {
@@ -328,6 +358,8 @@ func (s s3Store) local(ctx context.Context, key string) (string, func(), error) 
 	f.Close()
 	return f.Name(), func() { os.Remove(f.Name()) }, nil
 }
+
+func (s s3Store) cleanTemp(context.Context, string) (int, error) { return 0, nil }
 
 func (s s3Store) remove(ctx context.Context, key string) error {
 	_, err := s.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.full(key))})
