@@ -193,7 +193,7 @@ const kindsTable = `CREATE TABLE kinds (id int PRIMARY KEY, ti tinyint, tiu tiny
 	f float, d double, y year, dt date, dtm datetime(6), dt0 datetime, ts timestamp(6) NULL, tm time(6), tm0 time,
 	ch char(10), vc varchar(100), vcl varchar(100) CHARACTER SET latin1, tx text, txl text CHARACTER SET latin1, bn binary(4),
 	vb varbinary(300), bl blob, e enum('a','b','c'), st set('x','y','z'), bt bit(1), b64 bit(64), b10 bit(10), j json, u uuid,
-	g geometry, i4 inet4, i6 inet6)`
+	g geometry, i4 inet4, i6 inet6, gb varchar(20) CHARACTER SET gbk)`
 
 var allBytes = func() string {
 	var b strings.Builder
@@ -209,19 +209,19 @@ var kindsRows = []string{
 	2155, '9999-12-31', '9999-12-31 23:59:59.999999', '9999-12-31 23:59:59', '2038-01-19 03:14:07.999999', '838:59:59.000000', '838:59:59',
 	'abc', '😀 four-byte 𝄞', 'ÿ latin1 é', REPEAT('x', 70), _latin1 X'` + allBytes[256:] + `', UNHEX('FF00FF00'),
 	UNHEX('` + allBytes + `'), UNHEX('` + allBytes + `'), 'c', 'x,y,z', b'1', 0xFFFFFFFFFFFFFFFF, b'1111111111', '{"a": [1, 2.5, {"b": null}], "c": "é😀"}',
-	'6ccd780c-baba-1026-9564-5b8c656024db', ST_GeomFromText('LINESTRING(0.1 1e20, -1.5 2.25)'), '10.0.0.1', '::ffff:1.2.3.4')`,
+	'6ccd780c-baba-1026-9564-5b8c656024db', ST_GeomFromText('LINESTRING(0.1 1e20, -1.5 2.25)'), '10.0.0.1', '::ffff:1.2.3.4', '中文 gbk')`,
 	`(2, -128, 0, 0, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0,
 	'-99999999999999999999999999999999999.999999999999999999999999999999', 0, -3.40282e38, -1.7976931348623157e308,
 	1901, '1000-01-01', '1000-01-01 00:00:00.000001', '1000-01-01 00:00:00', '1970-01-01 00:00:01.000001', '-838:59:59.000000', '-838:59:59',
 	'', '', '', '', '', UNHEX('61'), '', '', 'a', '', b'0', 0, b'0000000001', '[]', '00000000-0000-0000-0000-000000000000',
-	ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 0),(0.1 0.1,0.2 0.1,0.2 0.2,0.1 0.1))'), '0.0.0.0', '::1')`,
+	ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 0),(0.1 0.1,0.2 0.1,0.2 0.2,0.1 0.1))'), '0.0.0.0', '::1', '')`,
 	`(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+	NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
 	`(4, 0, 1, 5, 1, -1, 8388608, -1, 2147483648, -1, 9223372036854775808, '0.000000000000000000000000000001', 0.01, 1.17549435e-38,
 	2.2250738585072014e-308, 0, '0000-00-00', '0000-00-00 00:00:00', '2024-02-29 12:00:00', '0000-00-00 00:00:00', '-00:00:00.000001', '00:00:00',
 	'a  ', 'tab\there\nnewline "quoted", comma', 'a  ', 'NULL', 'x', '', UNHEX('00'), UNHEX('00FF'), '', 'x,z', b'1', 0x8000000000000000,
 	b'1000000000', '"just a string"', 'ffffffff-ffff-ffff-ffff-ffffffffffff', ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 1), LINESTRING(0 0, 1 1))'),
-	'255.255.255.255', '2001:db8::ff00:42:8329')`,
+	'255.255.255.255', '2001:db8::ff00:42:8329', 'abc')`,
 }
 
 // Every streamed value is the text the export writes for the same value:
@@ -255,7 +255,8 @@ func TestCDCValuesMatchExport(t *testing.T) {
 	}
 	for _, q := range []string{"UPDATE kinds SET vc = CONCAT(vc, ' updated'), ts = '2024-06-01 12:00:00.5' WHERE id = 1",
 		"UPDATE kinds SET id = 10 WHERE id = 2", "INSERT INTO kinds (id, vc) VALUES (5, 'gone')", "DELETE FROM kinds WHERE id = 5",
-		"BEGIN", "UPDATE kinds SET e = 'b', st = 'y' WHERE id = 4", "INSERT INTO kinds (id, j) VALUES (6, '{}')", "COMMIT"} {
+		"BEGIN", "UPDATE kinds SET e = 'b', st = 'y' WHERE id = 4", "INSERT INTO kinds (id, j) VALUES (6, '{}')", "COMMIT",
+		"XA START 'fgxa'", "INSERT INTO kinds (id, vc) VALUES (7, 'xa')", "XA END 'fgxa'", "XA PREPARE 'fgxa'", "XA COMMIT 'fgxa'"} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -300,7 +301,7 @@ func TestCDCValuesMatchExport(t *testing.T) {
 			commits++
 		}
 	}
-	if moved != 1 || begins != commits || commits != len(kindsRows)+5 {
+	if moved != 1 || begins != commits || commits != len(kindsRows)+6 {
 		t.Errorf("moved %d, begins %d, commits %d", moved, begins, commits)
 	}
 	if ts := got["1"][19]; ts != "2024-06-01 06:30:00.500000+00" {

@@ -300,6 +300,10 @@ func (s *stream) handle(ctx context.Context, ev *binlog.Event) error {
 		s.endGroup(ev)
 	case *binlog.RowsEvent:
 		return s.rows(d, prev, ev)
+	case *binlog.RawEvent:
+		if ev.Header.Type == binlog.EventXAPrepare {
+			s.endGroup(ev) // an XA transaction's events end at its XA PREPARE
+		}
 	case *binlog.HeartbeatEvent:
 		if !s.inTx && d.File != "" {
 			s.beat(binlogPos{File: strings.TrimRight(d.File, "\x00"), Pos: uint32(d.Position)})
@@ -385,7 +389,8 @@ func (s *stream) query(ctx context.Context, q *binlog.QueryEvent, ev *binlog.Eve
 		return nil
 	case "XA":
 		// XA START opens the group; the prepared transaction is applied
-		// at XA PREPARE (its events are logged there), XA COMMIT is empty.
+		// at its XA_PREPARE event (its row events are logged there); XA
+		// COMMIT and XA ROLLBACK later are groups of their own.
 		up := strings.ToUpper(q.Query)
 		switch {
 		case strings.Contains(up, "START") || strings.Contains(up, "BEGIN"):
@@ -393,7 +398,7 @@ func (s *stream) query(ctx context.Context, q *binlog.QueryEvent, ev *binlog.Eve
 				s.beginGroup(prev, ev)
 			}
 			s.txBegin = true
-		case strings.Contains(up, "PREPARE"), strings.Contains(up, "COMMIT"), strings.Contains(up, "ROLLBACK"):
+		case strings.Contains(up, "COMMIT"), strings.Contains(up, "ROLLBACK"):
 			s.endGroup(ev)
 		}
 		return nil
