@@ -200,7 +200,9 @@ func TestBatchStreamResumesAfterKillAndSigterm(t *testing.T) {
 	mustPG(t, rig.dst, ordersDDL)
 	slowTarget(t, rig.dst, "orders", 1)
 	g, c := rig.start(t, pgx.QueryExecModeExec)
-	mustExec(t, c, `CREATE SYNC JOB s FROM src.orders TO dst.orders MODE BATCH
+	// TARGET WHERE makes the verification slow enough to be killed
+	// (0.5 ms a target row); it selects every row.
+	mustExec(t, c, `CREATE SYNC JOB s FROM src.orders TO dst.orders MODE BATCH TARGET WHERE 'pg_sleep(0.0005) IS NOT NULL'
 		WITH (staging = 'none', export_batch_rows = 100, parallel_export = 2, algorithm = 'hashdiff', bisection_threshold = 200, bisection_factor = 4)`)
 	r := runJob(t, c, "RUN SYNC JOB s")
 	last := int64(0)
@@ -217,10 +219,17 @@ func TestBatchStreamResumesAfterKillAndSigterm(t *testing.T) {
 			t.Fatalf("stop %d: %d rows but %d marks", i+1, n, marks)
 		}
 		last = n
-		if i < 2 {
-			retryInBackground(t, g, r.RunID)
-			waitFor(t, 20*time.Second, "the retry running", func() bool { return runStatus(t, c, r.RunID) == "running" })
-		}
+		retryInBackground(t, g, r.RunID)
+		waitFor(t, 20*time.Second, "the retry running", func() bool { return runStatus(t, c, r.RunID) == "running" })
+	}
+	// A kill during TableDataDiff: the rows are all in, the retry only
+	// verifies.
+	waitFor(t, 60*time.Second, "TableDataDiff running", func() bool {
+		return stageStatus(t, c, r.RunID, "TableDataDiff") == "running"
+	})
+	c = killAndRestart(t, g, r.RunID, false)
+	if n := wholePartitions(t, rig.dst, "orders", size); n != rows {
+		t.Fatalf("rows once ImportTable completed = %d", n)
 	}
 	r2 := runJob(t, c, "RETRY RUN '"+r.RunID+"'")
 	if r2.Status != "completed" {
@@ -234,6 +243,12 @@ func TestBatchStreamResumesAfterKillAndSigterm(t *testing.T) {
 	if _, err := fmt.Sscanf(msg, "imported %d of %d partitions (%d were done before)", &did, &of, &before); err != nil ||
 		of != rows/size || int64(before*size) != last || did+before != of {
 		t.Fatalf("last attempt's import message %q, want the %d partitions in before the retry skipped", msg, last/size)
+	}
+	var exportAttempts, diffAttempts int64
+	mustScan(t, c.QueryRow(ctx, `SELECT max(attempts) FILTER (WHERE stage = 'ExportTable'), max(attempts) FILTER (WHERE stage = 'TableDataDiff')
+		FROM dataflow.run_stages WHERE run_id = $1`, r.RunID), &exportAttempts, &diffAttempts)
+	if exportAttempts != 4 || diffAttempts != 2 {
+		t.Fatalf("attempts: export %d (want 4: the run and three retries), diff %d (want 2)", exportAttempts, diffAttempts)
 	}
 	var sum int64
 	mustScan(t, rig.dst.QueryRow(ctx, "SELECT sum(customer) FROM orders"), &sum)

@@ -233,6 +233,16 @@ func TestSakilaForeignKeysAndOnUpdateAcrossDialects(t *testing.T) {
 	if n := count(t, p, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'flowgate%'"); n != 0 {
 		t.Fatalf("flowgate tables among the user's tables: %d", n)
 	}
+	// pre_action = 'truncate' with the cycle in place: the run empties the
+	// tables (keys off first) and loads them again.
+	mustExec(t, c, "ALTER SYNC JOB all_pg SET (pre_action = 'truncate', parallel_export = 4)")
+	if r := runJob(t, c, "RUN SYNC JOB all_pg WAIT"); r.Status != "completed" {
+		t.Fatalf("MySQL -> PostgreSQL again with truncate = %+v %s", r, deref(r.Message))
+	}
+	sameKeys(t, "PostgreSQL after the truncated load", pgKeys(t, p), srcKeys)
+	if n := count(t, p, "SELECT count(*) FROM rental"); n != 5000 {
+		t.Fatalf("rentals after the truncated load: %d", n)
+	}
 	// The trigger: an UPDATE that leaves last_update alone sets it.
 	var before, after time.Time
 	mustScan(t, p.QueryRow(ctx, "SELECT last_update FROM country WHERE country_id = 3"), &before)
@@ -264,6 +274,15 @@ func TestSakilaForeignKeysAndOnUpdateAcrossDialects(t *testing.T) {
 		t.Fatalf("PostgreSQL -> MySQL job = %+v %s", r, deref(r.Message))
 	}
 	sameKeys(t, "MySQL after the load", mysqlKeys(t, m2), srcKeys)
+	mustExec(t, c, "ALTER SYNC JOB all_back SET (pre_action = 'truncate')")
+	if r := runJob(t, c, "RUN SYNC JOB all_back WAIT"); r.Status != "completed" {
+		t.Fatalf("PostgreSQL -> MySQL again with truncate = %+v %s", r, deref(r.Message))
+	}
+	sameKeys(t, "MySQL after the truncated load", mysqlKeys(t, m2), srcKeys)
+	var rentals int
+	if err := m2.QueryRow("SELECT COUNT(*) FROM rental").Scan(&rentals); err != nil || rentals != 5000 {
+		t.Fatalf("rentals on MySQL after the truncated load: %d (%v)", rentals, err)
+	}
 	if _, err := m2.Exec("UPDATE actor SET first_name = 'X' WHERE actor_id = 1"); err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,16 @@ func TestMarks(t *testing.T) {
 			if ids, _ := d.imp.ImportedMarks(ctx(t), data.MarkScope{}, "run-2"); len(ids) != 0 {
 				t.Errorf("marks of another run: %v", ids)
 			}
+			// Marks written where versions before flowgate's own schema kept
+			// them (the target schema's flowgate_import_marks) are read too.
+			if name != "sqlite" {
+				d.exec(t, "CREATE TABLE flowgate_import_marks (run_id varchar(255) NOT NULL, file_id varchar(255) NOT NULL, at varchar(40) NOT NULL, PRIMARY KEY (run_id, file_id))")
+				d.exec(t, "INSERT INTO flowgate_import_marks VALUES ('run-1', 'legacy-0', 'then')")
+				ids, err := d.imp.ImportedMarks(ctx(t), data.MarkScope{}, "run-1")
+				if err != nil || !reflect.DeepEqual(ids, []string{"part-0", "legacy-0"}) {
+					t.Errorf("marks in both places: %v %v", ids, err)
+				}
+			}
 		})
 	}
 }

@@ -1,0 +1,107 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Where the import marks go: flowgate's own schema by default (the other
+// tests check that), marks_schema when the job names one, and the target
+// schema for a user who may not create schemas. pre_action for BATCH:
+// truncate and recreate happen before the first partition loads.
+func TestBatchMarksPlacesAndPreActions(t *testing.T) {
+	ctx := context.Background()
+	rig := newPGRig(t, "msrc", "mdst")
+	const rows = 1200
+	mustPG(t, rig.src, ordersDDL, fmt.Sprintf("INSERT INTO orders (id, customer, note) SELECT i, i %% 7, 'n' || i FROM generate_series(1, %d) i", rows))
+	mustPG(t, rig.dst, ordersDDL,
+		strings.Replace(ordersDDL, "orders", "limited", 1),
+		// A target of the wrong shape, with rows: recreate replaces it.
+		"CREATE TABLE shaped (id bigint, stray text)", "INSERT INTO shaped VALUES (1, 'old'), (2, 'old')",
+		// A user who may write the target tables but not create schemas.
+		"DROP ROLE IF EXISTS fg_limited", "CREATE ROLE fg_limited LOGIN PASSWORD 'pw'",
+		"GRANT USAGE, CREATE ON SCHEMA public TO fg_limited", "GRANT ALL ON limited TO fg_limited")
+	t.Cleanup(func() {
+		c := rig.pg.Connect(t, rig.dstDB)
+		c.Exec(context.Background(), "DROP OWNED BY fg_limited")
+		c.Exec(context.Background(), "DROP ROLE IF EXISTS fg_limited")
+	})
+	mustPG(t, rig.dst, fmt.Sprintf("REVOKE CREATE ON DATABASE %s FROM PUBLIC", pgx.Identifier{rig.dstDB}.Sanitize()))
+	_, c := rig.start(t, pgx.QueryExecModeExec)
+	mustExec(t, c, fmt.Sprintf("CREATE DATASOURCE lim TYPE postgres OPTIONS (host %s, port '%d', database %s, user 'fg_limited', password 'pw')",
+		sqlString(rig.pg.Host), rig.pg.Port, sqlString(rig.dstDB)))
+
+	// marks_schema names the schema.
+	mustExec(t, c, "CREATE SYNC JOB named FROM src.orders TO dst.orders MODE BATCH WITH (export_batch_rows = 500, marks_schema = 'fg_marks', algorithm = 'hashdiff')")
+	r := runJob(t, c, "RUN SYNC JOB named WAIT")
+	if r.Status != "completed" {
+		t.Fatalf("named = %+v %s", r, deref(r.Message))
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM fg_marks.flowgate_import_marks WHERE run_id = $1", r.RunID); n != 3 {
+		t.Fatalf("marks in fg_marks: %d, want 3 (one per partition)", n)
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM pg_namespace WHERE nspname = 'flowgate'"); n != 0 {
+		t.Fatalf("schema flowgate was created although marks_schema names another")
+	}
+
+	// No privilege to create schema flowgate: the target schema, as before.
+	// A trigger changes one row as it loads: the verification, whose first
+	// pass runs over the run's three partitions, finds exactly that row.
+	mustPG(t, rig.dst, `CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id = 1100 THEN NEW.customer := -1; END IF; RETURN NEW; END $$`,
+		"CREATE TRIGGER bump BEFORE INSERT ON limited FOR EACH ROW EXECUTE FUNCTION bump()")
+	mustExec(t, c, "CREATE SYNC JOB lim FROM src.orders TO lim.limited MODE BATCH WITH (export_batch_rows = 500, algorithm = 'hashdiff')")
+	r = runJob(t, c, "RUN SYNC JOB lim WAIT")
+	if r.Status != "data_inconsistent" {
+		t.Fatalf("limited user = %+v %s", r, deref(r.Message))
+	}
+	var key, side string
+	mustScan(t, c.QueryRow(ctx, "SELECT key, side FROM dataflow.run_diffs WHERE run_id = $1 ORDER BY side LIMIT 1", r.RunID), &key, &side)
+	if key != `["1100"]` || count(t, c, "SELECT count(*) FROM dataflow.run_diffs WHERE run_id = $1", r.RunID) != 2 {
+		t.Fatalf("differences: %s %s", key, side)
+	}
+	if n := count(t, c, "SELECT count(*) FROM dataflow.run_partitions WHERE run_id = $1", r.RunID); n != 3 {
+		t.Fatalf("partitions = %d", n)
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM public.flowgate_import_marks WHERE run_id = $1", r.RunID); n != 3 {
+		t.Fatalf("marks in public for the limited user: %d", n)
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM limited"); n != rows {
+		t.Fatalf("limited rows = %d", n)
+	}
+
+	// pre_action = 'truncate': the rows of the first run go, the second
+	// run's come in, each once.
+	mustExec(t, c, "ALTER SYNC JOB named SET (pre_action = 'truncate')")
+	mustPG(t, rig.dst, "UPDATE orders SET note = 'stale'")
+	r = runJob(t, c, "RUN SYNC JOB named WAIT")
+	if r.Status != "completed" {
+		t.Fatalf("truncate run = %+v %s", r, deref(r.Message))
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM orders WHERE note IS DISTINCT FROM 'stale'"); n != rows || count(t, rig.dst, "SELECT count(*) FROM orders") != rows {
+		t.Fatalf("after truncate: %d fresh rows of %d", n, count(t, rig.dst, "SELECT count(*) FROM orders"))
+	}
+
+	// pre_action = 'recreate': the target is built again from the source.
+	mustPG(t, rig.dst, "ALTER TABLE shaped ADD COLUMN customer int")
+	mustExec(t, c, "CREATE SYNC JOB shaped FROM src.orders TO dst.shaped COLUMNS (id, customer) MODE BATCH WITH (pre_action = 'recreate', algorithm = 'hashdiff')")
+	r = runJob(t, c, "RUN SYNC JOB shaped WAIT")
+	if r.Status != "completed" {
+		t.Fatalf("recreate run = %+v %s", r, deref(r.Message))
+	}
+	var cols string
+	mustScan(t, rig.dst.QueryRow(ctx, `SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position)
+		FROM information_schema.columns WHERE table_name = 'shaped'`), &cols)
+	if cols != "id bigint, customer integer" {
+		t.Fatalf("recreated columns: %s", cols)
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM pg_index WHERE indrelid = 'shaped'::regclass AND indisprimary"); n != 1 {
+		t.Fatalf("recreated table has no primary key")
+	}
+	if n := count(t, rig.dst, "SELECT count(DISTINCT id) FROM shaped"); n != rows || count(t, rig.dst, "SELECT count(*) FROM shaped") != rows {
+		t.Fatalf("recreated table rows: %d distinct", n)
+	}
+}
