@@ -63,18 +63,19 @@ func TestScanIncrementalPostgresToPostgres(t *testing.T) {
 	// Updates, inserts, and a row sharing the watermark's timestamp that
 	// commits after the scan read the others.
 	mustPG(t, src, `UPDATE orders SET amount = -1, updated_at = '2024-01-02 00:00:00+00' WHERE id <= 10`,
-		`INSERT INTO orders VALUES (2001, 1, 1, 'same ts as wm', '2024-01-01 00:16:40+00')`,
+		`INSERT INTO orders VALUES (2001, 1, 1, '', '2024-01-01 00:16:40+00'), (2002, 1, 1, NULL, '2024-01-01 00:16:40+00')`,
 		`INSERT INTO orders SELECT i, 1, 2, 'new', '2024-01-03 00:00:00+00' FROM generate_series(1001, 1100) i`)
 	r = runJob(t, c, `RUN SYNC JOB orders_scan WAIT`)
 	if r.Status != "completed" {
 		t.Fatalf("second scan: %s %s", r.Status, deref(r.Message))
 	}
-	if r.RowsRead != 112 {
-		// 10 updated, 1 late at the watermark, 100 new, and the boundary row read again.
-		t.Errorf("second scan read %d rows, want 112", r.RowsRead)
+	if r.RowsRead != 113 {
+		// 10 updated, 2 late at the watermark, 100 new, and the boundary row read again.
+		t.Errorf("second scan read %d rows, want 113", r.RowsRead)
 	}
-	want := rowsOf(t, src, `SELECT id || ' ' || amount || ' ' || updated_at FROM orders ORDER BY id`)
-	got := rowsOf(t, dst, `SELECT id || ' ' || amount || ' ' || updated_at FROM orders ORDER BY id`)
+	const cmp = `SELECT id || ' ' || amount || ' ' || updated_at || ' ' || coalesce('"' || note || '"', 'NULL') FROM orders ORDER BY id`
+	want := rowsOf(t, src, cmp)
+	got := rowsOf(t, dst, cmp)
 	if strings.Join(want, "\n") != strings.Join(got, "\n") {
 		t.Fatalf("target differs from source: %s", firstDiff(want, got))
 	}

@@ -302,7 +302,7 @@ func (p *parquetReader) Read() ([][]byte, error) {
 		if err != nil {
 			return nil, &BadRecord{Position: fmt.Sprintf("%s:row %d", p.name, p.row), Err: err, Excerpt: p.excerpt(row)}
 		}
-		out[i] = append([]byte(nil), text...)
+		out[i] = append(make([]byte, 0, len(text)), text...)
 	}
 	return out, nil
 }

@@ -207,7 +207,7 @@ func (t *textReader) Read() ([][]byte, error) {
 			if err != nil {
 				return nil, &BadRecord{Position: t.position(), Err: err, Excerpt: excerpt(rec)}
 			}
-			t.out = append(t.out, append([]byte(nil), v...))
+			t.out = append(t.out, append(make([]byte, 0, len(v)), v...))
 		}
 		return t.out, nil
 	}

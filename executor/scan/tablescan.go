@@ -227,7 +227,7 @@ func (r *run) scanTable(ctx context.Context) error {
 		vals := make([][]byte, len(ts.pairs))
 		for i := range ts.pairs {
 			if rec[i] != nil {
-				vals[i] = append([]byte(nil), rec[i]...)
+				vals[i] = append(make([]byte, 0, len(rec[i])), rec[i]...)
 			}
 		}
 		chunk = append(chunk, cdc.MappedChange{Target: ts.target, Op: cdc.Insert, New: cdc.Row{Values: vals}})
