@@ -20,6 +20,10 @@ func TestBatchMarksPlacesAndPreActions(t *testing.T) {
 	mustPG(t, rig.src, ordersDDL, fmt.Sprintf("INSERT INTO orders (id, customer, note) SELECT i, i %% 7, 'n' || i FROM generate_series(1, %d) i", rows))
 	mustPG(t, rig.dst, ordersDDL,
 		strings.Replace(ordersDDL, "orders", "limited", 1),
+		// limited's key to a table it does not load: its user does not own
+		// the table, so the key stays in place during the load.
+		"CREATE TABLE parents (id int PRIMARY KEY)", "INSERT INTO parents SELECT generate_series(-1, 6)",
+		"ALTER TABLE limited ADD CONSTRAINT limited_parent FOREIGN KEY (customer) REFERENCES parents (id)",
 		// A target of the wrong shape, with rows: recreate replaces it.
 		"CREATE TABLE shaped (id bigint, stray text)", "INSERT INTO shaped VALUES (1, 'old'), (2, 'old')",
 		// A user who may write the target tables but not create schemas.
@@ -65,6 +69,9 @@ func TestBatchMarksPlacesAndPreActions(t *testing.T) {
 	}
 	if n := count(t, c, "SELECT count(*) FROM dataflow.run_partitions WHERE run_id = $1", r.RunID); n != 3 {
 		t.Fatalf("partitions = %d", n)
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM pg_constraint WHERE conname = 'limited_parent' AND convalidated"); n != 1 {
+		t.Fatalf("the key the limited user may not drop is gone or not valid")
 	}
 	if n := count(t, rig.dst, "SELECT count(*) FROM public.flowgate_import_marks WHERE run_id = $1", r.RunID); n != 3 {
 		t.Fatalf("marks in public for the limited user: %d", n)

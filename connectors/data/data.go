@@ -181,8 +181,10 @@ type KeyRanger interface {
 type ForeignKeySuspender interface {
 	// ForeignKeys lists table's keys: name and definition for Restore.
 	ForeignKeys(ctx context.Context, schema, table string) (names, definitions []string, err error)
-	// DropForeignKey drops the key if it exists.
-	DropForeignKey(ctx context.Context, schema, table, name string) error
+	// DropForeignKey drops the key if it exists; dropped is false (and err
+	// nil) when the user may not (not the table's owner): the key then
+	// stays and checks the load.
+	DropForeignKey(ctx context.Context, schema, table, name string) (dropped bool, err error)
 	// RestoreForeignKey adds the key back (nothing if it exists) and
 	// checks the rows; rows that violate it leave it NOT VALID (it still
 	// holds for new rows) and validated false with the database's reason.

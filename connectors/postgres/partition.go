@@ -143,12 +143,18 @@ func (c *Conn) ForeignKeys(ctx context.Context, schemaName, table string) ([]str
 	return names, defs, rows.Err()
 }
 
-// DropForeignKey drops the key if it exists.
-func (c *Conn) DropForeignKey(ctx context.Context, schemaName, table, name string) error {
-	if _, err := c.pool.Exec(ctx, "ALTER TABLE "+c.dataTable(schemaName, table)+" DROP CONSTRAINT IF EXISTS "+ident(name)); err != nil {
-		return fmt.Errorf("drop foreign key %s of %s: %w", name, table, err)
+// DropForeignKey drops the key if it exists; a user who does not own the
+// table may not (42501), and the key stays.
+func (c *Conn) DropForeignKey(ctx context.Context, schemaName, table, name string) (bool, error) {
+	_, err := c.pool.Exec(ctx, "ALTER TABLE "+c.dataTable(schemaName, table)+" DROP CONSTRAINT IF EXISTS "+ident(name))
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("drop foreign key %s of %s: %w", name, table, err)
+	}
+	return true, nil
 }
 
 // RestoreForeignKey adds the key back NOT VALID (no scan under a strong

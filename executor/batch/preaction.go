@@ -300,15 +300,26 @@ func (rc *runCtx) suspendKeys(ctx context.Context) ([]catalog.SuspendedKey, erro
 			return nil, err
 		}
 	}
+	var dropped []catalog.SuspendedKey
 	for _, k := range saved {
 		if err := cat.SetKeyRestored(bg, rc.id, k.Seq, false, "dropped for the load"); err != nil {
-			return nil, err
+			return dropped, err
 		}
-		if err := fs.DropForeignKey(ctx, k.Schema, k.Table, k.Name); err != nil {
-			return saved, fmt.Errorf("foreign keys: %s", scrub(rc.dst, err))
+		ok, err := fs.DropForeignKey(ctx, k.Schema, k.Table, k.Name)
+		if err != nil {
+			return append(dropped, k), fmt.Errorf("foreign keys: %s", scrub(rc.dst, err))
 		}
+		if !ok {
+			// Not the table's owner: the key stays and checks the load
+			// (parents must then load first).
+			if err := cat.SetKeyRestored(bg, rc.id, k.Seq, true, "kept: no privilege to drop it, the load is checked"); err != nil {
+				return dropped, err
+			}
+			continue
+		}
+		dropped = append(dropped, k)
 	}
-	return saved, nil
+	return dropped, nil
 }
 
 // restoreKeys adds the suspended keys back and validates them. failed
