@@ -429,10 +429,19 @@ func (s *stream) scanDDL(ctx context.Context, from, to binlogPos) (map[tableKey]
 		}
 		switch d := ev.Data.(type) {
 		case *binlog.QueryEvent:
+			var keys []tableKey
 			for _, k := range ddlTables(d.Query, d.Schema) {
-				if _, ok := s.tables[k]; !ok {
-					continue
+				if k.name == "" { // every table of a database
+					for _, c := range s.order {
+						if c.db == k.db {
+							keys = append(keys, c)
+						}
+					}
+				} else if _, ok := s.tables[k]; ok {
+					keys = append(keys, k)
 				}
+			}
+			for _, k := range keys {
 				r := out[k]
 				if r == nil {
 					r = &scanResult{}
