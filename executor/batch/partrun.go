@@ -204,7 +204,6 @@ func (tc *taskCtx) importFiles(ctx context.Context, feed *fileFeed, parts []cata
 	}
 	// What must load: each partition not in the target yet (or, for an
 	// old run, each file).
-	need := map[int64]bool{}
 	var needOrder []int64
 	anyImported := false
 	if parts != nil {
@@ -220,7 +219,6 @@ func (tc *taskCtx) importFiles(ctx context.Context, feed *fileFeed, parts []cata
 				}
 				continue
 			}
-			need[p.Seq] = true
 			needOrder = append(needOrder, p.Seq)
 		}
 	} else {
@@ -235,7 +233,6 @@ func (tc *taskCtx) importFiles(ctx context.Context, feed *fileFeed, parts []cata
 				}
 				continue
 			}
-			need[f.Seq] = true
 			needOrder = append(needOrder, f.Seq)
 		}
 	}
