@@ -256,3 +256,30 @@ func TestBatchStreamResumesAfterKillAndSigterm(t *testing.T) {
 		t.Fatalf("sum(customer) %d, want %d", sum, want)
 	}
 }
+
+// A PostgreSQL source's partitions are all read from one snapshot, taken
+// when the export starts: rows deleted at the source after that, while
+// earlier partitions are still loading, are copied all the same (with one
+// snapshot per partition they would be missing).
+func TestBatchPartitionsReadOneSnapshot(t *testing.T) {
+	rig := newPGRig(t, "snsrc", "sndst")
+	const rows, size = 3000, 100
+	mustPG(t, rig.src, ordersDDL, fmt.Sprintf("INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, %d) i", rows))
+	mustPG(t, rig.dst, ordersDDL)
+	slowTarget(t, rig.dst, "orders", 1) // ~0.1 s a partition, two at once: ~1.5 s in all
+	_, c := rig.start(t, pgx.QueryExecModeExec)
+	mustExec(t, c, "CREATE SYNC JOB snap FROM src.orders TO dst.orders MODE BATCH WITH (staging = 'none', export_batch_rows = 100, parallel_export = 2, algorithm = 'none')")
+	r := runJob(t, c, "RUN SYNC JOB snap")
+	waitFor(t, 30*time.Second, "the first partitions in", func() bool { return count(t, rig.dst, "SELECT count(*) FROM orders") >= 2*size })
+	mustPG(t, rig.src, "DELETE FROM orders WHERE id > 2000")
+	if n := count(t, rig.dst, "SELECT count(*) FROM orders"); n >= 2000 {
+		t.Fatalf("the copy was too far along (%d rows) when the rows were deleted", n)
+	}
+	waitFor(t, 60*time.Second, "the run to end", func() bool { s := runStatus(t, c, r.RunID); return s != "running" && s != "created" })
+	if s := runStatus(t, c, r.RunID); s != "completed" {
+		t.Fatalf("run %s", s)
+	}
+	if n := wholePartitions(t, rig.dst, "orders", size); n != rows {
+		t.Fatalf("rows copied = %d, want all %d as of the snapshot", n, rows)
+	}
+}
