@@ -258,28 +258,34 @@ func TestBatchStreamResumesAfterKillAndSigterm(t *testing.T) {
 }
 
 // A PostgreSQL source's partitions are all read from one snapshot, taken
-// when the export starts: rows deleted at the source after that, while
-// earlier partitions are still loading, are copied all the same (with one
-// snapshot per partition they would be missing).
+// when the export starts, whether they are read one at a time or two at
+// once: rows deleted at the source after that, while earlier partitions
+// are still loading, are copied all the same (with one snapshot per
+// partition they would be missing).
 func TestBatchPartitionsReadOneSnapshot(t *testing.T) {
 	rig := newPGRig(t, "snsrc", "sndst")
 	const rows, size = 3000, 100
-	mustPG(t, rig.src, ordersDDL, fmt.Sprintf("INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, %d) i", rows))
-	mustPG(t, rig.dst, ordersDDL)
-	slowTarget(t, rig.dst, "orders", 1) // ~0.1 s a partition, two at once: ~1.5 s in all
+	mustPG(t, rig.src, ordersDDL)
 	_, c := rig.start(t, pgx.QueryExecModeExec)
-	mustExec(t, c, "CREATE SYNC JOB snap FROM src.orders TO dst.orders MODE BATCH WITH (staging = 'none', export_batch_rows = 100, parallel_export = 2, algorithm = 'none')")
-	r := runJob(t, c, "RUN SYNC JOB snap")
-	waitFor(t, 30*time.Second, "the first partitions in", func() bool { return count(t, rig.dst, "SELECT count(*) FROM orders") >= 2*size })
-	mustPG(t, rig.src, "DELETE FROM orders WHERE id > 2000")
-	if n := count(t, rig.dst, "SELECT count(*) FROM orders"); n >= 2000 {
-		t.Fatalf("the copy was too far along (%d rows) when the rows were deleted", n)
-	}
-	waitFor(t, 60*time.Second, "the run to end", func() bool { s := runStatus(t, c, r.RunID); return s != "running" && s != "created" })
-	if s := runStatus(t, c, r.RunID); s != "completed" {
-		t.Fatalf("run %s", s)
-	}
-	if n := wholePartitions(t, rig.dst, "orders", size); n != rows {
-		t.Fatalf("rows copied = %d, want all %d as of the snapshot", n, rows)
+	for _, par := range []int{1, 2} {
+		table := fmt.Sprintf("orders_p%d", par)
+		mustPG(t, rig.src, "TRUNCATE orders", fmt.Sprintf("INSERT INTO orders (id, customer) SELECT i, i FROM generate_series(1, %d) i", rows))
+		mustPG(t, rig.dst, strings.Replace(ordersDDL, "orders", table, 1))
+		slowTarget(t, rig.dst, table, 1) // ~0.1 s a partition
+		mustExec(t, c, fmt.Sprintf("CREATE SYNC JOB snap%d FROM src.orders TO dst.%s MODE BATCH WITH (staging = 'none', export_batch_rows = 100, parallel_export = %d, algorithm = 'none')",
+			par, table, par))
+		r := runJob(t, c, fmt.Sprintf("RUN SYNC JOB snap%d", par))
+		waitFor(t, 30*time.Second, "the first partitions in", func() bool { return count(t, rig.dst, "SELECT count(*) FROM "+table) >= 2*size })
+		mustPG(t, rig.src, "DELETE FROM orders WHERE id > 2000")
+		if n := count(t, rig.dst, "SELECT count(*) FROM "+table); n >= 2000 {
+			t.Fatalf("parallel_export %d: the copy was too far along (%d rows) when the rows were deleted", par, n)
+		}
+		waitFor(t, 60*time.Second, "the run to end", func() bool { s := runStatus(t, c, r.RunID); return s != "running" && s != "created" })
+		if s := runStatus(t, c, r.RunID); s != "completed" {
+			t.Fatalf("parallel_export %d: run %s", par, s)
+		}
+		if n := wholePartitions(t, rig.dst, table, size); n != rows {
+			t.Fatalf("parallel_export %d: rows copied = %d, want all %d as of the snapshot", par, n, rows)
+		}
 	}
 }

@@ -203,12 +203,14 @@ func (tc *taskCtx) importedMarks(ctx context.Context) (map[string]bool, error) {
 	return set(marks), nil
 }
 
-// snapshot opens one snapshot of the source for the partitions of a task
-// read in parallel (PostgreSQL); "" where the source has none, or one
-// stream reads the table anyway.
+// snapshot opens one snapshot of the source that every partition of the
+// task reads (PostgreSQL), one after the other or in parallel, so the run
+// sees one state of the table; "" where the source has none, or one
+// partition is left to read. The snapshot's transaction stays open while
+// the export runs (as pg_dump's does).
 func (tc *taskCtx) snapshot(ctx context.Context, todo int) (string, func(), error) {
 	none := func() {}
-	if todo < 2 || tc.rc.opts.Int("parallel_export") < 2 {
+	if todo < 2 {
 		return "", none, nil
 	}
 	se, err := connectors.As[data.SnapshotExporter](tc.rc.src.Conn)
