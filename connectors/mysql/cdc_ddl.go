@@ -183,9 +183,16 @@ type ddl struct {
 	renames [][2]tableKey // rename, and an ALTER's RENAME TO
 	db      string        // drop database
 	specs   []alterSpec   // alter: the clauses that change columns
-	// unparsed: an ALTER whose effect on the columns is not known.
+	// unparsed: an ALTER whose effect on the columns is not known, or a
+	// CREATE TABLE whose columns are not known (CREATE ... SELECT).
 	unparsed    bool
 	ifNotExists bool
+	// create: LIKE another table, or the column definitions with the
+	// primary key and the table's character set ("" = the database's).
+	like    *tableKey
+	cols    []colSpec
+	pk      []string
+	charset string
 }
 
 type alterSpec struct {
@@ -314,6 +321,7 @@ func parseDDL(query, db string) ddl {
 		if d.table, ok = p.name(); !ok {
 			return ddl{}
 		}
+		p.create(&d)
 		return d
 	case p.accept("DROP"):
 		if p.accept("DATABASE", "SCHEMA") {
@@ -371,6 +379,121 @@ func parseDDL(query, db string) ddl {
 		return ddl{kind: ddlTruncate, table: k}
 	}
 	return ddl{}
+}
+
+// create reads what follows CREATE TABLE name: LIKE other, (LIKE other),
+// or the column definitions and table options; CREATE ... SELECT is
+// unparsed (its columns come from the query).
+func (p *parser) create(d *ddl) {
+	switch {
+	case p.accept("LIKE"):
+		if k, ok := p.name(); ok {
+			d.like = &k
+			return
+		}
+		d.unparsed = true
+		return
+	case p.peek(0).punct('(') && p.peek(1).is("LIKE"):
+		p.i += 2
+		if k, ok := p.name(); ok {
+			d.like = &k
+			return
+		}
+		d.unparsed = true
+		return
+	case !p.peek(0).punct('('):
+		d.unparsed = true // CREATE TABLE t SELECT ...
+		return
+	}
+	// The definitions: split the parenthesized list at top-level commas.
+	p.next()
+	depth, start := 0, p.i
+	closed := false
+	for ; p.i < len(p.t) && !closed; p.i++ {
+		t := p.t[p.i]
+		switch {
+		case t.punct('('):
+			depth++
+		case t.punct(')') && depth > 0:
+			depth--
+		case (t.punct(',') || t.punct(')')) && depth == 0:
+			sub := &parser{t: p.t[start:p.i], db: p.db}
+			first := sub.peek(0)
+			switch {
+			case first.kind == 'w' && first.is("CONSTRAINT", "PRIMARY"):
+				sub.accept("CONSTRAINT")
+				if !sub.peek(0).is("PRIMARY", "UNIQUE", "FOREIGN", "CHECK") {
+					sub.next()
+				}
+				if sub.acceptSeq("PRIMARY", "KEY") {
+					d.pk = sub.keyColumns()
+				}
+			case first.kind == 'w' && first.is("INDEX", "KEY", "FULLTEXT", "SPATIAL", "UNIQUE", "FOREIGN", "CHECK", "PERIOD", "VECTOR"):
+			default:
+				c, ok := sub.colDef()
+				if !ok {
+					d.unparsed = true
+					return
+				}
+				if c.pk {
+					d.pk = []string{c.name}
+				}
+				d.cols = append(d.cols, c)
+			}
+			start = p.i + 1
+			closed = t.punct(')')
+		}
+	}
+	if !closed || len(d.cols) == 0 {
+		d.unparsed = true
+		return
+	}
+	// Table options; a SELECT after them adds its columns.
+	for !p.done() {
+		switch {
+		case p.peek(0).is("SELECT"):
+			d.unparsed = true
+			return
+		case p.peek(0).is("CHARACTER", "CHARSET", "COLLATE", "CHAR", "DEFAULT") && (p.peek(0).is("CHARSET", "COLLATE") || p.peek(1).is("SET", "CHARSET", "COLLATE", "CHARACTER", "CHAR")):
+			p.accept("DEFAULT")
+			cs, coll := "", ""
+			switch {
+			case p.acceptSeq("CHARACTER", "SET"), p.acceptSeq("CHAR", "SET"), p.accept("CHARSET"):
+				if p.peek(0).punct('=') {
+					p.next()
+				}
+				cs = strings.ToLower(p.next().text)
+			case p.accept("COLLATE"):
+				if p.peek(0).punct('=') {
+					p.next()
+				}
+				coll = strings.ToLower(p.next().text)
+			}
+			if cs != "" && cs != "default" {
+				d.charset = cs
+			} else if coll != "" && d.charset == "" {
+				d.charset = collationCharset(coll)
+			}
+		case p.peek(0).punct('('):
+			p.skipGroup()
+		default:
+			p.next()
+		}
+	}
+}
+
+// createDef is the structure a parsed CREATE TABLE makes; dbCharset is
+// the database's default character set.
+func (d ddl) createDef(dbCharset string) *tableDef {
+	cs := d.charset
+	if cs == "" {
+		cs = dbCharset
+	}
+	def := &tableDef{Charset: cs, PK: d.pk}
+	for _, c := range d.cols {
+		def.Cols = append(def.Cols, c.toColDef(cs))
+	}
+	return def
 }
 
 // alter reads an ALTER TABLE after the TABLE keyword.

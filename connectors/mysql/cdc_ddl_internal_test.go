@@ -173,6 +173,37 @@ func TestParseOtherDDL(t *testing.T) {
 	}
 }
 
+func TestCreateTable(t *testing.T) {
+	for _, tc := range []struct{ sql, want string }{
+		{"CREATE TABLE t (id int NOT NULL AUTO_INCREMENT, `name` varchar(20) CHARACTER SET latin1 DEFAULT 'a,b', e enum('x','y') NOT NULL, " +
+			"created timestamp(6) NULL DEFAULT CURRENT_TIMESTAMP(6), PRIMARY KEY (`id`), KEY ix (`name`), CONSTRAINT fk FOREIGN KEY (e) REFERENCES o (e)) " +
+			"ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_general_ci",
+			`id int, name varchar(20) latin1, e enum('x','y') utf8mb3 ["x" "y"], created timestamp(6) pk(id) cs utf8mb3`},
+		{"CREATE TABLE IF NOT EXISTS db2.t (a int PRIMARY KEY, b text)", "a int, b text utf8mb4 pk(a) cs utf8mb4"},
+		{"create table t (a int, b int, constraint pk primary key (b, a)) charset latin1", "a int, b int pk(b,a) cs latin1"},
+	} {
+		d := parseDDL(tc.sql, "db")
+		if d.kind != ddlCreate || d.unparsed || d.like != nil {
+			t.Errorf("%s: %+v", tc.sql, d)
+			continue
+		}
+		if got := describeDef(d.createDef("utf8mb4")); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.sql, got, tc.want)
+		}
+	}
+	if d := parseDDL("CREATE TABLE `_t_gho` LIKE `db`.`t`", "db"); d.like == nil || *d.like != (tableKey{"db", "t"}) || d.table.name != "_t_gho" {
+		t.Errorf("LIKE: %+v", d)
+	}
+	if d := parseDDL("CREATE TABLE t2 (LIKE t)", "db"); d.like == nil || *d.like != (tableKey{"db", "t"}) {
+		t.Errorf("(LIKE): %+v", d)
+	}
+	for _, q := range []string{"CREATE TABLE t SELECT * FROM u", "CREATE TABLE t (a int) SELECT 1 AS b", "CREATE TABLE t AS SELECT 1"} {
+		if d := parseDDL(q, "db"); d.kind != ddlCreate || !d.unparsed {
+			t.Errorf("%s: %+v", q, d)
+		}
+	}
+}
+
 // The parser never panics, whatever the statement.
 func FuzzParseDDL(f *testing.F) {
 	for _, s := range []string{"ALTER TABLE t ADD COLUMN c INT AFTER id", "ALTER TABLE t ADD (x int, y char(3))",
@@ -184,6 +215,9 @@ func FuzzParseDDL(f *testing.F) {
 		d := parseDDL(q, "db")
 		if d.kind == ddlAlter {
 			applyAlter(baseDef(), d.specs)
+		}
+		if d.kind == ddlCreate {
+			d.createDef("utf8mb4")
 		}
 		ddlTables(q, "db")
 	})

@@ -372,6 +372,29 @@ func (h *history) at(p binlogPos, keys []tableKey) (map[tableKey]*tableDef, bool
 	return out, true
 }
 
+// others returns the structures at p of the tables not captured (the
+// stream's shadows) that the history knows.
+func (h *history) others(p binlogPos, captured map[tableKey]*tableState) map[tableKey]*tableDef {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[tableKey]*tableDef{}
+	for k, es := range h.entries {
+		if captured[k] != nil {
+			continue
+		}
+		var cur *histEntry
+		for i := range es {
+			if comparePos(es[i].from, p) <= 0 {
+				cur = &es[i]
+			}
+		}
+		if cur != nil && !cur.unknown && cur.def != nil {
+			out[k] = cur.def
+		}
+	}
+	return out
+}
+
 // record notes a table's new structure from position from on.
 func (h *history) record(k tableKey, from binlogPos, def *tableDef) {
 	h.mu.Lock()
@@ -477,6 +500,7 @@ func (s *stream) resolveDefs(ctx context.Context) error {
 			for k, t := range s.tables {
 				t.def = defs[k]
 			}
+			s.shadows = s.history.others(s.start.binlogPos, s.tables)
 			return nil
 		}
 	}

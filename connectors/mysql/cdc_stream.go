@@ -46,6 +46,11 @@ type stream struct {
 	broken     error
 	lastBeat   time.Time
 	collations map[uint64]string
+	// shadows are tables the job does not capture whose structure the
+	// stream followed from their CREATE on (an online schema change
+	// tool's copy), for a RENAME onto a captured name.
+	shadows    map[tableKey]*tableDef
+	dbCharsets map[string]string
 
 	mu     sync.Mutex
 	last   binlogPos // the last position delivered
@@ -452,24 +457,57 @@ func (s *stream) ddl(ctx context.Context, q *binlog.QueryEvent) error {
 		if t := table(d.table); t != nil {
 			switch {
 			case t.def == nil || d.unparsed:
-				return s.redescribe(ctx, t, end)
+				if err := s.redescribe(ctx, t, end); err != nil {
+					return err
+				}
 			case len(d.specs) > 0:
 				nd, err := applyAlter(t.def, d.specs)
 				if err != nil {
-					return s.redescribe(ctx, t, end)
+					if err := s.redescribe(ctx, t, end); err != nil {
+						return err
+					}
+				} else {
+					s.setDef(t, nd, end)
 				}
-				s.setDef(t, nd, end)
 			}
+		} else if sd, ok := s.shadows[d.table]; ok && s.tables[d.table] == nil && (d.unparsed || len(d.specs) > 0) {
+			nd, err := applyAlter(sd, d.specs)
+			if d.unparsed || err != nil {
+				nd = nil // no longer known
+			}
+			s.setShadow(d.table, nd, end)
 		}
 		return s.renames(ctx, d.renames, end, table)
 	case ddlCreate:
-		if t := table(d.table); t != nil && !(d.ifNotExists && t.def != nil) {
-			return s.redescribe(ctx, t, end)
+		var def *tableDef
+		known := false
+		switch {
+		case d.unparsed:
+		case d.like != nil:
+			def, known = s.known(*d.like)
+		default:
+			def, known = d.createDef(s.dbCharset(ctx, d.table.db)), true
+		}
+		if t := s.tables[d.table]; t != nil {
+			switch {
+			case table(d.table) == nil, d.ifNotExists && t.def != nil:
+			case known:
+				s.setDef(t, def, end)
+			default:
+				return s.redescribe(ctx, t, end)
+			}
+		} else if _, exists := s.shadows[d.table]; !(d.ifNotExists && exists) {
+			if !known {
+				def = nil
+			}
+			s.setShadow(d.table, def, end)
 		}
 	case ddlDrop:
 		for _, k := range d.tables {
 			if t := table(k); t != nil {
 				s.setDef(t, nil, end)
+			} else if _, ok := s.shadows[k]; ok {
+				s.setShadow(k, nil, end)
 			}
 		}
 	case ddlRename:
@@ -482,24 +520,83 @@ func (s *stream) ddl(ctx context.Context, q *binlog.QueryEvent) error {
 				}
 			}
 		}
+		for k := range s.shadows {
+			if k.db == d.db {
+				s.setShadow(k, nil, end)
+			}
+		}
 	}
 	return nil
 }
 
-// renames follows RENAME TABLE: a captured table renamed away no longer
-// exists under its name; one renamed to a captured name (as online
-// schema change tools do) has the structure information_schema shows.
+// known returns the structure the stream knows of a table: a captured
+// one's, or a shadow's.
+func (s *stream) known(k tableKey) (*tableDef, bool) {
+	if t := s.tables[k]; t != nil {
+		return t.def, t.def != nil
+	}
+	d, ok := s.shadows[k]
+	return d, ok
+}
+
+func (s *stream) setShadow(k tableKey, def *tableDef, from binlogPos) {
+	if def == nil {
+		delete(s.shadows, k)
+	} else {
+		if s.shadows == nil {
+			s.shadows = map[tableKey]*tableDef{}
+		}
+		s.shadows[k] = def
+	}
+	if s.history != nil {
+		s.history.record(k, from, def)
+	}
+}
+
+// dbCharset is a database's default character set (for a CREATE TABLE
+// without one), read once per stream.
+func (s *stream) dbCharset(ctx context.Context, db string) string {
+	if cs, ok := s.dbCharsets[db]; ok {
+		return cs
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var cs string
+	if err := s.c.db.QueryRowContext(ctx, "SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db).Scan(&cs); err != nil {
+		cs = "utf8mb4"
+	}
+	if s.dbCharsets == nil {
+		s.dbCharsets = map[string]string{}
+	}
+	s.dbCharsets[db] = cs
+	return cs
+}
+
+// renames follows RENAME TABLE (and ALTER TABLE ... RENAME TO), one pair
+// after the other: the old name no longer exists; the new one has the
+// structure of the renamed table when the stream knows it (a captured
+// table, or a shadow such as gh-ost's or pt-online-schema-change's copy),
+// else what information_schema shows.
 func (s *stream) renames(ctx context.Context, rs [][2]tableKey, end binlogPos, table func(tableKey) *tableState) error {
 	for _, r := range rs {
-		if t := table(r[0]); t != nil {
-			s.setDef(t, nil, end)
+		def, known := s.known(r[0])
+		if t := s.tables[r[0]]; t != nil {
+			if table(r[0]) != nil {
+				s.setDef(t, nil, end)
+			}
+		} else if _, ok := s.shadows[r[0]]; ok {
+			s.setShadow(r[0], nil, end)
 		}
-	}
-	for _, r := range rs {
-		if t := table(r[1]); t != nil {
+		switch t := s.tables[r[1]]; {
+		case t != nil && table(r[1]) == nil:
+		case t != nil && known:
+			s.setDef(t, def, end)
+		case t != nil:
 			if err := s.redescribe(ctx, t, end); err != nil {
 				return err
 			}
+		case known:
+			s.setShadow(r[1], def, end)
 		}
 	}
 	return nil
