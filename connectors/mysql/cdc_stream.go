@@ -40,6 +40,7 @@ type stream struct {
 	txBegin    bool      // the group is a transaction (ends with XID or COMMIT)
 	txStart    binlogPos // where the group began
 	txTime     time.Time
+	txMicros   bool // txTime has microseconds (MySQL 8's commit timestamp)
 	txEmitted  bool // EventBegin was sent for the group
 	gtid       gtidState
 	queue      []cdc.Event
@@ -294,7 +295,7 @@ func (s *stream) handle(ctx context.Context, ev *binlog.Event) error {
 	case *binlog.GTIDEvent:
 		s.beginGroup(prev, ev)
 		if d.ImmediateCommitTimestamp != 0 {
-			s.txTime = time.UnixMicro(int64(d.ImmediateCommitTimestamp)).UTC()
+			s.txTime, s.txMicros = time.UnixMicro(int64(d.ImmediateCommitTimestamp)).UTC(), true
 		}
 		if !d.Anonymous {
 			s.gtid.addMySQL(d.SID, d.GNO)
@@ -320,7 +321,22 @@ func (s *stream) handle(ctx context.Context, ev *binlog.Event) error {
 func (s *stream) beginGroup(prev binlogPos, ev *binlog.Event) {
 	s.inTx, s.txBegin, s.txEmitted = true, false, false
 	s.txStart = prev
-	s.txTime = time.Unix(int64(ev.Header.Timestamp), 0).UTC()
+	s.txTime, s.txMicros = time.Unix(int64(ev.Header.Timestamp), 0).UTC(), false
+}
+
+// commitTime is when the source committed the group ending at ev. Event
+// headers have whole seconds: the commit lies in that second and before
+// the stream read it, so a commit read within its second counts from now
+// (lag is then not overstated by up to a second).
+func (s *stream) commitTime(ev *binlog.Event) time.Time {
+	if s.txMicros {
+		return s.txTime
+	}
+	commit := time.Unix(int64(ev.Header.Timestamp), 0).UTC()
+	if now := time.Now().UTC(); now.After(commit) && now.Before(commit.Add(time.Second)) {
+		return now
+	}
+	return commit
 }
 
 // endGroup ends the event group at ev: a commit when changes were sent,
@@ -330,11 +346,7 @@ func (s *stream) endGroup(ev *binlog.Event) {
 	s.inTx, s.txBegin = false, false
 	if s.txEmitted {
 		s.txEmitted = false
-		commit := time.Unix(int64(ev.Header.Timestamp), 0).UTC()
-		if s.txTime.After(commit) {
-			commit = s.txTime
-		}
-		s.queue = append(s.queue, cdc.Event{Kind: cdc.EventCommit, Position: s.positionAt(end), CommitTime: commit})
+		s.queue = append(s.queue, cdc.Event{Kind: cdc.EventCommit, Position: s.positionAt(end), CommitTime: s.commitTime(ev)})
 		s.setLast(end)
 	} else if time.Since(s.lastBeat) >= time.Second {
 		s.beat(end)
