@@ -12,6 +12,8 @@
 package fileformat
 
 import (
+	"bufio"
+	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -235,7 +237,13 @@ func NewWriter(w io.Writer, cols []Column, o Options) (RecordWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	tw := &textWriter{w: cw, closeComp: closeComp, cols: cols, o: o}
+	bw := bufio.NewWriterSize(cw, 256<<10)
+	tw := &textWriter{w: bw, closeComp: func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return closeComp()
+	}, cols: cols, o: o, delim: []byte(o.delim()), null: []byte(o.Null)}
 	if o.Encoding != nil {
 		tw.enc = o.Encoding.NewEncoder()
 	}
@@ -253,6 +261,8 @@ func NewWriter(w io.Writer, cols []Column, o Options) (RecordWriter, error) {
 
 type textWriter struct {
 	w         io.Writer
+	delim     []byte
+	null      []byte
 	closeComp func() error
 	cols      []Column
 	o         Options
@@ -286,15 +296,24 @@ func (t *textWriter) write(rec [][]byte, header bool) error {
 			}
 		}
 		if t.o.Format == TXT {
-			if strings.Contains(string(v), d) || strings.ContainsAny(string(v), "\r\n") {
+			if bytes.Contains(v, t.delim) || bytes.ContainsAny(v, "\r\n") {
 				return &BadRecord{Position: pos, Err: fmt.Errorf("column %s: a txt file cannot hold a value with the delimiter or a line break", t.colName(i)), Excerpt: excerpt(rec)}
 			}
 			t.line = append(t.line, v...)
 			continue
 		}
-		if needsQuote(v, d, t.o.Null) {
+		if needsQuote(v, t.delim, t.null) {
 			t.line = append(t.line, '"')
-			t.line = append(t.line, strings.ReplaceAll(string(v), `"`, `""`)...)
+			for {
+				i := bytes.IndexByte(v, '"')
+				if i < 0 {
+					break
+				}
+				t.line = append(t.line, v[:i+1]...)
+				t.line = append(t.line, '"')
+				v = v[i+1:]
+			}
+			t.line = append(t.line, v...)
 			t.line = append(t.line, '"')
 		} else {
 			t.line = append(t.line, v...)
@@ -320,12 +339,19 @@ func (t *textWriter) colName(i int) string {
 	return strconv.Itoa(i + 1)
 }
 
-func needsQuote(v []byte, delim, null string) bool {
-	if len(v) == 0 || string(v) == null {
+func needsQuote(v, delim, null []byte) bool {
+	if len(v) == 0 || bytes.Equal(v, null) {
 		return true
 	}
-	s := string(v)
-	return strings.Contains(s, delim) || strings.ContainsAny(s, "\"\r\n")
+	return bytes.Contains(v, delim) || bytes.ContainsAny(v, "\"\r\n")
+}
+
+// IsCanonical reports whether files in o are flowgate CSV as exporters
+// write it (csv, comma, NULL as the empty field, canonical dates, UTF-8,
+// no header, no compression), so an export can copy its bytes through.
+func IsCanonical(o Options) bool {
+	return o.Format == CSV && o.delim() == "," && o.Null == "" && o.DateFormat == nil && o.Encoding == nil && !o.Header &&
+		(o.Compression == "" || o.Compression == "none")
 }
 
 func (t *textWriter) Close() error { return t.closeComp() }

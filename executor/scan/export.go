@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -167,6 +168,9 @@ func (r *run) writeObjects(ctx context.Context, st *stage, store objStore, name 
 		cat.SetStageTotal(bg, r.id, 1, StageExport, n)
 	}
 	per := runoptsInt(p.Options, "export_batch_rows")
+	if fileformat.IsCanonical(o) {
+		return r.writeCanonical(ctx, st, store, name, o, exp, spec, per)
+	}
 	pr, pw := io.Pipe()
 	var read = &st.bytes
 	read.Store(0)
@@ -300,3 +304,52 @@ func (e *Engine) RemoveFiles(ctx context.Context, runID string, p *Plan) (int64,
 	}
 	return n, "datasource " + p.Target, nil
 }
+
+// writeCanonical copies the exporter's flowgate CSV through when the
+// files are in exactly that form (fileformat.IsCanonical): no record is
+// parsed, parts are cut at record boundaries.
+func (r *run) writeCanonical(ctx context.Context, st *stage, store objStore, name string, o fileformat.Options, exp data.Exporter, spec data.ExportSpec, per int64) (int, error) {
+	cat := r.e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	var (
+		ow    objWriter
+		bw    *bufio.Writer
+		parts int
+		size  int64
+	)
+	sw := &data.SplitWriter{
+		N: per,
+		Open: func(seq int) (io.WriteCloser, error) {
+			var err error
+			if ow, err = store.create(ctx, r.partName(name, seq+1, o)); err != nil {
+				return nil, err
+			}
+			parts = seq + 1
+			bw = bufio.NewWriterSize(ow, 256<<10)
+			return flushCloser{bw}, nil
+		},
+		Done: func(seq int, records, n int64) error {
+			uri, sz, err := ow.Commit(ctx)
+			ow = nil
+			if err != nil {
+				return err
+			}
+			size += sz
+			st.bytes.Store(size)
+			st.rows.Add(records)
+			return cat.AddExportFile(bg, r.id, catalog.ExportFile{TaskID: 1, Seq: int64(seq + 1), URI: uri, Rows: records, Bytes: sz})
+		},
+	}
+	_, err := exp.Export(ctx, spec, r.thr.writer(ctx, sw, nil))
+	if err == nil {
+		err = sw.Close()
+	}
+	if err != nil && ow != nil {
+		ow.Abort()
+	}
+	return parts, err
+}
+
+type flushCloser struct{ *bufio.Writer }
+
+func (f flushCloser) Close() error { return f.Flush() }

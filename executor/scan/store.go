@@ -154,11 +154,11 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Commit renames the finished file to its name. It does not fsync: a
+// crashed gateway leaves the written bytes to the kernel, and a part is
+// only listed as present after the rename; a power loss can still lose a
+// part's content (RETRY writes it again).
 func (w *fileWriter) Commit(context.Context) (string, int64, error) {
-	if err := w.f.Sync(); err != nil {
-		w.Abort()
-		return "", 0, err
-	}
 	if err := w.f.Close(); err != nil {
 		os.Remove(w.f.Name())
 		return "", 0, err
