@@ -42,7 +42,7 @@ func TestBadInputKeepsSessionUsable(t *testing.T) {
 			{"SELECT sqlite_version()", "42883", ""},
 			{"SELECT nosuchcolumn FROM dataflow.datasources", "42703", ""},
 			{"SET no_such_parameter = 1", "42704", "unrecognized configuration parameter"},
-			{"CREATE SYNC JOB j FROM a.b TO c.d MODE SCAN", "0A000", "not supported yet"},
+			{"CREATE SYNC JOB j FROM a.b TO c.d MODE SCAN", "42704", "does not exist"},
 		}
 		for _, tc := range cases {
 			_, err := c.Exec(ctx, tc.sql)
