@@ -263,6 +263,12 @@ func (s *Session) runAlterSyncJob(ctx context.Context, st *parser.AlterSyncJob) 
 		if err := checkRunOptions(st.Text(), st.With, runopts.SyncJob.Resolve(j.Options)); err != nil {
 			return nil, err
 		}
+		if scan.Handles(j) {
+			// File keys, windows and encodings are checked as at CREATE.
+			if err := s.ex.scan.Check(ctx, j); err != nil {
+				return nil, engineErr(err)
+			}
+		}
 		if staging := set["staging"]; staging != "" && staging != "none" {
 			if _, err := s.stagingDatasource(ctx, staging); err != nil {
 				return nil, err

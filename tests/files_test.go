@@ -127,6 +127,9 @@ func TestFilesExportWindows(t *testing.T) {
 	if r.Status != "failed" || !strings.Contains(deref(r.Message), "orders_20230423175000_20230423185000_0001.csv") {
 		t.Errorf("nonconflict: %s %s", r.Status, deref(r.Message))
 	}
+	// ALTER checks file keys as CREATE does.
+	_, err = c.Exec(ctx, `ALTER SYNC JOB hourly SET (encoding = 'KLINGON')`)
+	wantCode(t, err, "22023")
 	// append adds parts, never overwriting.
 	mustExec(t, c, `ALTER SYNC JOB hourly SET (write_mode = 'append')`)
 	r = runJob(t, c, `RUN SYNC JOB hourly WAIT WITH (start_time = '2023-04-23 17:50:00', end_time = '2023-04-23 18:50:00')`)

@@ -45,8 +45,28 @@ func TestScanKill9ContinuesFromWatermark(t *testing.T) {
 	mustExec(t, c, `CREATE SYNC JOB k FROM src.orders TO dst.orders MODE SCAN INCREMENTAL ON updated_at WITH (throttle_mbps = 2)`)
 	runJob(t, c, `RUN SYNC JOB k`)
 	waitStageRows(t, c, "k", "ScanTable", 30000)
+	// STOP ends the run terminated; the next run goes on from the watermark.
+	mustExec(t, c, `STOP SYNC JOB k`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var st string
+		mustScan(t, c.QueryRow(context.Background(), `SELECT status FROM dataflow.runs WHERE job = 'k' ORDER BY started_at DESC LIMIT 1`), &st)
+		if st == "terminated" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("STOP: run is %s", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopped := count(t, dst, `SELECT count(*) FROM orders`)
+	runJob(t, c, `RUN SYNC JOB k`)
+	waitStageRows(t, c, "k", "ScanTable", 30000)
 	g.kill9()
 	committed := count(t, dst, `SELECT count(*) FROM orders`)
+	if committed <= stopped {
+		t.Errorf("the run after STOP committed nothing new (%d, then %d)", stopped, committed)
+	}
 	if committed < 30000 || committed >= total {
 		t.Fatalf("%d rows committed at the kill", committed)
 	}
@@ -60,7 +80,7 @@ func TestScanKill9ContinuesFromWatermark(t *testing.T) {
 	g.restart()
 	c = g.connect(t, "admin", pgx.QueryExecModeSimpleProtocol)
 	var status, msg string
-	mustScan(t, c.QueryRow(context.Background(), `SELECT status, message FROM dataflow.runs WHERE job = 'k'`), &status, &msg)
+	mustScan(t, c.QueryRow(context.Background(), `SELECT status, message FROM dataflow.runs WHERE job = 'k' ORDER BY started_at DESC LIMIT 1`), &status, &msg)
 	if status != "failed" || !strings.Contains(msg, "interrupted by restart") {
 		t.Errorf("killed run: %s %s", status, msg)
 	}
