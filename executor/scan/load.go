@@ -97,10 +97,11 @@ func (r *run) load(ctx context.Context) error {
 
 	truncate := p.Options["pre_action"] == "truncate"
 	if truncate {
-		r.skip(ctx, StagePreAction, "") // replaced below
-		cat.StartStage(bg, r.id, 1, StagePreAction)
-		cat.FinishStage(bg, r.id, 1, StagePreAction, catalog.StageCompleted, 0, 0,
-			"truncate: the rows of each object loaded again are deleted by "+fileCol+" in that object's transaction")
+		pre, err := r.begin(ctx, StagePreAction, p.TargetTable)
+		if err != nil {
+			return err
+		}
+		pre.end(ctx, nil, "truncate: the rows of each object loaded again are deleted by "+fileCol+" in that object's transaction")
 	} else {
 		r.skip(ctx, StagePreAction, "pre_action = 'none'")
 	}
