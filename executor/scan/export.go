@@ -163,10 +163,16 @@ func (r *run) writeObjects(ctx context.Context, st *stage, store objStore, name 
 	if err != nil {
 		return 0, err
 	}
-	if n, err := exp.Count(ctx, spec); err == nil {
-		st.total.Store(n)
-		cat.SetStageTotal(bg, r.id, 1, StageExport, n)
-	}
+	// The total is for progress only: counted beside the export, never
+	// before it.
+	countCtx, stopCount := context.WithCancel(ctx)
+	defer stopCount()
+	go func() {
+		if n, err := exp.Count(countCtx, spec); err == nil {
+			st.total.Store(n)
+			cat.SetStageTotal(bg, r.id, 1, StageExport, n)
+		}
+	}()
 	per := runoptsInt(p.Options, "export_batch_rows")
 	if fileformat.IsCanonical(o) {
 		return r.writeCanonical(ctx, st, store, name, o, exp, spec, per)
