@@ -329,6 +329,9 @@ func (tc *taskCtx) importFiles(ctx context.Context, feed *fileFeed, parts []cata
 				if files, err = cat.ExportFiles(bg, tc.rc.id, tc.t.ID); err != nil {
 					return err
 				}
+				if ex := feed.export.Load(); ex != nil && ex.total.Load() > 0 {
+					st.total.Store(ex.total.Load())
+				}
 				feed = nil
 				continue
 			}
@@ -353,6 +356,9 @@ func (tc *taskCtx) importFiles(ctx context.Context, feed *fileFeed, parts []cata
 	}
 	if parts != nil {
 		st.setNote(partitionNote("imported", len(needOrder), len(parts), parts))
+	}
+	if err == nil && st.total.Load() == 0 {
+		st.total.Store(st.rows.Load()) // every row is in: the total is what loaded
 	}
 	if err != nil {
 		return st.end(ctx, err)
