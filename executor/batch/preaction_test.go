@@ -51,8 +51,8 @@ func TestPartitionsCutAndMarkIDs(t *testing.T) {
 		t.Fatalf("partition id %s", id)
 	}
 	for uri, want := range map[string]string{
-		"file:///s/job/run/t0003-p000012.csv.zst": "t0003-p000012",
-		"s3://b/p/job/run/t0001-p000001.parquet":  "t0001-p000001",
+		"file:///s/job/run/t0003-p000012.csv.zst":  "t0003-p000012",
+		"s3://b/p/job/run/t0001-p000001.parquet":   "t0001-p000001",
 		"file:///s/job/run/t0001-a2-000004.csv.gz": "t0001-a2-000004.csv.gz", // staged before partitions
 	} {
 		if got := markID(catalog.ExportFile{URI: uri}); got != want {
