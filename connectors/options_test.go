@@ -157,7 +157,7 @@ func TestMask(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	all.Register()
-	if got := strings.Join(connectors.Names(), ","); got != "file,mysql,postgres,s3,sqlite" {
+	if got := strings.Join(connectors.Names(), ","); got != "file,kafka,mysql,postgres,s3,sqlite" {
 		t.Errorf("names = %s", got)
 	}
 	if typ, ok := connectors.Lookup("PostgreS"); !ok || typ.Name != "postgres" {
