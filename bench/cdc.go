@@ -35,90 +35,168 @@ const cdcTargetTable = `CREATE TABLE lineitem (id bigint PRIMARY KEY, order_id b
 	discount double precision, ship_date date, comment varchar(120), created_at timestamptz NOT NULL,
 	applied_at timestamptz NOT NULL DEFAULT clock_timestamp())`
 
-func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
-	// The source and the targets live on separate servers, as in real use:
-	// on one server each walsender would also have to read past the WAL
-	// of the other side's apply.
-	fmt.Println("CDC: starting throwaway PostgreSQL servers (source with wal_level=logical, target) ...")
-	settings := []string{"max_wal_size=4GB", "checkpoint_timeout=30min", "shared_buffers=256MB", "synchronous_commit=off"}
-	pg, stopPG, err := testbed.StartPostgres(append([]string{"wal_level=logical", "logical_decoding_work_mem=64MB"}, settings...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer stopPG()
-	tpg, stopTarget, err := testbed.StartPostgres(settings...)
-	if err != nil {
-		return nil, err
-	}
-	defer stopTarget()
-	admin, err := pgx.Connect(ctx, pg.DSN())
-	if err != nil {
-		return nil, err
-	}
-	defer admin.Close(ctx)
-	tadmin, err := pgx.Connect(ctx, tpg.DSN())
-	if err != nil {
-		return nil, err
-	}
-	defer tadmin.Close(ctx)
-	if err := execAll(ctx, admin, "CREATE DATABASE cdc_src"); err != nil {
-		return nil, err
-	}
-	if err := execAll(ctx, tadmin, "CREATE DATABASE cdc_native", "CREATE DATABASE cdc_fg"); err != nil {
-		return nil, err
-	}
-	src, err := pgx.Connect(ctx, pg.DSNFor("cdc_src"))
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close(ctx)
-	native, err := pgx.Connect(ctx, tpg.DSNFor("cdc_native"))
-	if err != nil {
-		return nil, err
-	}
-	defer native.Close(ctx)
-	fgdb, err := pgx.Connect(ctx, tpg.DSNFor("cdc_fg"))
-	if err != nil {
-		return nil, err
-	}
-	defer fgdb.Close(ctx)
-	const initial = 300_000
-	if err := execAll(ctx, src, cdcTable, fmt.Sprintf(`INSERT INTO lineitem SELECT i, i / 4, (i %% 50) + 0.25, (i %% 100000) / 100.0 + 900,
-		(i %% 11) / 100.0, date '1992-01-01' + (i %% 2500), 'comment ' || i FROM generate_series(1, %d) i`, initial),
-		"CREATE PUBLICATION native_pub FOR TABLE lineitem"); err != nil {
-		return nil, err
-	}
-	for _, c := range []*pgx.Conn{native, fgdb} {
-		if err := execAll(ctx, c, cdcTargetTable); err != nil {
-			return nil, err
+// cdcSettings are the throwaway servers' settings: a catch-up writes
+// gigabytes of WAL, and neither side needs its commits flushed at once.
+var cdcSettings = []string{"max_wal_size=4GB", "checkpoint_timeout=30min", "shared_buffers=256MB", "synchronous_commit=off"}
+
+// cdcInitial is the number of rows lineitem holds before the changes.
+const cdcInitial = 300_000
+
+// cdcRig is what a PostgreSQL CDC scenario runs on: a throwaway source
+// server (wal_level=logical) with database cdc_src holding lineitem and
+// its first cdcInitial rows, a throwaway target server for the targets'
+// databases, and the gateway's datasource <name>src of the source.
+type cdcRig struct {
+	name     string
+	src, tgt *testbed.PG
+	srcDB    *pgx.Conn
+	fg       *pgx.Conn
+	closers  []func()
+}
+
+// newCDCRig starts the servers and loads the source. The source and the
+// targets live on separate servers, as in real use: on one server each
+// walsender would also have to read past the WAL of the other side's
+// apply.
+func newCDCRig(ctx context.Context, g *gateway, name string) (r *cdcRig, err error) {
+	r = &cdcRig{name: name}
+	defer func() {
+		if err != nil {
+			r.close()
 		}
+	}()
+	fmt.Printf("%s: starting throwaway PostgreSQL servers (source with wal_level=logical, target) ...\n", name)
+	var stop func()
+	if r.src, stop, err = testbed.StartPostgres(append([]string{"wal_level=logical", "logical_decoding_work_mem=64MB"}, cdcSettings...)...); err != nil {
+		return nil, err
 	}
-	conninfo := fmt.Sprintf("host=%s port=%d dbname=cdc_src user=%s password=%s", pg.Host, pg.Port, pg.User, pg.Password)
+	r.closers = append(r.closers, stop)
+	if r.tgt, stop, err = testbed.StartPostgres(cdcSettings...); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, stop)
+	if r.srcDB, err = r.connect(ctx, r.src, "cdc_src", cdcTable, fmt.Sprintf(`INSERT INTO lineitem SELECT i, i / 4, (i %% 50) + 0.25, (i %% 100000) / 100.0 + 900,
+		(i %% 11) / 100.0, date '1992-01-01' + (i %% 2500), 'comment ' || i FROM generate_series(1, %d) i`, cdcInitial)); err != nil {
+		return nil, err
+	}
+	if r.fg, err = pgx.Connect(ctx, g.url); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, func() { r.fg.Close(context.Background()) })
+	if err := execAll(ctx, r.fg, fmt.Sprintf("CREATE DATASOURCE %ssrc TYPE postgres OPTIONS (%s)", name, pgDSOptions(r.src, "cdc_src"))); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// connect creates database db on server p (with stmts run in it) and
+// connects to it; the connection closes with the rig.
+func (r *cdcRig) connect(ctx context.Context, p *testbed.PG, db string, stmts ...string) (*pgx.Conn, error) {
+	admin, err := pgx.Connect(ctx, p.DSN())
+	if err != nil {
+		return nil, err
+	}
+	err = execAll(ctx, admin, "CREATE DATABASE "+db)
+	admin.Close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := pgx.Connect(ctx, p.DSNFor(db))
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, func() { c.Close(context.Background()) })
+	return c, execAll(ctx, c, stmts...)
+}
+
+// target creates a target database on the target server with an empty
+// lineitem that records when each row arrived.
+func (r *cdcRig) target(ctx context.Context, db string) (*pgx.Conn, error) {
+	return r.connect(ctx, r.tgt, db, cdcTargetTable)
+}
+
+// job is the rig's flowgate CDC job from the source's lineitem.
+func (r *cdcRig) job() string { return r.name + "_bench" }
+
+// startFlowgate creates the flowgate job into target database db (a
+// datasource <name>dw) and runs it until its snapshot is in.
+func (r *cdcRig) startFlowgate(ctx context.Context, db string, target *pgx.Conn) error {
+	if err := execAll(ctx, r.fg, fmt.Sprintf("CREATE DATASOURCE %sdw TYPE postgres OPTIONS (%s)", r.name, pgDSOptions(r.tgt, db)),
+		fmt.Sprintf(`CREATE SYNC JOB %s FROM %ssrc.public.lineitem TO %sdw.public.lineitem
+		COLUMNS (id, order_id, qty, price, discount, ship_date, comment, created_at) MODE CDC`, r.job(), r.name, r.name),
+		"RUN SYNC JOB "+r.job()+" WAIT"); err != nil {
+		return err
+	}
+	return waitCount(ctx, target, cdcInitial, time.Minute)
+}
+
+// changes makes n row changes at the source (see changeBatches), then
+// inserts a marker row whose arrival says a target has them all.
+func (r *cdcRig) changes(ctx context.Context, n int, marker int64) error {
+	fmt.Printf("%s: %d row changes at the source ...\n", r.name, n)
+	t0 := time.Now()
+	if err := changeBatches(ctx, r.srcDB, n/1000, 0); err != nil {
+		return err
+	}
+	fmt.Printf("  done in %.1fs\n", time.Since(t0).Seconds())
+	return execAll(ctx, r.srcDB, fmt.Sprintf("INSERT INTO lineitem (id, order_id) VALUES (%d, 0)", marker))
+}
+
+// catchUp restarts the stopped flowgate job and returns the seconds until
+// the marker row is in target.
+func (r *cdcRig) catchUp(ctx context.Context, target *pgx.Conn, marker int64) (float64, error) {
+	fmt.Println("flowgate: RESTART SYNC JOB catches up ...")
+	defer profileGateway(r.name+"-cdc-catchup", 10)()
+	t0 := time.Now()
+	if err := execAll(ctx, r.fg, "RESTART SYNC JOB "+r.job()); err != nil {
+		return 0, err
+	}
+	if err := waitRow(ctx, target, marker, 20*time.Minute); err != nil {
+		return 0, err
+	}
+	return time.Since(t0).Seconds(), nil
+}
+
+func (r *cdcRig) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+	r.closers = nil
+}
+
+// pgDSOptions is the OPTIONS list of a postgres datasource for db on p.
+func pgDSOptions(p *testbed.PG, db string) string {
+	return fmt.Sprintf("host '%s', port '%d', database '%s', user '%s', password '%s'", p.Host, p.Port, db, p.User, p.Password)
+}
+
+func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
+	r, err := newCDCRig(ctx, g, "cdc")
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	src, fg := r.srcDB, r.fg
+	native, err := r.target(ctx, "cdc_native")
+	if err != nil {
+		return nil, err
+	}
+	fgdb, err := r.target(ctx, "cdc_fg")
+	if err != nil {
+		return nil, err
+	}
+	conninfo := fmt.Sprintf("host=%s port=%d dbname=cdc_src user=%s password=%s", r.src.Host, r.src.Port, r.src.User, r.src.Password)
+	if err := execAll(ctx, src, "CREATE PUBLICATION native_pub FOR TABLE lineitem"); err != nil {
+		return nil, err
+	}
 	if err := execAll(ctx, native, fmt.Sprintf(`CREATE SUBSCRIPTION native_sub CONNECTION '%s' PUBLICATION native_pub
 		WITH (copy_data = true)`, conninfo)); err != nil {
 		return nil, err
 	}
-	fg, err := pgx.Connect(ctx, g.url)
-	if err != nil {
-		return nil, err
-	}
-	defer fg.Close(ctx)
-	opts := func(p *testbed.PG, db string) string {
-		return fmt.Sprintf("host '%s', port '%d', database '%s', user '%s', password '%s'", p.Host, p.Port, db, p.User, p.Password)
-	}
-	if err := execAll(ctx, fg, "CREATE DATASOURCE cdcsrc TYPE postgres OPTIONS ("+opts(pg, "cdc_src")+")",
-		"CREATE DATASOURCE cdcdw TYPE postgres OPTIONS ("+opts(tpg, "cdc_fg")+")",
-		"CREATE SYNC JOB cdc_bench FROM cdcsrc.public.lineitem TO cdcdw.public.lineitem COLUMNS (id, order_id, qty, price, discount, ship_date, comment, created_at) MODE CDC"); err != nil {
-		return nil, err
-	}
 	fmt.Println("CDC: initial copies (subscription copy_data, flowgate snapshot) ...")
-	if _, err := fg.Exec(ctx, "RUN SYNC JOB cdc_bench WAIT"); err != nil {
+	if err := r.startFlowgate(ctx, "cdc_fg", fgdb); err != nil {
 		return nil, err
 	}
-	if err := waitCount(ctx, native, initial, 5*time.Minute); err != nil {
-		return nil, err
-	}
-	if err := waitCount(ctx, fgdb, initial, time.Minute); err != nil {
+	if err := waitCount(ctx, native, cdcInitial, 5*time.Minute); err != nil {
 		return nil, err
 	}
 
@@ -126,21 +204,15 @@ func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
 	if err := execAll(ctx, native, "ALTER SUBSCRIPTION native_sub DISABLE"); err != nil {
 		return nil, err
 	}
-	if _, err := fg.Exec(ctx, "STOP SYNC JOB cdc_bench"); err != nil {
+	if err := execAll(ctx, fg, "STOP SYNC JOB "+r.job()); err != nil {
 		return nil, err
 	}
-	fmt.Printf("CDC: %d row changes at the source while both are stopped ...\n", cdcChanges)
-	t0 := time.Now()
-	if err := changeBatches(ctx, src, cdcChanges/1000, 0); err != nil {
-		return nil, err
-	}
-	fmt.Printf("  done in %.1fs\n", time.Since(t0).Seconds())
 	marker := int64(9_000_000_000)
-	if err := execAll(ctx, src, fmt.Sprintf("INSERT INTO lineitem (id, order_id) VALUES (%d, 0)", marker)); err != nil {
+	if err := r.changes(ctx, cdcChanges, marker); err != nil {
 		return nil, err
 	}
 	fmt.Println("baseline: PostgreSQL logical replication catches up ...")
-	t0 = time.Now()
+	t0 := time.Now()
 	if err := execAll(ctx, native, "ALTER SUBSCRIPTION native_sub ENABLE"); err != nil {
 		return nil, err
 	}
@@ -148,15 +220,10 @@ func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
 		return nil, err
 	}
 	nativeSec := time.Since(t0).Seconds()
-	fmt.Println("flowgate: RESTART SYNC JOB catches up ...")
-	t0 = time.Now()
-	if _, err := fg.Exec(ctx, "RESTART SYNC JOB cdc_bench"); err != nil {
+	fgSec, err := r.catchUp(ctx, fgdb, marker)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitRow(ctx, fgdb, marker, 20*time.Minute); err != nil {
-		return nil, err
-	}
-	fgSec := time.Since(t0).Seconds()
 	if err := sameContents(ctx, src, native, fgdb); err != nil {
 		return nil, err
 	}
@@ -204,10 +271,7 @@ func cdcScenarios(ctx context.Context, g *gateway) ([]result, error) {
 		return nil, err
 	}
 	results = append(results, result{name: "CDC one 1,000,000-row transaction (from commit start)", rows: 1_000_000, seconds: time.Since(t0).Seconds()})
-	if _, err := fg.Exec(ctx, "STOP SYNC JOB cdc_bench"); err != nil {
-		return nil, err
-	}
-	if _, err := fg.Exec(ctx, "DROP SYNC JOB cdc_bench"); err != nil {
+	if err := execAll(ctx, fg, "STOP SYNC JOB "+r.job(), "DROP SYNC JOB "+r.job()); err != nil {
 		return nil, err
 	}
 	execAll(ctx, native, "DROP SUBSCRIPTION native_sub")
@@ -243,8 +307,18 @@ func changeBatches(ctx context.Context, c *pgx.Conn, n, offset int) error {
 	return nil
 }
 
+// steadyRanges is a steady-state transaction of 50 row changes: 35
+// inserts, 10 updates of rows inserted 500 ids before, 5 deletes of rows
+// inserted 1,000 ids before (inclusive id ranges).
+type steadyRanges struct{ ins, upd, del [2]int64 }
+
+// steadyTx is the steady state's transaction starting at id next.
+func steadyTx(next int64) steadyRanges {
+	return steadyRanges{ins: [2]int64{next, next + 34}, upd: [2]int64{next - 500, next - 491}, del: [2]int64{next - 1000, next - 996}}
+}
+
 // steady runs perSec row changes each second (transactions of 50 rows,
-// 35 inserts, 10 updates, 5 deletes) for d.
+// see steadyTx) for d.
 func steady(ctx context.Context, c *pgx.Conn, perSec int, d time.Duration) error {
 	next := int64(3_000_000_000)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -257,15 +331,16 @@ func steady(ctx context.Context, c *pgx.Conn, perSec int, d time.Duration) error
 	for time.Now().Before(end) {
 		<-tick.C
 		for i := 0; i < per; i++ {
+			tx := steadyTx(next)
 			_, err := c.Exec(ctx, fmt.Sprintf(`BEGIN;
 				INSERT INTO lineitem SELECT i, i, 1, 1, 0, date '2024-01-01', 's' FROM generate_series(%d, %d) i;
 				UPDATE lineitem SET qty = qty + 1 WHERE id BETWEEN %d AND %d;
 				DELETE FROM lineitem WHERE id BETWEEN %d AND %d;
-				COMMIT`, next, next+34, next-500, next-491, next-1000, next-996))
+				COMMIT`, tx.ins[0], tx.ins[1], tx.upd[0], tx.upd[1], tx.del[0], tx.del[1]))
 			if err != nil {
 				return err
 			}
-			next += 35
+			next = tx.ins[1] + 1
 		}
 	}
 	return nil

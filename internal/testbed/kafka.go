@@ -38,7 +38,6 @@ type KafkaCluster struct {
 	// signed with; "" without TLS.
 	CAPEM string
 
-	t    testing.TB
 	dir  string
 	opts []kfake.Opt
 	tls  *tls.Config
@@ -64,18 +63,33 @@ func KafkaTLS() KafkaOption {
 // Kafka starts a single-broker cluster for t, closed in t.Cleanup.
 func Kafka(t testing.TB, opts ...KafkaOption) *KafkaCluster {
 	t.Helper()
-	k := &KafkaCluster{t: t}
+	k, stop, err := StartKafka(opts...)
+	if err != nil {
+		t.Fatalf("testbed: %v", err)
+	}
+	t.Cleanup(stop)
+	return k
+}
+
+// StartKafka starts a single-broker cluster outside a test (the bench
+// uses it); stop closes it and removes its data.
+func StartKafka(opts ...KafkaOption) (k *KafkaCluster, stop func(), err error) {
+	k = &KafkaCluster{}
 	for _, o := range opts {
 		o(k)
 	}
 	dir, err := os.MkdirTemp("", "testbed-kafka-")
 	if err != nil {
-		t.Fatalf("testbed: kafka dir: %v", err)
+		return nil, nil, fmt.Errorf("kafka dir: %w", err)
+	}
+	fail := func(format string, args ...any) (*KafkaCluster, func(), error) {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf(format, args...)
 	}
 	k.dir = dir
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("testbed: kafka port: %v", err)
+		return fail("kafka port: %w", err)
 	}
 	k.Port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
@@ -85,26 +99,25 @@ func Kafka(t testing.TB, opts ...KafkaOption) *KafkaCluster {
 	if k.Mechanism != "" {
 		method := map[string]string{"plain": "PLAIN", "scram-sha-256": "SCRAM-SHA-256", "scram-sha-512": "SCRAM-SHA-512"}[k.Mechanism]
 		if method == "" {
-			t.Fatalf("testbed: unknown SASL mechanism %q", k.Mechanism)
+			return fail("unknown SASL mechanism %q", k.Mechanism)
 		}
 		k.opts = append(k.opts, kfake.EnableSASL(), kfake.Superuser(method, k.User, k.Password))
 	}
 	if k.tls != nil {
 		cfg, caPEM, err := selfSignedTLS()
 		if err != nil {
-			t.Fatalf("testbed: kafka TLS: %v", err)
+			return fail("kafka TLS: %w", err)
 		}
 		k.tls, k.CAPEM = cfg, caPEM
 		k.opts = append(k.opts, kfake.TLS(cfg))
 	}
 	if err := k.Start(); err != nil {
-		t.Fatalf("testbed: start kafka: %v", err)
+		return fail("start kafka: %w", err)
 	}
-	t.Cleanup(func() {
+	return k, func() {
 		k.Stop()
 		os.RemoveAll(dir)
-	})
-	return k
+	}, nil
 }
 
 // Start starts the cluster (again) on its port with its data.
