@@ -100,16 +100,10 @@ func (c *Conn) OpenStream(ctx context.Context, spec cdc.StreamSpec) (cdc.ChangeS
 	}
 	o := spec.Options
 	s := &stream{c: c, spec: spec, group: groupName(spec), topics: spec.Subscription,
-		dec:     decoder{format: o["message_format"], zeroNull: o["zero_time"] != "error", ddl: o["ddl"]},
+		dec:     newDecoder(o["message_format"], o["zero_time"] != "error", o["ddl"]),
 		maxPoll: int(intOpt(o, "max_poll_records", 500)), parallel: int(intOpt(o, "consume_parallel", 1)),
 		flushBytes: intOpt(o, "flush_batch_mb", 8) << 20, interval: time.Duration(intOpt(o, "async_flush_interval_sec", 1)) * time.Second,
 		schemas: map[string]string{}, hwm: map[tp]int64{}}
-	if s.dec.format == "" {
-		s.dec.format = FormatCanal
-	}
-	if s.dec.ddl == "" {
-		s.dec.ddl = "ignore"
-	}
 	adm, done, err := c.admin()
 	if err != nil {
 		return nil, cdc.Setup{}, err
@@ -360,9 +354,8 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 		}
 		s.queue = append(s.queue, cdc.Event{Kind: cdc.EventBegin, CommitTime: d.ts, Origin: origin, Raw: d.raw})
 		if m := d.msg; len(m.changes) > 0 && m.columns != nil {
-			sig := signature(m.columns)
-			if s.schemas[m.table.Name] != sig {
-				s.schemas[m.table.Name] = sig
+			if s.schemas[m.table.Name] != m.sig {
+				s.schemas[m.table.Name] = m.sig
 				s.queue = append(s.queue, cdc.Event{Kind: cdc.EventSchema, Schema: &cdc.TableSchema{Table: m.table, Columns: m.columns}})
 			}
 		}

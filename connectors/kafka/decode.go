@@ -22,12 +22,12 @@ package kafka
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -42,17 +42,30 @@ const (
 	FormatCloudCanal = "cloudcanal"
 )
 
-// decoder turns one message into the changes it carries.
+// decoder turns one message into the changes it carries; several
+// goroutines may use one at once.
 type decoder struct {
 	format   string
 	zeroNull bool   // zero_time = 'null' (else 'error')
 	ddl      string // ignore | fail | apply
+	layouts  *layoutCache
+}
+
+func newDecoder(format string, zeroNull bool, ddl string) decoder {
+	if format == "" {
+		format = FormatCanal
+	}
+	if ddl == "" {
+		ddl = "ignore"
+	}
+	return decoder{format: format, zeroNull: zeroNull, ddl: ddl, layouts: &layoutCache{m: map[string]*layout{}}}
 }
 
 // message is a decoded message.
 type message struct {
 	table   cdc.TableRef // Name only: a message's database does not select a target schema
 	columns []cdc.Column // sorted by name; the rows follow this order
+	sig     string       // the columns' signature (see signature)
 	changes []cdc.Change
 	// ddl is the DDL type of a DDL message that ddl = 'fail' refuses.
 	ddl string
@@ -72,221 +85,248 @@ func (e *ddlError) Error() string {
 	return s + " and ddl = 'fail'"
 }
 
-// textVal is one JSON value as text: strings as their content, numbers
-// and booleans as written, objects and arrays as compact JSON; null is nil.
-type textVal struct{ v []byte }
-
-func (t *textVal) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0:
-		return errors.New("empty value")
-	case b[0] == 'n':
-		t.v = nil
-	case b[0] == '"':
-		if bytes.IndexByte(b, '\\') < 0 {
-			t.v = append(make([]byte, 0, len(b)-2), b[1:len(b)-1]...)
-			return nil
-		}
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		t.v = append([]byte{}, s...)
-	case b[0] == '{' || b[0] == '[':
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, b); err != nil {
-			return err
-		}
-		t.v = buf.Bytes()
-	default:
-		t.v = append([]byte{}, b...)
-	}
-	return nil
-}
-
-type row = map[string]textVal
-
 // DDL types of canal's "type" (and cloudcanal's "action").
 var ddlTypes = map[string]bool{"CREATE": true, "ALTER": true, "ERASE": true, "DROP": true, "TRUNCATE": true, "RENAME": true,
 	"CINDEX": true, "DINDEX": true, "QUERY": true}
 
+var rowOps = map[string]cdc.Op{"INSERT": cdc.Insert, "UPDATE": cdc.Update, "DELETE": cdc.Delete}
+
 func (d *decoder) decode(raw []byte) (*message, error) {
-	if !json.Valid(raw) {
-		return nil, errors.New("not JSON")
-	}
 	if d.format == FormatCloudCanal {
 		return d.cloudCanal(raw)
 	}
 	return d.canal(raw)
 }
 
+// formatErr is the error of a message that readMessage refused.
+func formatErr(format string, err error) error {
+	var se *syntaxError
+	if errors.As(err, &se) {
+		return errors.New("not JSON")
+	}
+	return fmt.Errorf("not a %s: %v", format, err)
+}
+
+// fieldName is the field of names that key is: the same, else the same
+// but for case (as encoding/json matches), else "".
+func fieldName(key []byte, names []string) string {
+	for _, n := range names {
+		if string(key) == n {
+			return n
+		}
+	}
+	for _, n := range names {
+		if bytes.EqualFold(key, []byte(n)) {
+			return n
+		}
+	}
+	return ""
+}
+
+// The fields of the formats, those read or type-checked first; the others
+// are listed so that they are found without the case-blind search.
+var (
+	canalFields      = []string{"data", "type", "table", "old", "mysqlType", "pkNames", "isDdl", "sql", "database", "es", "ts", "id", "sqlType", "gtid"}
+	cloudCanalFields = []string{"data", "action", "table", "before", "dbValType", "jdbcType", "pks", "isDdl", "ddl", "entryType", "sql", "db", "schema",
+		"execTs", "sendTs", "bid"}
+)
+
 type canalMsg struct {
-	Data      []row             `json:"data"`
-	Database  *string           `json:"database"`
-	Table     *string           `json:"table"`
-	PkNames   []string          `json:"pkNames"`
-	IsDdl     bool              `json:"isDdl"`
-	Type      *string           `json:"type"`
-	SQL       string            `json:"sql"`
-	MysqlType map[string]string `json:"mysqlType"`
-	Old       []row             `json:"old"`
+	data, old         []row
+	table, typ, sql   []byte
+	hasTable, hasType bool
+	isDdl             bool
+	pkNames           [][]byte
+	mysqlType         []typeEntry
 }
 
 func (d *decoder) canal(raw []byte) (*message, error) {
 	var m canalMsg
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("not a canal flat message: %v", jsonErr(err))
+	err := readMessage(raw, func(r *jsonReader, key []byte) error {
+		var err error
+		switch fieldName(key, canalFields) {
+		case "data":
+			m.data, err = r.rows("data")
+		case "old":
+			m.old, err = r.rows("old")
+		case "type":
+			m.typ, m.hasType, err = r.optString("type")
+		case "table":
+			m.table, m.hasTable, err = r.optString("table")
+		case "sql":
+			m.sql, _, err = r.optString("sql")
+		case "database":
+			_, _, err = r.optString("database")
+		case "isDdl":
+			var v, set bool
+			if v, set, err = r.optBool("isDdl"); set {
+				m.isDdl = v
+			}
+		case "pkNames":
+			m.pkNames, err = r.stringList("pkNames")
+		case "mysqlType":
+			m.mysqlType, err = r.typeMap("mysqlType", false)
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, formatErr("canal flat message", err)
 	}
-	if m.Type == nil || m.Table == nil {
+	if !m.hasType || !m.hasTable {
 		return nil, errors.New(`not a canal flat message: no "type" or no "table"`)
 	}
-	kind := strings.ToUpper(*m.Type)
-	if kind == "QUERY" && !m.IsDdl {
+	kind := strings.ToUpper(string(m.typ))
+	if kind == "QUERY" && !m.isDdl {
 		return &message{}, nil // a rows-query event: the statement text, no rows
 	}
-	if m.IsDdl || ddlTypes[kind] {
-		return d.ddlMessage(kind, *m.Table, m.SQL)
+	if m.isDdl || ddlTypes[kind] {
+		return d.ddlMessage(kind, string(m.table), string(m.sql))
 	}
-	op, ok := map[string]cdc.Op{"INSERT": cdc.Insert, "UPDATE": cdc.Update, "DELETE": cdc.Delete}[kind]
+	op, ok := rowOps[kind]
 	if !ok {
-		return nil, fmt.Errorf("canal message of unknown type %q", *m.Type)
+		return nil, fmt.Errorf("canal message of unknown type %q", m.typ)
 	}
-	if *m.Table == "" {
+	if len(m.table) == 0 {
 		return nil, errors.New(`canal row message without "table"`)
 	}
-	if len(m.Data) == 0 {
+	if len(m.data) == 0 {
 		return nil, fmt.Errorf(`canal %s message without rows in "data"`, kind)
 	}
-	if op == cdc.Update && len(m.Old) > 0 && len(m.Old) != len(m.Data) {
-		return nil, fmt.Errorf(`canal UPDATE message with %d rows in "data" and %d in "old"`, len(m.Data), len(m.Old))
+	if op == cdc.Update && len(m.old) > 0 && len(m.old) != len(m.data) {
+		return nil, fmt.Errorf(`canal UPDATE message with %d rows in "data" and %d in "old"`, len(m.data), len(m.old))
 	}
-	msg := &message{table: cdc.TableRef{Name: *m.Table}}
-	types := m.MysqlType
-	cols := columnsOf(m.Data, m.Old)
-	conv, err := d.columns(msg, cols, types, nil, m.PkNames)
-	if err != nil {
-		return nil, err
+	var old []row
+	if op == cdc.Update {
+		old = m.old
 	}
-	for i, r := range m.Data {
-		switch op {
-		case cdc.Insert:
-			v, _, err := conv.values(r, false)
-			if err != nil {
-				return nil, err
-			}
-			msg.changes = append(msg.changes, cdc.Change{Table: msg.table, Op: cdc.Insert, New: cdc.Row{Values: v}})
-		case cdc.Delete:
-			v, _, err := conv.values(r, false)
-			if err != nil {
-				return nil, err
-			}
-			msg.changes = append(msg.changes, cdc.Change{Table: msg.table, Op: cdc.Delete, Old: cdc.Row{Values: v}})
-		case cdc.Update:
-			nv, unchanged, err := conv.values(r, true)
-			if err != nil {
-				return nil, err
-			}
-			// The old row: the new one with the changed columns' old values.
-			ov := slices.Clone(nv)
-			if i < len(m.Old) {
-				for name, x := range m.Old[i] {
-					j := slices.Index(conv.names, name)
-					if j < 0 {
-						continue
-					}
-					if ov[j], err = conv.value(j, x.v); err != nil {
-						return nil, err
-					}
-				}
-			}
-			msg.changes = append(msg.changes, cdc.Change{Table: msg.table, Op: cdc.Update,
-				New: cdc.Row{Values: nv, Unchanged: unchanged}, Old: cdc.Row{Values: ov}})
-		}
-	}
-	return msg, nil
+	l := d.layout(columnsOf(m.data, old), m.mysqlType, nil, m.pkNames)
+	// old[i] holds the before-values of the columns of data[i] that changed.
+	return d.changes(string(m.table), op, l, m.data, old)
 }
 
 type cloudCanalMsg struct {
-	Action    *string           `json:"action"`
-	Before    []row             `json:"before"`
-	Data      []row             `json:"data"`
-	DB        string            `json:"db"`
-	Schema    string            `json:"schema"`
-	Table     *string           `json:"table"`
-	Pks       []string          `json:"pks"`
-	IsDdl     *bool             `json:"isDdl"`
-	Ddl       *bool             `json:"ddl"`
-	EntryType string            `json:"entryType"`
-	DbValType map[string]string `json:"dbValType"`
-	JdbcType  map[string]int    `json:"jdbcType"`
-	SQL       string            `json:"sql"`
+	action, table, sql, entryType []byte
+	hasAction, hasTable           bool
+	before, data                  []row
+	pks                           [][]byte
+	isDdl, ddl                    bool
+	dbValType, jdbcType           []typeEntry
 }
 
 func (d *decoder) cloudCanal(raw []byte) (*message, error) {
 	var m cloudCanalMsg
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("not a cloudcanal message: %v", jsonErr(err))
+	err := readMessage(raw, func(r *jsonReader, key []byte) error {
+		var err error
+		switch f := fieldName(key, cloudCanalFields); f {
+		case "data":
+			m.data, err = r.rows("data")
+		case "before":
+			m.before, err = r.rows("before")
+		case "action":
+			m.action, m.hasAction, err = r.optString("action")
+		case "table":
+			m.table, m.hasTable, err = r.optString("table")
+		case "sql":
+			m.sql, _, err = r.optString("sql")
+		case "entryType":
+			m.entryType, _, err = r.optString("entryType")
+		case "db", "schema":
+			_, _, err = r.optString(f)
+		case "isDdl":
+			var v, set bool
+			if v, set, err = r.optBool(f); set {
+				m.isDdl = v
+			}
+		case "ddl":
+			var v, set bool
+			if v, set, err = r.optBool(f); set {
+				m.ddl = v
+			}
+		case "pks":
+			m.pks, err = r.stringList("pks")
+		case "dbValType":
+			m.dbValType, err = r.typeMap("dbValType", false)
+		case "jdbcType":
+			m.jdbcType, err = r.typeMap("jdbcType", true)
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, formatErr("cloudcanal message", err)
 	}
-	if m.Action == nil || m.Table == nil {
+	if !m.hasAction || !m.hasTable {
 		return nil, errors.New(`not a cloudcanal message: no "action" or no "table"`)
 	}
-	kind := strings.ToUpper(*m.Action)
-	isDDL := m.IsDdl != nil && *m.IsDdl || m.Ddl != nil && *m.Ddl
-	if isDDL || ddlTypes[kind] {
-		return d.ddlMessage(kind, *m.Table, m.SQL)
+	kind := strings.ToUpper(string(m.action))
+	if m.isDdl || m.ddl || ddlTypes[kind] {
+		return d.ddlMessage(kind, string(m.table), string(m.sql))
 	}
-	if et := strings.ToUpper(m.EntryType); et != "" && et != "ROWDATA" {
+	if et := strings.ToUpper(string(m.entryType)); et != "" && et != "ROWDATA" {
 		return &message{}, nil // transaction markers and the like carry no rows
 	}
-	op, ok := map[string]cdc.Op{"INSERT": cdc.Insert, "UPDATE": cdc.Update, "DELETE": cdc.Delete}[kind]
+	op, ok := rowOps[kind]
 	if !ok {
-		return nil, fmt.Errorf("cloudcanal message of unknown action %q", *m.Action)
+		return nil, fmt.Errorf("cloudcanal message of unknown action %q", m.action)
 	}
-	if *m.Table == "" {
+	if len(m.table) == 0 {
 		return nil, errors.New(`cloudcanal row message without "table"`)
 	}
-	rows := m.Data
+	rows := m.data
 	if op == cdc.Delete && len(rows) == 0 {
-		rows = m.Before // producers differ: take whichever holds the row
+		rows = m.before // producers differ: take whichever holds the row
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf(`cloudcanal %s message without rows`, kind)
 	}
-	if op == cdc.Update && len(m.Before) > 0 && len(m.Before) != len(rows) {
-		return nil, fmt.Errorf(`cloudcanal UPDATE message with %d rows in "data" and %d in "before"`, len(rows), len(m.Before))
+	if op == cdc.Update && len(m.before) > 0 && len(m.before) != len(rows) {
+		return nil, fmt.Errorf(`cloudcanal UPDATE message with %d rows in "data" and %d in "before"`, len(rows), len(m.before))
 	}
-	msg := &message{table: cdc.TableRef{Name: *m.Table}}
 	var before []row
 	if op == cdc.Update {
-		before = m.Before
+		before = m.before
 	}
-	conv, err := d.columns(msg, columnsOf(rows, before), m.DbValType, m.JdbcType, m.Pks)
-	if err != nil {
-		return nil, err
-	}
+	l := d.layout(columnsOf(rows, before), m.dbValType, m.jdbcType, m.pks)
+	// before[i] is the full before image of rows[i].
+	return d.changes(string(m.table), op, l, rows, before)
+}
+
+// changes makes a message of the changes of rows; for an update, the old
+// row is the new one with the values of old[i] (all of them, or the
+// changed ones).
+func (d *decoder) changes(table string, op cdc.Op, l *layout, rows, old []row) (*message, error) {
+	msg := &message{table: cdc.TableRef{Name: table}, columns: l.columns, sig: l.sig, changes: make([]cdc.Change, 0, len(rows))}
 	for i, r := range rows {
-		nv, unchanged, err := conv.values(r, op == cdc.Update)
+		v, unchanged, err := d.values(l, r, op == cdc.Update)
 		if err != nil {
 			return nil, err
 		}
+		ch := cdc.Change{Table: msg.table, Op: op}
 		switch op {
 		case cdc.Insert:
-			msg.changes = append(msg.changes, cdc.Change{Table: msg.table, Op: op, New: cdc.Row{Values: nv}})
+			ch.New = cdc.Row{Values: v}
 		case cdc.Delete:
-			msg.changes = append(msg.changes, cdc.Change{Table: msg.table, Op: op, Old: cdc.Row{Values: nv}})
+			ch.Old = cdc.Row{Values: v}
 		case cdc.Update:
-			ov := slices.Clone(nv)
-			if i < len(before) {
-				for name, x := range before[i] {
-					if j := slices.Index(conv.names, name); j >= 0 {
-						if ov[j], err = conv.value(j, x.v); err != nil {
-							return nil, err
-						}
+			ch.New = cdc.Row{Values: v, Unchanged: unchanged}
+			ov, ou := slices.Clone(v), slices.Clone(unchanged)
+			if i < len(old) {
+				for _, f := range old[i] {
+					j := l.index(f.name)
+					if ov[j], err = d.value(l, j, f.v); err != nil {
+						return nil, err
+					}
+					if ou != nil {
+						ou[j] = false
 					}
 				}
 			}
-			msg.changes = append(msg.changes, cdc.Change{Table: msg.table, Op: op, New: cdc.Row{Values: nv, Unchanged: unchanged}, Old: cdc.Row{Values: ov}})
+			ch.Old = cdc.Row{Values: ov, Unchanged: ou}
 		}
+		msg.changes = append(msg.changes, ch)
 	}
 	return msg, nil
 }
@@ -303,30 +343,24 @@ func (d *decoder) ddlMessage(kind, table, sql string) (*message, error) {
 	return &message{ddl: kind}, nil // ignored
 }
 
-func jsonErr(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q holds a JSON %s", te.Field, te.Value)
-	}
-	return err.Error()
-}
-
-// columnsOf lists the column names of rows, sorted.
-func columnsOf(sets ...[]row) []string {
-	seen := map[string]bool{}
-	var names []string
+// columnsOf lists the column names of rows, sorted, each once.
+func columnsOf(sets ...[]row) [][]byte {
+	n := 0
 	for _, rows := range sets {
 		for _, r := range rows {
-			for k := range r {
-				if !seen[k] {
-					seen[k] = true
-					names = append(names, k)
-				}
+			n += len(r)
+		}
+	}
+	names := make([][]byte, 0, n)
+	for _, rows := range sets {
+		for _, r := range rows {
+			for _, f := range r {
+				names = append(names, f.name)
 			}
 		}
 	}
-	slices.Sort(names)
-	return names
+	slices.SortFunc(names, bytes.Compare)
+	return slices.CompactFunc(names, bytes.Equal)
 }
 
 // colType is what a column's declared type says about its values.
@@ -335,64 +369,133 @@ type colType struct {
 	members []string // enum and set members
 }
 
-// converter converts the values of one message's columns.
-type converter struct {
-	d     *decoder
-	names []string
-	types []colType
+// layout is what the messages of one shape share: their columns in name
+// order, with types and key flags, and the columns' signature.
+type layout struct {
+	names   []string
+	types   []colType
+	columns []cdc.Column
+	sig     string
 }
 
-// columns sets msg.columns from the names and the message's type maps.
-func (d *decoder) columns(msg *message, names []string, dbTypes map[string]string, jdbc map[string]int, pks []string) (*converter, error) {
-	c := &converter{d: d, names: names, types: make([]colType, len(names))}
-	msg.columns = make([]cdc.Column, len(names))
-	for i, n := range names {
-		t := parseDBType(dbTypes[n])
-		if t.kind == "" {
-			t = jdbcKind(jdbc, n)
+// index is the column of name (a name of the layout's rows).
+func (l *layout) index(name []byte) int {
+	for i, n := range l.names {
+		if n == string(name) {
+			return i
 		}
-		c.types[i] = t
+	}
+	return -1
+}
+
+// layoutCache keeps the layouts of the shapes seen; messages of a topic
+// mostly share a few.
+type layoutCache struct {
+	mu sync.Mutex
+	m  map[string]*layout
+}
+
+// maxLayouts bounds the cache; it starts over when full.
+const maxLayouts = 4096
+
+// lookupType is the type entry of name (the last one, as duplicate keys
+// go); nil when there is none.
+func lookupType(entries []typeEntry, name []byte) []byte {
+	for i := len(entries) - 1; i >= 0; i-- {
+		if string(entries[i].name) == string(name) {
+			return entries[i].typ
+		}
+	}
+	return nil
+}
+
+// layout returns the layout of columns names (sorted) with the message's
+// type maps and key names.
+func (d *decoder) layout(names [][]byte, dbTypes, jdbc []typeEntry, pks [][]byte) *layout {
+	// The shape: each column's name, declared type, JDBC code and key flag.
+	key := make([]byte, 0, 256)
+	for _, n := range names {
+		key = append(key, n...)
+		key = append(key, 0)
+		key = append(key, lookupType(dbTypes, n)...)
+		key = append(key, 0)
+		key = append(key, lookupType(jdbc, n)...)
+		if slices.ContainsFunc(pks, func(p []byte) bool { return bytes.Equal(p, n) }) {
+			key = append(key, 1)
+		}
+		key = append(key, 0)
+	}
+	c := d.layouts
+	if c != nil {
+		c.mu.Lock()
+		l := c.m[string(key)]
+		c.mu.Unlock()
+		if l != nil {
+			return l
+		}
+	}
+	l := &layout{names: make([]string, len(names)), types: make([]colType, len(names)), columns: make([]cdc.Column, len(names))}
+	for i, nb := range names {
+		n := string(nb)
+		t := parseDBType(string(lookupType(dbTypes, nb)))
+		if t.kind == "" {
+			code, _ := strconv.Atoi(string(lookupType(jdbc, nb)))
+			t = jdbcKind(code)
+		}
 		k := t.kind
 		if k == "" {
 			k = schema.Text
 		}
-		msg.columns[i] = cdc.Column{Name: n, Type: schema.Type{Kind: k, Values: t.members}, Key: slices.Contains(pks, n)}
+		l.names[i], l.types[i] = n, t
+		isKey := slices.ContainsFunc(pks, func(p []byte) bool { return string(p) == n })
+		l.columns[i] = cdc.Column{Name: n, Type: schema.Type{Kind: k, Values: t.members}, Key: isKey}
 	}
-	return c, nil
+	l.sig = signature(l.columns)
+	if c != nil {
+		c.mu.Lock()
+		if len(c.m) >= maxLayouts {
+			clear(c.m)
+		}
+		c.m[string(key)] = l
+		c.mu.Unlock()
+	}
+	return l
 }
 
 // values converts a row into column order; with partial, a column the row
 // lacks is marked unchanged (else NULL).
-func (c *converter) values(r row, partial bool) ([][]byte, []bool, error) {
-	out := make([][]byte, len(c.names))
-	var unchanged []bool
-	for i, n := range c.names {
-		x, ok := r[n]
-		if !ok {
-			if partial {
-				if unchanged == nil {
-					unchanged = make([]bool, len(c.names))
-				}
-				unchanged[i] = true
-			}
-			continue
-		}
-		v, err := c.value(i, x.v)
+func (d *decoder) values(l *layout, r row, partial bool) ([][]byte, []bool, error) {
+	out := make([][]byte, len(l.names))
+	for _, f := range r {
+		j := l.index(f.name)
+		v, err := d.value(l, j, f.v)
 		if err != nil {
 			return nil, nil, err
 		}
-		out[i] = v
+		out[j] = v
+	}
+	var unchanged []bool
+	if partial && len(r) < len(l.names) {
+		// Row keys are distinct and all among the layout's names.
+		unchanged = make([]bool, len(l.names))
+		for i := range unchanged {
+			unchanged[i] = true
+		}
+		for _, f := range r {
+			unchanged[l.index(f.name)] = false
+		}
 	}
 	return out, unchanged, nil
 }
 
-func (c *converter) value(i int, v []byte) ([]byte, error) {
+// value converts the value of column i.
+func (d *decoder) value(l *layout, i int, v []byte) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	t := c.types[i]
+	t := l.types[i]
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("column %s: %s", c.names[i], fmt.Sprintf(format, args...))
+		return fmt.Errorf("column %s: %s", l.names[i], fmt.Sprintf(format, args...))
 	}
 	switch t.kind {
 	case schema.Enum:
@@ -449,7 +552,7 @@ func (c *converter) value(i int, v []byte) ([]byte, error) {
 			return []byte(ts.Format("2006-01-02 15:04:05.999")), nil
 		}
 		if zeroDate(v) {
-			if c.d.zeroNull {
+			if d.zeroNull {
 				return nil, nil
 			}
 			return nil, fail("zero date %q and zero_time = 'error'", v)
@@ -518,11 +621,7 @@ func parseDBType(s string) colType {
 }
 
 // jdbcKind maps java.sql.Types codes of binary and temporal columns.
-func jdbcKind(jdbc map[string]int, name string) colType {
-	code, ok := jdbc[name]
-	if !ok {
-		return colType{}
-	}
+func jdbcKind(code int) colType {
 	switch code {
 	case -2:
 		return colType{kind: schema.Binary}
