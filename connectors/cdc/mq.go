@@ -19,6 +19,17 @@ type Batcher interface {
 	Batching() (maxBytes int64, interval time.Duration)
 }
 
+// Backlogger is a ChangeStream that knows whether more changes wait at
+// the source than it has delivered (a message queue's partitions behind
+// their high watermarks). While they do, the pipeline keeps its target
+// transaction open when its own queue runs empty for a moment (the
+// source is read more slowly than the target applies), so that a backlog
+// is applied in transactions as large as the Batcher allows rather than
+// in one per fetch; with nothing waiting it commits at once.
+type Backlogger interface {
+	Backlog() bool
+}
+
 // PartitionOffsets is one partition of a partitioned source: the next
 // offset after what the target committed, and the partition's end.
 type PartitionOffsets struct {

@@ -64,9 +64,10 @@ type stream struct {
 	acked    cdc.Position // latest acknowledged position
 	commited cdc.Position // latest position committed to the group
 
-	// Memory: bytes of messages Next delivered that the target has not
-	// committed yet (in the pipeline's queue or open transaction), with
-	// the messages in delivery order; fetching waits above the limit.
+	// Memory: bytes of messages taken from the client that the target has
+	// not committed yet (being decoded, queued here or in the pipeline, or
+	// in its open transaction), with the messages in the order taken;
+	// fetching waits above the limit.
 	bmu      sync.Mutex
 	bcond    *sync.Cond
 	inflight int64
@@ -83,6 +84,7 @@ var (
 	_ cdc.ChangeStream      = (*stream)(nil)
 	_ cdc.Batcher           = (*stream)(nil)
 	_ cdc.PartitionReporter = (*stream)(nil)
+	_ cdc.Backlogger        = (*stream)(nil)
 )
 
 // OpenStream resolves where every partition of the subscription starts:
@@ -191,7 +193,9 @@ func (s *stream) Start(ctx context.Context) error {
 	s.cl = cl
 	pctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
-	s.out = make(chan decoded, max(s.maxPoll, 64))
+	// Room for what the limit lets in, so that decoding goes on while the
+	// target applies a batch (memory is bounded by the limit, not by this).
+	s.out = make(chan decoded, 8192)
 	s.started = true
 	go s.poll(pctx)
 	go s.commitLoop(pctx)
@@ -258,6 +262,12 @@ func (s *stream) poll(ctx context.Context) {
 			}
 			return
 		}
+		s.bmu.Lock()
+		for _, r := range recs {
+			s.inflight += int64(len(r.Value))
+			s.fifo = append(s.fifo, sized{tp{r.Topic, r.Partition}, r.Offset, int64(len(r.Value))})
+		}
+		s.bmu.Unlock()
 		out := s.decodeAll(recs)
 		for _, d := range out {
 			select {
@@ -343,10 +353,6 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 		s.next[d.tp] = d.offset + 1
 		s.mu.Unlock()
 		pos := cdc.Position(s.pos.String())
-		s.bmu.Lock()
-		s.inflight += int64(len(d.raw))
-		s.fifo = append(s.fifo, sized{d.tp, d.offset, int64(len(d.raw))})
-		s.bmu.Unlock()
 		origin := fmt.Sprintf("%s@%d", d.tp, d.offset)
 		if d.bad != nil {
 			s.queue = append(s.queue, cdc.Event{Kind: cdc.EventBad, Position: pos, Origin: origin, Raw: d.raw, Err: d.bad})
@@ -370,6 +376,24 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 	return ev, nil
 }
 
+// Backlog reports whether a partition has messages after what Next
+// delivered, as of the latest fetch's high watermarks. (A partition that
+// another group member took keeps its last high watermark: transactions
+// then commit by async_flush_interval_sec until it comes back.)
+func (s *stream) Backlog() bool {
+	if s.paused() {
+		return false // nothing more comes before a commit frees memory
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, hw := range s.hwm {
+		if off, ok := s.next[k]; ok && off < hw {
+			return true
+		}
+	}
+	return false
+}
+
 func signature(cols []cdc.Column) string {
 	var b []byte
 	for _, c := range cols {
@@ -383,6 +407,13 @@ func signature(cols []cdc.Column) string {
 		b = append(b, 0)
 	}
 	return string(b)
+}
+
+// paused reports whether fetching waits for memory (total_data_in_mem_mb).
+func (s *stream) paused() bool {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	return s.inflight > s.limit
 }
 
 // Ack records pos as committed at the target; the commit loop passes it

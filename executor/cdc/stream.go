@@ -140,7 +140,7 @@ func (s *streamer) run(ctx context.Context) error {
 			}
 			s.resub = true
 		case <-tick.C:
-			if s.tx != nil && !s.inSourceTx && (time.Since(s.txStart) >= interval || len(events) == 0) {
+			if s.tx != nil && !s.inSourceTx && (time.Since(s.txStart) >= interval || s.idle(len(events))) {
 				if err := s.commit(ctx); err != nil {
 					return s.rejected(ctx, err)
 				}
@@ -287,7 +287,7 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 		if s.careful {
 			return s.commitCareful(ctx)
 		}
-		if queued == 0 || s.txRows >= maxTxRows || time.Since(s.txStart) >= s.interval || s.maxTxBytes > 0 && s.txBytes >= s.maxTxBytes {
+		if s.idle(queued) || s.txRows >= maxTxRows || time.Since(s.txStart) >= s.interval || s.maxTxBytes > 0 && s.txBytes >= s.maxTxBytes {
 			if err := s.commit(ctx); err != nil {
 				return s.rejected(ctx, err)
 			}
@@ -306,7 +306,7 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 			}
 			s.tx, s.txStart, s.txRows, s.txBytes = tx, time.Now(), 0, 0
 		}
-		if s.careful || queued == 0 || time.Since(s.txStart) >= s.interval {
+		if s.careful || s.idle(queued) || time.Since(s.txStart) >= s.interval {
 			if err := s.commit(ctx); err != nil {
 				return s.rejected(ctx, err)
 			}
@@ -334,6 +334,16 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 		return s.commit(ctx)
 	}
 	return nil
+}
+
+// idle reports whether nothing more waits to be applied: no event is
+// queued, and the source knows of no backlog (Backlogger).
+func (s *streamer) idle(queued int) bool {
+	if queued > 0 {
+		return false
+	}
+	b, ok := s.stream.(change.Backlogger)
+	return !ok || !b.Backlog()
 }
 
 // endSourceTx settles the source transaction that ended at pos: a bad one
