@@ -246,7 +246,10 @@ type ApplySpec struct {
 type ApplyTx interface {
 	// Apply applies changes in order. Re-applying a change is harmless
 	// (upserts and deletes by key), so a batch re-read after a crash
-	// leaves the same rows.
+	// leaves the same rows. An applier may return before the target ran
+	// the changes, so the caller reads the next ones meanwhile; their
+	// failure then shows at the next Apply or Commit (Apply with no
+	// changes waits for them), and Commit never commits after one.
 	Apply(ctx context.Context, changes []MappedChange) error
 	// Commit records pos as the job's checkpoint in the same transaction
 	// and commits.

@@ -42,10 +42,11 @@ type Run struct {
 	Rows [][][]byte
 	// Old is a move's old key in Table.Key order.
 	Old [][]byte
-	// Updates is set when an upsert run holds a row of an update; a run of
-	// inserts only may be written as plain inserts where the target can
-	// fall back to the upsert on a duplicate key.
-	Updates bool
+	// Inserted marks, per row of an upsert run, rows whose key the run
+	// inserted (its first change of the key was an insert): targets may
+	// write those as plain inserts and fall back to the upsert on a
+	// duplicate key.
+	Inserted []bool
 	// index finds a row by its key while the run is open.
 	index map[string]int
 }
@@ -236,7 +237,6 @@ func (p *planner) close() {
 
 func (p *planner) upsert(t *TargetTable, row [][]byte, update bool) {
 	r := p.open(RunUpsert, t, nil)
-	r.Updates = r.Updates || update
 	k := keyString(KeyValues(t, row))
 	if i, ok := r.index[k]; ok {
 		r.Rows[i] = row // the later row wins
@@ -244,6 +244,7 @@ func (p *planner) upsert(t *TargetTable, row [][]byte, update bool) {
 	}
 	r.index[k] = len(r.Rows)
 	r.Rows = append(r.Rows, row)
+	r.Inserted = append(r.Inserted, !update)
 }
 
 func (p *planner) delete(t *TargetTable, key [][]byte) {
@@ -272,7 +273,6 @@ func (p *planner) update(t *TargetTable, set []int, row [][]byte) {
 				merged[c] = row[c]
 			}
 			r.Rows[i] = merged
-			r.Updates = true
 			return
 		}
 	}

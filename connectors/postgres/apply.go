@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -219,16 +220,34 @@ type applyTx struct {
 	// types caches, per table, the type each column's values are cast to
 	// in an update's VALUES list.
 	types map[string]map[string]string
-	// batch holds statements not yet sent, queued the table of each.
-	batch       *pgconn.Batch
-	queued      []cdc.TableRef
-	queuedBytes int
+	// sent is the last Apply's statements, running in the background;
+	// nil when the connection is free.
+	sent *sending
 	// err is the failure that aborted the transaction.
 	err  error
 	done bool
 	// upsertOnly is set once a plain insert met an existing key: from then
 	// on this transaction writes every row with ON CONFLICT.
 	upsertOnly bool
+}
+
+// statements are statements not yet sent, with the table of each.
+type statements struct {
+	batch  *pgconn.Batch
+	tables []cdc.TableRef
+	bytes  int
+}
+
+// sending is one Apply's statements on their way: the server runs them
+// while the next batch of changes is read and planned.
+type sending struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	err    error // set before done closes
+	// runs and fast say what was sent, to write it again with upserts
+	// when a plain insert met an existing key.
+	runs []*cdc.Run
+	fast bool
 }
 
 func (a *applyTx) usable() error {
@@ -244,7 +263,11 @@ func (a *applyTx) usable() error {
 // Apply applies the changes in order, one statement per run of changes
 // (split at 65535 parameters or 8 MiB of values). Statements are sent in a
 // pipeline: the server runs them in order while they are still being sent,
-// so a batch of many short runs does not wait a round trip for each.
+// so a batch of many short runs does not wait a round trip for each. The
+// last statements go out in the background and Apply returns: the server
+// runs them while the caller reads and plans the next changes. The next
+// Apply, Commit or Rollback waits for them first, and a failure shows
+// there.
 func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	if err := a.usable(); err != nil {
 		return err
@@ -253,85 +276,115 @@ func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	if err != nil {
 		return err
 	}
-	// Runs of inserts only are written as plain inserts, which cost the
+	// Rows the runs insert are written as plain inserts, which cost the
 	// server less than ON CONFLICT; a savepoint lets the batch be written
-	// again with upserts when a key exists after all (changes read again
-	// after a crash, rows the target had before).
-	fast := !a.upsertOnly && insertsOnly(runs)
+	// again with upserts, in order, when a key exists after all (changes
+	// read again after a crash, rows the target had before) or the split
+	// of inserts from updates broke a constraint.
+	fast := !a.upsertOnly && hasInserts(runs)
+	st := &statements{}
 	if fast {
-		a.queue(ctx, cdc.TableRef{}, "SAVEPOINT fg_inserts", nil)
+		a.queue(ctx, st, cdc.TableRef{}, "SAVEPOINT fg_inserts", nil)
 	}
-	err = a.applyRuns(ctx, runs, fast)
-	if fast && err == nil {
-		if err = a.queue(ctx, cdc.TableRef{}, "RELEASE SAVEPOINT fg_inserts", nil); err == nil {
-			err = a.flush(ctx)
-		}
+	err = a.applyRuns(ctx, st, runs, fast)
+	if err == nil && fast {
+		err = a.queue(ctx, st, cdc.TableRef{}, "RELEASE SAVEPOINT fg_inserts", nil)
 	}
-	var pe *pgconn.PgError
-	if fast && err != nil && errors.As(err, &pe) && pe.Code == "23505" {
-		a.batch, a.queued, a.queuedBytes = nil, nil, 0
-		if _, rerr := a.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT fg_inserts"); rerr != nil {
-			a.err = rerr
-			return rerr
-		}
-		a.upsertOnly = true
-		err = a.applyRuns(ctx, runs, false)
+	if err == nil {
+		err = a.settle(ctx)
 	}
-	if err != nil {
+	if err == nil {
+		a.send(ctx, st, runs, fast)
+		return nil
+	}
+	if a.err == nil && fast && integrityError(err) {
+		err = a.again(ctx, runs)
+	}
+	if err != nil && a.err == nil {
 		a.err = err
 	}
 	return err
 }
 
-// insertsOnly reports whether some upsert run holds inserts only.
-func insertsOnly(runs []*cdc.Run) bool {
+// again rolls back to the savepoint of a failed plain-insert batch and
+// writes its runs with upserts, in order; the transaction stays with
+// upserts from then on.
+func (a *applyTx) again(ctx context.Context, runs []*cdc.Run) error {
+	if _, err := a.conn.Conn().PgConn().Exec(ctx, "ROLLBACK TO SAVEPOINT fg_inserts").ReadAll(); err != nil {
+		return fmt.Errorf("cdc apply: rollback to savepoint: %w", err)
+	}
+	a.upsertOnly = true
+	st := &statements{}
+	if err := a.applyRuns(ctx, st, runs, false); err != nil {
+		return err
+	}
+	return a.flush(ctx, st)
+}
+
+// integrityError reports an integrity constraint violation (class 23).
+func integrityError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23")
+}
+
+// hasInserts reports whether some upsert run inserts rows.
+func hasInserts(runs []*cdc.Run) bool {
 	for _, r := range runs {
-		if r.Kind == cdc.RunUpsert && !r.Updates && len(r.Rows) > 1 {
+		if r.Kind == cdc.RunUpsert && slices.Contains(r.Inserted, true) {
 			return true
 		}
 	}
 	return false
 }
 
-func (a *applyTx) applyRuns(ctx context.Context, runs []*cdc.Run, plainInserts bool) error {
+func (a *applyTx) applyRuns(ctx context.Context, st *statements, runs []*cdc.Run, plainInserts bool) error {
 	for _, r := range runs {
-		if err := a.run(ctx, r, plainInserts); err != nil {
+		if err := a.run(ctx, st, r, plainInserts); err != nil {
 			return err
 		}
 	}
-	return a.flush(ctx)
+	return nil
 }
 
 func applyError(table cdc.TableRef, err error) error {
 	return fmt.Errorf("apply to %s: %w", table, explainCopyError(err))
 }
 
-// queue adds a statement to the pipeline, sending it when it holds 8 MiB.
-func (a *applyTx) queue(ctx context.Context, table cdc.TableRef, q string, args [][]byte) error {
-	if a.batch == nil {
-		a.batch = &pgconn.Batch{}
+// queue adds a statement, sending what is queued when it holds 8 MiB.
+func (a *applyTx) queue(ctx context.Context, st *statements, table cdc.TableRef, q string, args [][]byte) error {
+	if st.batch == nil {
+		st.batch = &pgconn.Batch{}
 	}
-	a.batch.ExecParams(q, args, nil, nil, nil)
-	a.queued = append(a.queued, table)
-	a.queuedBytes += len(q)
+	st.batch.ExecParams(q, args, nil, nil, nil)
+	st.tables = append(st.tables, table)
+	st.bytes += len(q)
 	for _, v := range args {
-		a.queuedBytes += len(v)
+		st.bytes += len(v)
 	}
-	if a.queuedBytes >= applyMaxBytes {
-		return a.flush(ctx)
+	if st.bytes >= applyMaxBytes {
+		return a.flush(ctx, st)
 	}
 	return nil
 }
 
-// flush runs the queued statements and waits for their results; an error
-// names the table of the statement that failed (the server skips the ones
-// after it).
-func (a *applyTx) flush(ctx context.Context) error {
-	if len(a.queued) == 0 {
+// flush runs the queued statements (after what was sent before) and waits
+// for their results.
+func (a *applyTx) flush(ctx context.Context, st *statements) error {
+	if err := a.settle(ctx); err != nil {
+		return err
+	}
+	return a.runBatch(ctx, st)
+}
+
+// runBatch sends the statements and reads their results; an error names
+// the table of the statement that failed (the server skips the ones after
+// it).
+func (a *applyTx) runBatch(ctx context.Context, st *statements) error {
+	if st == nil || len(st.tables) == 0 {
 		return nil
 	}
-	batch, tables := a.batch, a.queued
-	a.batch, a.queued, a.queuedBytes = nil, nil, 0
+	batch, tables := st.batch, st.tables
+	*st = statements{}
 	results, err := a.conn.Conn().PgConn().ExecBatch(ctx, batch).ReadAll()
 	for i, res := range results {
 		if res.Err != nil {
@@ -344,76 +397,84 @@ func (a *applyTx) flush(ctx context.Context) error {
 	return nil
 }
 
-// exec runs one statement at once, after the queued ones.
-func (a *applyTx) exec(ctx context.Context, q string, args [][]byte) (*pgconn.Result, error) {
-	if err := a.flush(ctx); err != nil {
+// send runs the statements in the background.
+func (a *applyTx) send(ctx context.Context, st *statements, runs []*cdc.Run, fast bool) {
+	if len(st.tables) == 0 {
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s := &sending{done: make(chan struct{}), cancel: cancel, runs: runs, fast: fast}
+	a.sent = s
+	go func() {
+		defer close(s.done)
+		s.err = a.runBatch(sctx, st)
+	}()
+}
+
+// settle waits for the statements sent in the background; when their
+// plain inserts met an existing key it writes them again with upserts.
+// A failure aborts the transaction.
+func (a *applyTx) settle(ctx context.Context) error {
+	s := a.sent
+	if s == nil {
+		return a.err
+	}
+	<-s.done
+	s.cancel()
+	a.sent = nil
+	err := s.err
+	if err != nil && s.fast && integrityError(err) {
+		err = a.again(ctx, s.runs)
+	}
+	if err != nil {
+		a.err = err
+	}
+	return err
+}
+
+// exec runs one statement at once, after the queued and sent ones.
+func (a *applyTx) exec(ctx context.Context, st *statements, q string, args [][]byte) (*pgconn.Result, error) {
+	if err := a.flush(ctx, st); err != nil {
 		return nil, err
 	}
 	res := a.conn.Conn().PgConn().ExecParams(ctx, q, args, nil, nil, nil).Read()
 	return res, res.Err
 }
 
-func (a *applyTx) run(ctx context.Context, r *cdc.Run, plainInserts bool) error {
+func (a *applyTx) run(ctx context.Context, st *statements, r *cdc.Run, plainInserts bool) error {
 	t := r.Table
 	name := a.c.dataTable(t.Table.Schema, t.Table.Name)
 	switch r.Kind {
 	case cdc.RunTruncate:
-		if err := a.flush(ctx); err != nil {
+		if err := a.flush(ctx, st); err != nil {
 			return err
 		}
 		if err := emptyTable(ctx, a.tx, name); err != nil {
 			return applyError(t.Table, err)
 		}
-	case cdc.RunUpsert, cdc.RunDelete:
-		// Many rows travel as one array per column (unnest): a short
-		// statement the server parses quickly, instead of a VALUES list
-		// with a parameter per value. Array columns cannot be unnested
-		// that way and use the VALUES form.
-		var types map[string]string
-		if len(r.Rows) > 1 {
-			if _, ok := a.types[name]; !ok {
-				if err := a.flush(ctx); err != nil {
-					return err
-				}
-			}
-			var err error
-			if types, err = a.castTypes(ctx, name); err != nil {
-				return applyError(t.Table, err)
+	case cdc.RunUpsert:
+		if !plainInserts {
+			return a.rows(ctx, st, name, r, r.Rows, false)
+		}
+		// Inserted rows first, then the updated ones: keys are unique
+		// within a run, so only other constraints can tell the order,
+		// and a violation writes the batch again in order.
+		var ins, upd [][][]byte
+		for i, row := range r.Rows {
+			if r.Inserted[i] {
+				ins = append(ins, row)
+			} else {
+				upd = append(upd, row)
 			}
 		}
-		cols := t.Key
-		if r.Kind == cdc.RunUpsert {
-			cols = allColumns(t)
+		if err := a.rows(ctx, st, name, r, ins, true); err != nil {
+			return err
 		}
-		arrays := types != nil && unnestable(t, cols, types)
-		maxRows := applyMaxParams / len(cols)
-		if arrays {
-			maxRows = applyMaxArrayRows
-		}
-		for _, rows := range cdc.ChunkRows(r.Rows, nil, maxRows, applyMaxBytes) {
-			var q string
-			var args [][]byte
-			switch {
-			case r.Kind == cdc.RunUpsert && arrays:
-				q, args = upsertArraySQL(name, t, types, rows, plainInserts && !r.Updates)
-			case r.Kind == cdc.RunUpsert:
-				q, args = upsertSQL(name, t, rows)
-			case arrays:
-				q, args = deleteArraySQL(name, t, types, rows)
-			default:
-				q, args = deleteSQL(name, t, rows)
-			}
-			if err := a.queue(ctx, t.Table, q, args); err != nil {
-				return err
-			}
-		}
+		return a.rows(ctx, st, name, r, upd, false)
+	case cdc.RunDelete:
+		return a.rows(ctx, st, name, r, r.Rows, false)
 	case cdc.RunUpdate:
-		if _, ok := a.types[name]; !ok {
-			if err := a.flush(ctx); err != nil { // the connection is needed for the query
-				return err
-			}
-		}
-		types, err := a.castTypes(ctx, name)
+		types, err := a.castTypes(ctx, st, name)
 		if err != nil {
 			return applyError(t.Table, err)
 		}
@@ -423,16 +484,60 @@ func (a *applyTx) run(ctx context.Context, r *cdc.Run, plainInserts bool) error 
 			if err != nil {
 				return applyError(t.Table, err)
 			}
-			if err := a.queue(ctx, t.Table, q, args); err != nil {
+			if err := a.queue(ctx, st, t.Table, q, args); err != nil {
 				return err
 			}
 		}
 	case cdc.RunMove:
-		if err := a.flush(ctx); err != nil {
-			return err
-		}
-		if err := a.move(ctx, name, r); err != nil {
+		if err := a.move(ctx, st, name, r); err != nil {
 			return applyError(t.Table, err)
+		}
+	}
+	return nil
+}
+
+// rows queues the statements that upsert (plain: insert) or delete rows
+// of a run.
+func (a *applyTx) rows(ctx context.Context, st *statements, name string, r *cdc.Run, rows [][][]byte, plain bool) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	t := r.Table
+	// Many rows travel as one array per column (unnest): a short
+	// statement the server parses quickly, instead of a VALUES list with
+	// a parameter per value. Array columns cannot be unnested that way
+	// and use the VALUES form.
+	var types map[string]string
+	if len(rows) > 1 {
+		var err error
+		if types, err = a.castTypes(ctx, st, name); err != nil {
+			return applyError(t.Table, err)
+		}
+	}
+	cols := t.Key
+	if r.Kind == cdc.RunUpsert {
+		cols = allColumns(t)
+	}
+	arrays := types != nil && unnestable(t, cols, types)
+	maxRows := applyMaxParams / len(cols)
+	if arrays {
+		maxRows = applyMaxArrayRows
+	}
+	for _, rows := range cdc.ChunkRows(rows, nil, maxRows, applyMaxBytes) {
+		var q string
+		var args [][]byte
+		switch {
+		case r.Kind == cdc.RunUpsert && arrays:
+			q, args = upsertArraySQL(name, t, types, rows, plain)
+		case r.Kind == cdc.RunUpsert:
+			q, args = upsertSQL(name, t, rows, plain)
+		case arrays:
+			q, args = deleteArraySQL(name, t, types, rows)
+		default:
+			q, args = deleteSQL(name, t, rows)
+		}
+		if err := a.queue(ctx, st, t.Table, q, args); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -442,7 +547,7 @@ func (a *applyTx) run(ctx context.Context, r *cdc.Run, plainInserts bool) error 
 // moves the row with the columns it keeps. When the new key already
 // exists (the change was applied before), that row gets the new values and
 // the old key goes, so applying it again leaves the same rows.
-func (a *applyTx) move(ctx context.Context, name string, r *cdc.Run) error {
+func (a *applyTx) move(ctx context.Context, st *statements, name string, r *cdc.Run) error {
 	t, row := r.Table, r.Rows[0]
 	newKey := cdc.KeyValues(t, row)
 	var args [][]byte
@@ -457,7 +562,7 @@ func (a *applyTx) move(ctx context.Context, name string, r *cdc.Run) error {
 		}
 		return strings.Join(conds, " AND ")
 	}
-	res, err := a.exec(ctx, "SELECT 1 FROM "+name+" WHERE "+where(newKey), args)
+	res, err := a.exec(ctx, st, "SELECT 1 FROM "+name+" WHERE "+where(newKey), args)
 	if err != nil {
 		return err
 	}
@@ -468,25 +573,26 @@ func (a *applyTx) move(ctx context.Context, name string, r *cdc.Run) error {
 			for i, c := range r.Set {
 				sets[i] = ident(t.Columns[c].Name) + " = " + param(row[c])
 			}
-			if _, err := a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(newKey), args); err != nil {
+			if _, err := a.exec(ctx, nil, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(newKey), args); err != nil {
 				return err
 			}
 			args = nil
 		}
-		_, err = a.exec(ctx, "DELETE FROM "+name+" WHERE "+where(r.Old), args)
+		_, err = a.exec(ctx, nil, "DELETE FROM "+name+" WHERE "+where(r.Old), args)
 		return err
 	}
 	var sets []string
 	for _, c := range append(append([]int(nil), t.Key...), r.Set...) {
 		sets = append(sets, ident(t.Columns[c].Name)+" = "+param(row[c]))
 	}
-	_, err = a.exec(ctx, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(r.Old), args)
+	_, err = a.exec(ctx, nil, "UPDATE "+name+" SET "+strings.Join(sets, ", ")+" WHERE "+where(r.Old), args)
 	return err
 }
 
 // upsertSQL renders INSERT ... VALUES (...), ... ON CONFLICT (key) DO
-// UPDATE SET every non-key column to the new value.
-func upsertSQL(name string, t *cdc.TargetTable, rows [][][]byte) (string, [][]byte) {
+// UPDATE SET every non-key column to the new value (plain: no ON
+// CONFLICT, for inserts under a savepoint).
+func upsertSQL(name string, t *cdc.TargetTable, rows [][][]byte, plain bool) (string, [][]byte) {
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + name + " (")
 	for i, col := range t.Columns {
@@ -510,6 +616,9 @@ func upsertSQL(name string, t *cdc.TargetTable, rows [][][]byte) (string, [][]by
 			b.WriteString("$" + strconv.Itoa(len(args)))
 		}
 		b.WriteByte(')')
+	}
+	if plain {
+		return b.String(), args
 	}
 	b.WriteString(" ON CONFLICT (")
 	for i, k := range t.Key {
@@ -621,7 +730,7 @@ func upsertArraySQL(name string, t *cdc.TargetTable, types map[string]string, ro
 	}
 	b.WriteString(")")
 	if !plain {
-		q, _ := upsertSQL(name, t, nil)
+		q, _ := upsertSQL(name, t, nil, false)
 		b.WriteString(q[strings.Index(q, " ON CONFLICT ("):])
 	}
 	return b.String(), columnArrays(rows, cols, false, t)
@@ -743,9 +852,12 @@ func updateSQL(name string, t *cdc.TargetTable, cols []int, types map[string]str
 
 // castTypes reads the base type of each column of a table (bit as bit
 // varying, whose values the assignment then checks against bit(n)).
-func (a *applyTx) castTypes(ctx context.Context, name string) (map[string]string, error) {
+func (a *applyTx) castTypes(ctx context.Context, st *statements, name string) (map[string]string, error) {
 	if m, ok := a.types[name]; ok {
 		return m, nil
+	}
+	if err := a.flush(ctx, st); err != nil { // the connection is needed for the query
+		return nil, err
 	}
 	rows, err := a.tx.Query(ctx, `SELECT attname, format_type(CASE atttypid WHEN 'bit'::regtype THEN 'varbit'::regtype
 		WHEN '_bit'::regtype THEN '_varbit'::regtype ELSE atttypid END, NULL)
@@ -766,18 +878,30 @@ func (a *applyTx) castTypes(ctx context.Context, name string) (map[string]string
 }
 
 // Commit records pos as the job's checkpoint in the transaction and
-// commits.
+// commits, in one round trip once what was sent before has run.
 func (a *applyTx) Commit(ctx context.Context, pos cdc.Position) error {
 	if err := a.usable(); err != nil {
 		return err
 	}
-	if _, err := a.tx.Exec(ctx, "INSERT INTO "+a.checkpoint+` (job, "position", updated_at) VALUES ($1, $2, clock_timestamp())
-		ON CONFLICT (job) DO UPDATE SET "position" = EXCLUDED."position", updated_at = EXCLUDED.updated_at`, a.job, string(pos)); err != nil {
-		a.err = fmt.Errorf("cdc apply: checkpoint: %w", err)
-		return a.err
+	if err := a.settle(ctx); err != nil {
+		return err
 	}
-	if err := a.tx.Commit(ctx); err != nil {
+	b := &pgconn.Batch{}
+	b.ExecParams("INSERT INTO "+a.checkpoint+` (job, "position", updated_at) VALUES ($1, $2, clock_timestamp())
+		ON CONFLICT (job) DO UPDATE SET "position" = EXCLUDED."position", updated_at = EXCLUDED.updated_at`,
+		[][]byte{[]byte(a.job), []byte(pos)}, nil, nil, nil)
+	b.ExecParams("COMMIT", nil, nil, nil, nil)
+	results, err := a.conn.Conn().PgConn().ExecBatch(ctx, b).ReadAll()
+	switch {
+	case len(results) > 0 && results[0].Err != nil:
+		a.err = fmt.Errorf("cdc apply: checkpoint: %w", results[0].Err)
+	case err != nil:
 		a.err = fmt.Errorf("cdc apply: commit: %w", err)
+	case len(results) != 2 || results[1].CommandTag.String() != "COMMIT":
+		// An aborted transaction ends with ROLLBACK instead.
+		a.err = fmt.Errorf("cdc apply: commit: %w", pgx.ErrTxCommitRollback)
+	}
+	if a.err != nil {
 		return a.err
 	}
 	a.done = true
@@ -793,6 +917,11 @@ func (a *applyTx) Rollback() error {
 	}
 	a.done = true
 	defer a.conn.Release()
+	if s := a.sent; s != nil {
+		s.cancel()
+		<-s.done
+		a.sent = nil
+	}
 	if a.conn.Conn().IsClosed() {
 		return nil // a failed or canceled statement closed it: the server rolled back
 	}

@@ -242,6 +242,9 @@ func TestApplyPostgresTypes(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = tx.Apply(cdctest.Ctx(t), []cdc.MappedChange{cdctest.Upd(tt, bad...)})
+		if err == nil {
+			err = tx.Apply(cdctest.Ctx(t), nil) // reported at the next call
+		}
 		t.Logf("%v", err)
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) {
@@ -264,6 +267,9 @@ func TestApplyNUL(t *testing.T) {
 	}
 	defer tx.Rollback()
 	err = tx.Apply(cdctest.Ctx(t), []cdc.MappedChange{cdctest.Ins(it, 1, "a\x00b")})
+	if err == nil {
+		err = tx.Apply(cdctest.Ctx(t), nil) // reported at the next call
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "22021" || !strings.Contains(err.Error(), "apply to items: a text value contains a NUL byte") {
 		t.Errorf("NUL: %v", err)

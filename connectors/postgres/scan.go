@@ -58,7 +58,7 @@ func (a *applyTx) EmptyTable(ctx context.Context, t cdc.TableRef) error {
 	if err := a.usable(); err != nil {
 		return err
 	}
-	_, err := a.exec(ctx, "TRUNCATE "+a.c.dataTable(t.Schema, t.Name), nil)
+	_, err := a.exec(ctx, nil, "TRUNCATE "+a.c.dataTable(t.Schema, t.Name), nil)
 	return err
 }
 
@@ -70,10 +70,10 @@ func (a *applyTx) RenameCreate(ctx context.Context, t cdc.TableRef, archive stri
 	}
 	name := a.c.dataTable(t.Schema, t.Name)
 	arc := a.c.dataTable(t.Schema, archive)
-	if _, err := a.exec(ctx, "ALTER TABLE "+name+" RENAME TO "+dataIdent(archive), nil); err != nil {
+	if _, err := a.exec(ctx, nil, "ALTER TABLE "+name+" RENAME TO "+dataIdent(archive), nil); err != nil {
 		return true, err
 	}
-	_, err := a.exec(ctx, "CREATE TABLE "+name+" (LIKE "+arc+" INCLUDING ALL)", nil)
+	_, err := a.exec(ctx, nil, "CREATE TABLE "+name+" (LIKE "+arc+" INCLUDING ALL)", nil)
 	return true, err
 }
 
@@ -94,7 +94,7 @@ func (a *applyTx) DeleteIn(ctx context.Context, t cdc.TableRef, column string, v
 		b.WriteString(`"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`)
 	}
 	b.WriteString("}")
-	res, err := a.exec(ctx, "DELETE FROM "+a.c.dataTable(t.Schema, t.Name)+" WHERE "+dataIdent(column)+"::text = ANY($1::text[])", [][]byte{[]byte(b.String())})
+	res, err := a.exec(ctx, nil, "DELETE FROM "+a.c.dataTable(t.Schema, t.Name)+" WHERE "+dataIdent(column)+"::text = ANY($1::text[])", [][]byte{[]byte(b.String())})
 	if err != nil {
 		return 0, err
 	}
