@@ -69,7 +69,8 @@ func PlanRuns(changes []MappedChange) ([]*Run, error) {
 
 type planner struct {
 	runs []*Run
-	cur  *Run // the open run, nil after a run that takes nothing more
+	cur  *Run   // the open run, nil after a run that takes nothing more
+	kbuf []byte // scratch for index keys: a lookup allocates nothing
 }
 
 func (p *planner) add(c *MappedChange) error {
@@ -201,20 +202,36 @@ func KeyValues(t *TargetTable, row [][]byte) [][]byte {
 	return key
 }
 
-// keyString is a map key for key values (length-prefixed, so values
-// cannot run into each other; NULL differs from the empty string).
-func keyString(key [][]byte) string {
-	var b []byte
-	for _, v := range key {
-		if v == nil {
-			b = append(b, 'N')
-			continue
-		}
-		b = strconv.AppendInt(b, int64(len(v)), 10)
-		b = append(b, ':')
-		b = append(b, v...)
+// appendKey appends an index key for key values (length-prefixed, so
+// values cannot run into each other; NULL differs from the empty string).
+func appendKey(b []byte, v []byte) []byte {
+	if v == nil {
+		return append(b, 'N')
 	}
-	return string(b)
+	b = strconv.AppendInt(b, int64(len(v)), 10)
+	b = append(b, ':')
+	return append(b, v...)
+}
+
+// rowKey is the index key of a row's key values, in the scratch buffer.
+func (p *planner) rowKey(t *TargetTable, row [][]byte) []byte {
+	b := p.kbuf[:0]
+	for _, k := range t.Key {
+		b = appendKey(b, row[k])
+	}
+	p.kbuf = b
+	return b
+}
+
+// keyKey is the index key of key values in Key order, in the scratch
+// buffer.
+func (p *planner) keyKey(key [][]byte) []byte {
+	b := p.kbuf[:0]
+	for _, v := range key {
+		b = appendKey(b, v)
+	}
+	p.kbuf = b
+	return b
 }
 
 // open starts a run of kind for t unless the open run is one.
@@ -237,23 +254,23 @@ func (p *planner) close() {
 
 func (p *planner) upsert(t *TargetTable, row [][]byte, update bool) {
 	r := p.open(RunUpsert, t, nil)
-	k := keyString(KeyValues(t, row))
-	if i, ok := r.index[k]; ok {
+	k := p.rowKey(t, row)
+	if i, ok := r.index[string(k)]; ok {
 		r.Rows[i] = row // the later row wins
 		return
 	}
-	r.index[k] = len(r.Rows)
+	r.index[string(k)] = len(r.Rows)
 	r.Rows = append(r.Rows, row)
 	r.Inserted = append(r.Inserted, !update)
 }
 
 func (p *planner) delete(t *TargetTable, key [][]byte) {
 	r := p.open(RunDelete, t, nil)
-	k := keyString(key)
-	if _, ok := r.index[k]; ok {
+	k := p.keyKey(key)
+	if _, ok := r.index[string(k)]; ok {
 		return
 	}
-	r.index[k] = len(r.Rows)
+	r.index[string(k)] = len(r.Rows)
 	r.Rows = append(r.Rows, key)
 }
 
@@ -265,9 +282,9 @@ func (p *planner) update(t *TargetTable, set []int, row [][]byte) {
 	if len(set) == 0 {
 		return // nothing but the key: the row stays as it is
 	}
-	k := keyString(KeyValues(t, row))
+	k := p.rowKey(t, row)
 	if r := p.cur; r != nil && r.Kind == RunUpsert && r.Table == t {
-		if i, ok := r.index[k]; ok {
+		if i, ok := r.index[string(k)]; ok {
 			merged := append([][]byte(nil), r.Rows[i]...)
 			for _, c := range set {
 				merged[c] = row[c]
@@ -277,11 +294,11 @@ func (p *planner) update(t *TargetTable, set []int, row [][]byte) {
 		}
 	}
 	r := p.open(RunUpdate, t, set)
-	if i, ok := r.index[k]; ok {
+	if i, ok := r.index[string(k)]; ok {
 		r.Rows[i] = row // same columns: the later values win
 		return
 	}
-	r.index[k] = len(r.Rows)
+	r.index[string(k)] = len(r.Rows)
 	r.Rows = append(r.Rows, row)
 }
 

@@ -670,6 +670,11 @@ func unnestable(t *cdc.TargetTable, cols []int, types map[string]string) bool {
 // appendArray renders values as a PostgreSQL array literal of quoted
 // text elements (NULL unquoted); the server casts them to the element type.
 func appendArray(dst []byte, vals [][]byte) []byte {
+	n := 2
+	for _, v := range vals {
+		n += len(v) + 3
+	}
+	dst = slices.Grow(dst, n)
 	dst = append(dst, '{')
 	for i, v := range vals {
 		if i > 0 {
@@ -680,11 +685,18 @@ func appendArray(dst []byte, vals [][]byte) []byte {
 			continue
 		}
 		dst = append(dst, '"')
-		for _, c := range v {
-			if c == '"' || c == '\\' {
-				dst = append(dst, '\\')
+		for len(v) > 0 {
+			// Copy up to the next character that needs a backslash.
+			j := 0
+			for j < len(v) && v[j] != '"' && v[j] != '\\' {
+				j++
 			}
-			dst = append(dst, c)
+			dst = append(dst, v[:j]...)
+			if j == len(v) {
+				break
+			}
+			dst = append(dst, '\\', v[j])
+			v = v[j+1:]
 		}
 		dst = append(dst, '"')
 	}

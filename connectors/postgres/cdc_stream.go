@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -58,7 +59,14 @@ type stream struct {
 
 	// Next's state.
 	inTx, skipping bool
-	queue          []cdc.Event
+	queue          []cdc.Event // events decoded, not yet returned, from qhead on
+	qhead          int
+	arena          rowArena
+	// watched is the context whose end interrupts Next's read (by a read
+	// deadline: pgconn's own watching costs more than a change does).
+	wmuRead   sync.Mutex
+	watched   context.Context
+	stopWatch func() bool
 	// broken is the error that ended the stream after a message was
 	// consumed: a later Next must not go on as if it had been delivered.
 	broken error
@@ -221,13 +229,19 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 
 func (s *stream) next(ctx context.Context) (cdc.Event, error) {
 	for {
-		if len(s.queue) > 0 {
-			ev := s.queue[0]
-			s.queue[0] = cdc.Event{}
-			s.queue = s.queue[1:]
+		if s.qhead < len(s.queue) {
+			ev := s.queue[s.qhead]
+			s.queue[s.qhead] = cdc.Event{}
+			if s.qhead++; s.qhead == len(s.queue) {
+				s.queue, s.qhead = s.queue[:0], 0
+			}
 			return ev, nil
 		}
-		msg, err := s.conn.ReceiveMessage(ctx)
+		s.watch(ctx)
+		if err := ctx.Err(); err != nil {
+			return cdc.Event{}, fmt.Errorf("replication slot %s: %w", s.spec.Slot, err)
+		}
+		msg, err := s.conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return cdc.Event{}, fmt.Errorf("replication slot %s: %w", s.spec.Slot, ctx.Err())
@@ -273,6 +287,29 @@ func (s *stream) next(ctx context.Context) (cdc.Event, error) {
 	}
 }
 
+// watch makes the end of ctx interrupt the connection's reads with a past
+// read deadline; a timeout leaves pgconn's connection usable, so a later
+// Next with another context goes on reading.
+func (s *stream) watch(ctx context.Context) {
+	if ctx == s.watched {
+		return
+	}
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	s.wmuRead.Lock()
+	s.watched = ctx
+	_ = s.conn.Conn().SetReadDeadline(time.Time{})
+	s.wmuRead.Unlock()
+	s.stopWatch = context.AfterFunc(ctx, func() {
+		s.wmuRead.Lock()
+		defer s.wmuRead.Unlock()
+		if s.watched == ctx { // not a context Next no longer uses
+			_ = s.conn.Conn().SetReadDeadline(time.Unix(1, 0))
+		}
+	})
+}
+
 // heartbeat turns a keepalive's WAL end into a heartbeat when no
 // transaction is open and it moves past what was delivered: the server
 // sends a transaction before reading past its commit record, so
@@ -305,6 +342,12 @@ func (s *stream) decode(ctx context.Context, data []byte) (err error) {
 			err = fmt.Errorf("malformed pgoutput %q message: %v", data[0], r)
 		}
 	}()
+	switch data[0] {
+	case 'I', 'U', 'D':
+		// Row changes, most of the stream, are read here rather than by
+		// pglogrepl: without a message and a value allocation per column.
+		return s.rowChange(ctx, data)
+	}
 	msg, err := pglogrepl.Parse(data)
 	if err != nil {
 		return fmt.Errorf("pgoutput %q message: %w", data[0], err)
@@ -331,49 +374,6 @@ func (s *stream) decode(ctx context.Context, data []byte) (err error) {
 			CommitTime: m.CommitTime.UTC()})
 	case *pglogrepl.RelationMessage:
 		return s.relation(m)
-	case *pglogrepl.InsertMessage:
-		rel, err := s.changed(ctx, m.RelationID)
-		if rel == nil || err != nil {
-			return err
-		}
-		row, err := tupleRow(m.Tuple, rel)
-		if err != nil {
-			return err
-		}
-		s.queue = append(s.queue, change(rel, cdc.Insert, cdc.Row{}, row))
-	case *pglogrepl.UpdateMessage:
-		rel, err := s.changed(ctx, m.RelationID)
-		if rel == nil || err != nil {
-			return err
-		}
-		row, err := tupleRow(m.NewTuple, rel)
-		if err != nil {
-			return err
-		}
-		var old cdc.Row
-		if m.OldTuple != nil {
-			// 'K' (the key changed, or an old key value lived in TOAST) or
-			// 'O' (REPLICA IDENTITY FULL, every update): only a key that
-			// really changed makes Old.
-			o, err := tupleRow(m.OldTuple, rel)
-			if err != nil {
-				return err
-			}
-			if keyChanged(o, row, rel.keys) {
-				old = o
-			}
-		}
-		s.queue = append(s.queue, change(rel, cdc.Update, old, row))
-	case *pglogrepl.DeleteMessage:
-		rel, err := s.changed(ctx, m.RelationID)
-		if rel == nil || err != nil {
-			return err
-		}
-		old, err := tupleRow(m.OldTuple, rel)
-		if err != nil {
-			return err
-		}
-		s.queue = append(s.queue, change(rel, cdc.Delete, old, cdc.Row{}))
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			rel, err := s.changed(ctx, id)
@@ -514,26 +514,89 @@ func (c *Conn) typeOf(ctx context.Context, oid uint32, typmod int32) (schema.Typ
 	return typ, nil
 }
 
-// tupleRow turns pgoutput tuple data into a row: text values as sent
+// rowChange queues the change of an Insert ('I'), Update ('U') or Delete
+// ('D') message: relation id, then tuples each led by a byte saying what
+// it is ('N' new, 'K' old key, 'O' old row).
+func (s *stream) rowChange(ctx context.Context, data []byte) error {
+	if len(data) < 6 {
+		return fmt.Errorf("pgoutput %q message: %d bytes", data[0], len(data))
+	}
+	rel, err := s.changed(ctx, binary.BigEndian.Uint32(data[1:5]))
+	if rel == nil || err != nil {
+		return err
+	}
+	var old, row cdc.Row
+	off := 5
+	kind := data[off]
+	if kind == 'K' || kind == 'O' {
+		if old, off, err = s.tuple(data, off+1, rel); err != nil {
+			return err
+		}
+		if data[0] == 'D' {
+			s.queue = append(s.queue, change(rel, cdc.Delete, old, cdc.Row{}))
+			return nil
+		}
+		if off >= len(data) {
+			return fmt.Errorf("pgoutput %q message: no new tuple", data[0])
+		}
+		kind = data[off]
+	}
+	if kind != 'N' || data[0] == 'D' {
+		return fmt.Errorf("pgoutput %q message: tuple kind %q", data[0], kind)
+	}
+	if row, _, err = s.tuple(data, off+1, rel); err != nil {
+		return err
+	}
+	if data[0] == 'I' {
+		s.queue = append(s.queue, change(rel, cdc.Insert, cdc.Row{}, row))
+		return nil
+	}
+	// 'K' (the key changed, or an old key value lived in TOAST) or 'O'
+	// (REPLICA IDENTITY FULL, every update): only a key that really
+	// changed makes Old.
+	if old.Values != nil && !keyChanged(old, row, rel.keys) {
+		old = cdc.Row{}
+	}
+	s.queue = append(s.queue, change(rel, cdc.Update, old, row))
+	return nil
+}
+
+// tuple reads the TupleData at data[off:] as a row: text values as sent
 // (canonical under the session settings), 'n' as nil, 'u' (an unchanged
-// TOASTed value PostgreSQL did not send) as Unchanged.
-func tupleRow(td *pglogrepl.TupleData, rel *relation) (cdc.Row, error) {
-	if td == nil {
-		return cdc.Row{}, errors.New("change without tuple data")
+// TOASTed value PostgreSQL did not send) as Unchanged. It returns where
+// the tuple ends.
+func (s *stream) tuple(data []byte, off int, rel *relation) (cdc.Row, int, error) {
+	bad := func(what string) (cdc.Row, int, error) {
+		return cdc.Row{}, 0, fmt.Errorf("%s: malformed pgoutput tuple: %s", rel.ref, what)
+	}
+	if off+2 > len(data) {
+		return bad("no column count")
 	}
 	n := len(rel.msg.Columns)
-	if len(td.Columns) != n {
-		return cdc.Row{}, fmt.Errorf("%s: tuple has %d columns, its relation %d", rel.ref, len(td.Columns), n)
+	if got := int(binary.BigEndian.Uint16(data[off:])); got != n {
+		return cdc.Row{}, 0, fmt.Errorf("%s: tuple has %d columns, its relation %d", rel.ref, got, n)
 	}
-	row := cdc.Row{Values: make([][]byte, n)}
-	for i, c := range td.Columns {
-		switch c.DataType {
+	off += 2
+	row := cdc.Row{Values: s.arena.values(n)}
+	for i := 0; i < n; i++ {
+		if off >= len(data) {
+			return bad("short")
+		}
+		kind := data[off]
+		off++
+		switch kind {
 		case pglogrepl.TupleDataTypeText:
-			v := c.Data // pglogrepl copied it out of the receive buffer
-			if v == nil {
-				v = []byte{}
+			if off+4 > len(data) {
+				return bad("short value length")
 			}
-			row.Values[i] = v
+			l := int(int32(binary.BigEndian.Uint32(data[off:])))
+			off += 4
+			if l < 0 || l > len(data)-off {
+				return bad("value length out of range")
+			}
+			// The receive buffer is reused: the value is copied.
+			row.Values[i] = s.arena.bytes(data[off : off+l])
+			off += l
 		case pglogrepl.TupleDataTypeNull:
 		case pglogrepl.TupleDataTypeToast:
 			if row.Unchanged == nil {
@@ -541,10 +604,47 @@ func tupleRow(td *pglogrepl.TupleData, rel *relation) (cdc.Row, error) {
 			}
 			row.Unchanged[i] = true
 		default:
-			return cdc.Row{}, fmt.Errorf("%s.%s: unexpected tuple data kind %q", rel.ref, rel.msg.Columns[i].Name, c.DataType)
+			return cdc.Row{}, 0, fmt.Errorf("%s.%s: unexpected tuple data kind %q", rel.ref, rel.msg.Columns[i].Name, kind)
 		}
 	}
-	return row, nil
+	return row, off, nil
+}
+
+// arenaChunk is the size of the chunks values are copied into; values
+// larger than a quarter of it get their own.
+const arenaChunk = 64 << 10
+
+// rowArena hands out value copies and value lists carved from shared
+// chunks, so a change costs no allocation of its own. A chunk lives as
+// long as any value in it; nothing handed out is written again.
+type rowArena struct {
+	buf  []byte
+	vals [][]byte
+}
+
+var emptyValue = []byte{}
+
+func (a *rowArena) bytes(b []byte) []byte {
+	switch {
+	case len(b) == 0:
+		return emptyValue // non-nil: '' is not NULL
+	case len(b) > arenaChunk/4:
+		return append([]byte(nil), b...)
+	case len(b) > cap(a.buf)-len(a.buf):
+		a.buf = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
+
+func (a *rowArena) values(n int) [][]byte {
+	if n > cap(a.vals)-len(a.vals) {
+		a.vals = make([][]byte, 0, max(n, 2048))
+	}
+	start := len(a.vals)
+	a.vals = a.vals[:start+n]
+	return a.vals[start : start+n : start+n]
 }
 
 // keyChanged reports whether an old tuple's key differs from the new

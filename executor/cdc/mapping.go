@@ -91,6 +91,10 @@ func (tb *table) onSchema(ts *change.TableSchema, policy string) error {
 		target.Key = append(target.Key, i)
 	}
 	tb.target = target
+	tb.identity = len(target.Columns) == len(ts.Columns)
+	for i, j := range tb.srcIndex {
+		tb.identity = tb.identity && i == j && tb.convert[j] == nil
+	}
 	return nil
 }
 
@@ -123,6 +127,9 @@ func converter(src, dst schema.Type) func([]byte) ([]byte, error) {
 func (tb *table) mapRow(r change.Row) (change.Row, error) {
 	if r.Values == nil {
 		return change.Row{}, nil
+	}
+	if tb.identity && len(r.Values) == len(tb.srcIndex) {
+		return r, nil // same columns, same order, as they are
 	}
 	out := change.Row{Values: make([][]byte, len(tb.target.Columns))}
 	for i, v := range r.Values {

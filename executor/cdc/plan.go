@@ -49,6 +49,7 @@ type table struct {
 	target   *change.TargetTable
 	srcIndex []int                          // stream column -> index in target.Columns, -1 = not written
 	convert  []func([]byte) ([]byte, error) // per target column, nil = as is
+	identity bool                           // every stream column written, in order, as is
 	ignored  map[string]bool                // new source columns left out (schema_changes = 'ignore')
 	lastCols []string                       // the stream's previous column names
 	// schemaErr is why the stream's columns cannot be mapped now (a strict

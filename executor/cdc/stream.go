@@ -48,6 +48,7 @@ type streamer struct {
 	checkpointedAt time.Time
 	// Where the attempt's time went, logged at its end.
 	applyTime, commitTime time.Duration
+	idleTime              time.Duration // waiting for the source
 	applied, commits      int64
 	started, lastStats    time.Time
 
@@ -98,23 +99,19 @@ func (s *streamer) run(ctx context.Context) error {
 	s.started = time.Now()
 	defer func() {
 		s.e.cfg.Logger.Debug("CDC stream attempt ended", "job", s.job, "changes", s.applied, "commits", s.commits,
-			"elapsed", time.Since(s.started), "apply", s.applyTime, "commit", s.commitTime)
+			"elapsed", time.Since(s.started), "apply", s.applyTime, "commit", s.commitTime, "idle", s.idleTime)
 	}()
-	events := make(chan result, 4096)
+	events := newEventQueue(4096)
 	go func() {
-		defer close(events)
+		defer events.close()
 		for {
 			ev, err := s.stream.Next(rctx)
-			select {
-			case events <- result{ev, err}:
-			case <-rctx.Done():
-				return
-			}
-			if err != nil {
+			if !events.put(rctx, result{ev, err}) || err != nil {
 				return
 			}
 		}
 	}()
+	var batch []result
 	defer s.rollback()
 	interval := s.interval
 	tick := time.NewTicker(min(interval, 500*time.Millisecond))
@@ -122,6 +119,7 @@ func (s *streamer) run(ctx context.Context) error {
 	var stopDeadline <-chan time.Time
 	stopCh := s.a.stop
 	for {
+		waitFrom := time.Now()
 		select {
 		case <-stopCh:
 			// Finish the source transaction being applied, then stop.
@@ -140,7 +138,7 @@ func (s *streamer) run(ctx context.Context) error {
 			}
 			s.resub = true
 		case <-tick.C:
-			if s.tx != nil && !s.inSourceTx && (time.Since(s.txStart) >= interval || s.idle(len(events))) {
+			if s.tx != nil && !s.inSourceTx && (time.Since(s.txStart) >= interval || s.idle(events.len())) {
 				if err := s.commit(ctx); err != nil {
 					return s.rejected(ctx, err)
 				}
@@ -151,26 +149,35 @@ func (s *streamer) run(ctx context.Context) error {
 			if time.Since(s.lastStats) >= 5*time.Second {
 				s.lastStats = time.Now()
 				s.e.cfg.Logger.Debug("CDC stream", "job", s.job, "changes", s.applied, "commits", s.commits,
-					"elapsed", time.Since(s.started), "apply", s.applyTime, "commit", s.commitTime)
+					"elapsed", time.Since(s.started), "apply", s.applyTime, "commit", s.commitTime, "idle", s.idleTime)
 			}
-		case r, ok := <-events:
-			if !ok {
+		case <-events.ready:
+			s.idleTime += time.Since(waitFrom)
+			var ended bool
+			batch, ended = events.take(batch)
+			if ended {
 				return fmt.Errorf("change stream ended: %w", context.Cause(rctx))
 			}
-			if r.err != nil {
-				if ctx.Err() != nil {
-					return context.Cause(ctx)
+			for i, r := range batch {
+				if r.err != nil {
+					if ctx.Err() != nil {
+						return context.Cause(ctx)
+					}
+					return remote(s.ep.src, fmt.Errorf("read changes: %w", r.err))
 				}
-				return remote(s.ep.src, fmt.Errorf("read changes: %w", r.err))
-			}
-			if err := s.handle(ctx, r.ev, len(events)); err != nil {
-				return err
-			}
-			if s.resub && !s.inSourceTx {
-				return s.resubscribe(ctx)
-			}
-			if stopCh == nil && !s.inSourceTx {
-				return s.stopNow(ctx)
+				queued := len(batch) - i - 1
+				if queued == 0 && (r.ev.Kind == change.EventCommit || r.ev.Kind == change.EventBad) {
+					queued = events.len()
+				}
+				if err := s.handle(ctx, r.ev, queued); err != nil {
+					return err
+				}
+				if s.resub && !s.inSourceTx {
+					return s.resubscribe(ctx)
+				}
+				if stopCh == nil && !s.inSourceTx {
+					return s.stopNow(ctx)
+				}
 			}
 		}
 	}
