@@ -249,7 +249,9 @@ type ApplyTx interface {
 	// leaves the same rows. An applier may return before the target ran
 	// the changes, so the caller reads the next ones meanwhile; their
 	// failure then shows at the next Apply or Commit (Apply with no
-	// changes waits for them), and Commit never commits after one.
+	// changes waits for them), and Commit never commits after one. The
+	// changes' values must stay as they are until then: an applier may
+	// write them again (as upserts, when a faster form met a key).
 	Apply(ctx context.Context, changes []MappedChange) error
 	// Commit records pos as the job's checkpoint in the same transaction
 	// and commits.

@@ -1,12 +1,16 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -25,67 +29,129 @@ const (
 	fallbackCheckpoint = "flowgate_" + cdc.CheckpointTable
 )
 
-// Statement size limits: a prepared statement holds at most 65535
-// placeholders, and one packet at most max_allowed_packet bytes (a
-// statement's values stay under half of it). Updates of some columns
-// pick each value with a CASE over the run's keys, which grows with the
-// square of the rows: they go in smaller statements.
+// Statement size limits: one packet holds at most max_allowed_packet
+// bytes (a statement's values stay under a quarter of it: quoting and
+// conversions may double them), and a statement at
+// most applyMaxRows rows. Updates of some columns pick each value with a
+// CASE over the run's keys, which grows with the square of the rows: they
+// go in smaller statements.
 const (
-	applyMaxParams     = 65535
+	applyMaxRows       = 10000
 	applyMaxBytes      = 16 << 20
 	applyMaxUpdateRows = 200
-	applyStmtCache     = 64
+	// applyLoadRows is the fewest inserted rows of a run that go by LOAD
+	// DATA (two round trips and a look at the warnings).
+	applyLoadRows = 100
 )
 
 // Begin creates the checkpoint table if it is missing (DDL commits, so
 // before the transaction), then opens the apply transaction on one
 // connection with the session time zone and strict SQL mode, so bad
-// values fail instead of being truncated with a warning.
+// values fail instead of being truncated with a warning. The connection
+// of the last committed transaction is kept with its settings for the
+// next one in the same time zone: a catch-up commits hundreds of times,
+// and setting a session up takes five round trips.
 func (c *Conn) Begin(ctx context.Context, spec cdc.ApplySpec) (cdc.ApplyTx, error) {
 	if spec.Job == "" {
 		return nil, errors.New("cdc apply: no job name")
 	}
-	loc, err := ParseTimeZone(spec.TimeZone)
-	if dataIsUTC(spec.TimeZone) {
-		loc, err = time.UTC, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cdc apply: time zone %q: %w", spec.TimeZone, err)
-	}
+	// Looked up every time: a grant may have made flowgate's own table
+	// usable since.
 	cp, err := c.ensureCheckpointTable(ctx, spec.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("cdc apply: %w", err)
 	}
-	conn, done, err := c.session(ctx, spec.TimeZone)
+	if ss := c.takeSession(spec.TimeZone); ss != nil {
+		if tx, err := ss.conn.BeginTx(ctx, nil); err == nil {
+			return ss.tx(c, spec, cp, tx), nil
+		}
+		ss.release() // gone bad while parked: set up another
+	}
+	ss, err := c.applySession(ctx, spec.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("cdc apply: %w", err)
 	}
-	var mode string
-	var packet int64
-	if err := conn.QueryRowContext(ctx, "SELECT @@session.sql_mode, @@max_allowed_packet").Scan(&mode, &packet); err != nil {
-		done()
+	tx, err := ss.conn.BeginTx(ctx, nil)
+	if err != nil {
+		ss.release()
 		return nil, fmt.Errorf("cdc apply: %w", err)
 	}
-	if !strings.Contains(mode, "STRICT_ALL_TABLES") {
-		if _, err := conn.ExecContext(ctx, "SET SESSION sql_mode = ?", strings.TrimPrefix(mode+",STRICT_ALL_TABLES", ",")); err != nil {
+	return ss.tx(c, spec, cp, tx), nil
+}
+
+// applySession is a connection set up for applying.
+type applySession struct {
+	tz      string // the time zone it is set up for
+	conn    *sql.Conn
+	release func() // restores the session and returns the connection
+	loc     *time.Location
+	mode    string // sql_mode
+	packet  int64  // max_allowed_packet
+}
+
+func (ss *applySession) tx(c *Conn, spec cdc.ApplySpec, cp string, tx *sql.Tx) *applyTx {
+	return &applyTx{c: c, ss: ss, tx: tx, loc: ss.loc, job: spec.Job, checkpoint: cp,
+		maxBytes: int(min(ss.packet/4, applyMaxBytes)), noBackslash: strings.Contains(ss.mode, "NO_BACKSLASH_ESCAPES"),
+		wraps: map[*cdc.TargetTable][]wrap{}}
+}
+
+// takeSession returns the parked session if it is set up for time zone
+// tz, and releases it otherwise.
+func (c *Conn) takeSession(tz string) *applySession {
+	c.parkMu.Lock()
+	ss := c.parked
+	c.parked = nil
+	c.parkMu.Unlock()
+	if ss != nil && ss.tz != tz {
+		ss.release()
+		return nil
+	}
+	return ss
+}
+
+// park keeps ss for the next Begin.
+func (c *Conn) park(ss *applySession) {
+	c.parkMu.Lock()
+	old := c.parked
+	c.parked = ss
+	c.parkMu.Unlock()
+	if old != nil {
+		old.release()
+	}
+}
+
+// applySession sets a connection up for applying.
+func (c *Conn) applySession(ctx context.Context, tz string) (*applySession, error) {
+	loc, err := ParseTimeZone(tz)
+	if dataIsUTC(tz) {
+		loc, err = time.UTC, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: %w", tz, err)
+	}
+	conn, done, err := c.session(ctx, tz)
+	if err != nil {
+		return nil, err
+	}
+	ss := &applySession{tz: tz, conn: conn, release: done, loc: loc}
+	if err := conn.QueryRowContext(ctx, "SELECT @@session.sql_mode, @@max_allowed_packet").Scan(&ss.mode, &ss.packet); err != nil {
+		done()
+		return nil, err
+	}
+	if !strings.Contains(ss.mode, "STRICT_ALL_TABLES") {
+		if _, err := conn.ExecContext(ctx, "SET SESSION sql_mode = ?", strings.TrimPrefix(ss.mode+",STRICT_ALL_TABLES", ",")); err != nil {
 			done()
-			return nil, fmt.Errorf("cdc apply: sql_mode: %w", err)
+			return nil, fmt.Errorf("sql_mode: %w", err)
 		}
-		inner := done
-		done = func() {
+		mode := ss.mode
+		ss.release = func() {
 			if _, err := conn.ExecContext(context.Background(), "SET SESSION sql_mode = ?", mode); err != nil {
 				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 			}
-			inner()
+			done()
 		}
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		done()
-		return nil, fmt.Errorf("cdc apply: %w", err)
-	}
-	return &applyTx{c: c, tx: tx, release: done, loc: loc, job: spec.Job, checkpoint: cp,
-		maxBytes: int(min(packet/2, applyMaxBytes)), stmts: map[string]*sql.Stmt{}}, nil
+	return ss, nil
 }
 
 // checkpointTables are the two places a checkpoint table may be.
@@ -97,9 +163,11 @@ func (c *Conn) checkpointTables(db string) (own, fallback string) {
 // in the order they are used: flowgate's own, then the fallback.
 func (c *Conn) existingCheckpointTables(ctx context.Context, db string) ([]string, error) {
 	own, fallback := c.checkpointTables(db)
-	rows, err := c.db.QueryContext(ctx, `SELECT table_schema = ? FROM information_schema.tables
-		WHERE table_schema = ? AND table_name = ? OR table_schema = ? AND table_name = ?`,
-		checkpointDB, checkpointDB, cdc.CheckpointTable, c.schemaOr(db), fallbackCheckpoint)
+	// Literals rather than arguments: one round trip, not a prepared
+	// statement's three (Begin asks every time).
+	rows, err := c.db.QueryContext(ctx, "SELECT table_schema = "+dataLiteral(checkpointDB)+` FROM information_schema.tables
+		WHERE table_schema = `+dataLiteral(checkpointDB)+" AND table_name = "+dataLiteral(cdc.CheckpointTable)+
+		" OR table_schema = "+dataLiteral(c.schemaOr(db))+" AND table_name = "+dataLiteral(fallbackCheckpoint))
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", cdc.CheckpointTable, err)
 	}
@@ -236,15 +304,45 @@ func (c *Conn) AddColumn(ctx context.Context, table cdc.TableRef, col schema.Col
 // applyTx is an open apply transaction.
 type applyTx struct {
 	c          *Conn
+	ss         *applySession
 	tx         *sql.Tx
-	release    func() // restores the session and returns the connection
 	loc        *time.Location
 	job        string
 	checkpoint string
 	maxBytes   int
-	stmts      map[string]*sql.Stmt // prepared statements by text
-	err        error                // the failure that spoiled the transaction
-	done       bool
+	// noBackslash: sql_mode NO_BACKSLASH_ESCAPES, where a literal only
+	// doubles its quotes.
+	noBackslash bool
+	wraps       map[*cdc.TargetTable][]wrap
+	noLoad      atomic.Bool // the server refuses LOAD DATA LOCAL
+	sent        *sending    // the last Apply's statements, running in the background
+	err         error       // the failure that spoiled the transaction
+	done        bool
+}
+
+// wrap is what valueExpr puts around a column's literal.
+type wrap struct{ pre, post string }
+
+// statement is one statement to run and the table it writes.
+type statement struct {
+	table cdc.TableRef
+	q     string
+	// A LOAD DATA statement: its input, registered as reader handler
+	// under the name q reads, the rows it holds, and what renders the
+	// statements that write its run again with upserts when the load did
+	// not insert every row as it is (rarely: only then).
+	load    []byte
+	handler string
+	rows    int64
+	upsert  func() ([]statement, error)
+}
+
+// sending is one Apply's statements on their way: the server runs them
+// while the next batch of changes is read and planned.
+type sending struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	err    error // set before done closes
 }
 
 func (a *applyTx) usable() error {
@@ -258,8 +356,13 @@ func (a *applyTx) usable() error {
 }
 
 // Apply applies the changes in order, one statement per run of changes
-// (split at the placeholder and packet limits). A failed statement spoils
-// the transaction: MySQL keeps the statements before it.
+// (split at the packet limit). Values are written into the statements as
+// literals: one round trip per statement, parsed once, where a prepared
+// statement of thousands of placeholders costs the server a third more.
+// The statements run in the background and Apply returns, so the next
+// changes are read and planned meanwhile; the next Apply, Commit or
+// Rollback waits for them, and a failure shows there. A failed statement
+// spoils the transaction: MySQL keeps the statements before it.
 func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	if err := a.usable(); err != nil {
 		return err
@@ -268,140 +371,379 @@ func (a *applyTx) Apply(ctx context.Context, changes []cdc.MappedChange) error {
 	if err != nil {
 		return err
 	}
+	var stmts []statement
 	for _, r := range runs {
-		if err := a.run(ctx, r); err != nil {
-			a.err = fmt.Errorf("apply to %s: %w", r.Table.Table, err)
-			return a.err
+		name := a.c.dataTable(r.Table.Table.Schema, r.Table.Table.Name)
+		if r.Kind == cdc.RunMove {
+			// A move reads the target first: what comes before runs now.
+			if err := a.settle(); err != nil {
+				return err
+			}
+			if err := a.execAll(ctx, stmts); err != nil {
+				return a.fail(err)
+			}
+			stmts = nil
+			if err := a.move(ctx, name, r); err != nil {
+				return a.fail(fmt.Errorf("apply to %s: %w", r.Table.Table, err))
+			}
+			continue
 		}
+		if stmts, err = a.statements(stmts, name, r); err != nil {
+			return a.fail(fmt.Errorf("apply to %s: %w", r.Table.Table, err))
+		}
+	}
+	if err := a.settle(); err != nil {
+		return err
+	}
+	if len(stmts) > 0 {
+		sctx, cancel := context.WithCancel(ctx)
+		s := &sending{done: make(chan struct{}), cancel: cancel}
+		a.sent = s
+		go func() {
+			defer close(s.done)
+			s.err = a.execAll(sctx, stmts)
+		}()
 	}
 	return nil
 }
 
-// exec runs q, prepared once per transaction and text.
-func (a *applyTx) exec(ctx context.Context, q string, args []any) error {
-	st, ok := a.stmts[q]
-	if !ok {
-		if len(a.stmts) >= applyStmtCache {
-			for k, s := range a.stmts {
-				s.Close()
-				delete(a.stmts, k)
-			}
-		}
-		var err error
-		if st, err = a.tx.PrepareContext(ctx, q); err != nil {
-			return err
-		}
-		a.stmts[q] = st
+func (a *applyTx) fail(err error) error {
+	if a.err == nil {
+		a.err = err
 	}
-	_, err := st.ExecContext(ctx, args...)
 	return err
 }
 
-// argList collects a statement's arguments: values of table t converted
-// as LOAD DATA converts them (converted text shares one growing arena).
-type argList struct {
-	a     *applyTx
-	t     *cdc.TargetTable
-	args  []any
-	arena []byte
-}
-
-// add appends the argument for value v of column col (nil is NULL).
-func (l *argList) add(col int, v []byte) error {
-	if v == nil {
-		l.args = append(l.args, nil)
-		return nil
+// settle waits for the statements sent in the background.
+func (a *applyTx) settle() error {
+	s := a.sent
+	if s == nil {
+		return a.err
 	}
-	out, grown, err := mysqlValue(l.arena, l.t.Columns[col], v, l.a.loc)
-	if err != nil {
-		return fmt.Errorf("column %s: %w", l.t.Columns[col].Name, err)
+	<-s.done
+	s.cancel()
+	a.sent = nil
+	if s.err != nil {
+		return a.fail(s.err)
 	}
-	l.arena = grown
-	l.args = append(l.args, out)
 	return nil
 }
 
-// placeholder is the expression that reads an argument into column col.
-func placeholder(t *cdc.TargetTable, col int) string { return valueExpr(t.Columns[col], "?") }
+// execAll runs statements in order.
+func (a *applyTx) execAll(ctx context.Context, stmts []statement) error {
+	for _, s := range stmts {
+		if s.load != nil {
+			if err := a.execLoad(ctx, s); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := a.tx.ExecContext(ctx, s.q); err != nil {
+			return fmt.Errorf("apply to %s: %w", s.table, err)
+		}
+	}
+	return nil
+}
 
-func (a *applyTx) run(ctx context.Context, r *cdc.Run) error {
+// execLoad runs a LOAD DATA statement. LOCAL makes MySQL skip a row whose
+// key exists and store a value the column does not take as it can, each
+// with a warning: then the run is written again with upserts, which update
+// the rows that exist and fail on bad values as an INSERT does.
+func (a *applyTx) execLoad(ctx context.Context, s statement) error {
+	mysqldrv.RegisterReaderHandler(s.handler, func() io.Reader { return bytes.NewReader(s.load) })
+	defer mysqldrv.DeregisterReaderHandler(s.handler)
+	res, err := a.tx.ExecContext(ctx, s.q)
+	var me *mysqldrv.MySQLError
+	switch {
+	case errors.As(err, &me) && (me.Number == 1148 || me.Number == 3948 || me.Number == 4166):
+		// local_infile is off: upserts from now on.
+		a.noLoad.Store(true)
+		return a.execUpserts(ctx, s)
+	case err != nil:
+		return fmt.Errorf("apply to %s: %w", s.table, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == s.rows && loadWarnings(ctx, a.tx) == nil {
+		return nil
+	}
+	return a.execUpserts(ctx, s)
+}
+
+func (a *applyTx) execUpserts(ctx context.Context, s statement) error {
+	stmts, err := s.upsert()
+	if err != nil {
+		return fmt.Errorf("apply to %s: %w", s.table, err)
+	}
+	return a.execAll(ctx, stmts)
+}
+
+// statements appends the statements of run r.
+func (a *applyTx) statements(out []statement, name string, r *cdc.Run) ([]statement, error) {
 	t := r.Table
-	name := a.c.dataTable(t.Table.Schema, t.Table.Name)
+	add := func(q []byte, err error) error {
+		if err == nil {
+			out = append(out, statement{table: t.Table, q: string(q)})
+		}
+		return err
+	}
 	switch r.Kind {
 	case cdc.RunTruncate:
 		// TRUNCATE would commit the transaction.
-		return a.exec(ctx, "DELETE FROM "+name, nil)
+		out = append(out, statement{table: t.Table, q: "DELETE FROM " + name})
 	case cdc.RunUpsert:
-		for _, rows := range cdc.ChunkRows(r.Rows, nil, applyMaxParams/len(t.Columns), a.maxBytes) {
-			if err := a.upsert(ctx, name, t, rows); err != nil {
-				return err
+		rows := r.Rows
+		if ins, upd := splitInserted(r); len(ins) >= applyLoadRows && !a.noLoad.Load() {
+			// The rows the run inserts go by LOAD DATA, which costs the
+			// server a fifth less than a multi-row INSERT; the others
+			// follow as upserts (keys are unique within a run).
+			w := a.wrapsOf(t)
+			all := func() ([]statement, error) { // run in the background: reads nothing Apply writes
+				var out []statement
+				for _, rows := range cdc.ChunkRows(r.Rows, nil, applyMaxRows, a.maxBytes) {
+					q, err := a.upsert(name, t, w, rows)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, statement{table: t.Table, q: string(q)})
+				}
+				return out, nil
+			}
+			for _, chunk := range cdc.ChunkRows(ins, nil, applyMaxRows, a.maxBytes) {
+				st, err := a.loadStatement(name, t, chunk)
+				if err != nil {
+					return nil, err
+				}
+				st.upsert = all
+				out = append(out, st)
+			}
+			rows = upd
+		}
+		for _, rows := range cdc.ChunkRows(rows, nil, applyMaxRows, a.maxBytes) {
+			if err := add(a.upsert(name, t, a.wrapsOf(t), rows)); err != nil {
+				return nil, err
 			}
 		}
 	case cdc.RunDelete:
-		for _, keys := range cdc.ChunkRows(r.Rows, nil, applyMaxParams/len(t.Key), a.maxBytes) {
-			if err := a.delete(ctx, name, t, keys); err != nil {
-				return err
+		for _, keys := range cdc.ChunkRows(r.Rows, nil, applyMaxRows, a.maxBytes) {
+			if err := add(a.delete(name, t, keys)); err != nil {
+				return nil, err
 			}
 		}
 	case cdc.RunUpdate:
 		cols := append(append([]int(nil), t.Key...), r.Set...)
-		per := len(r.Set)*(len(t.Key)+1) + len(t.Key)
-		for _, rows := range cdc.ChunkRows(r.Rows, cols, min(applyMaxUpdateRows, applyMaxParams/per), a.maxBytes) {
-			if err := a.update(ctx, name, t, r.Set, rows); err != nil {
-				return err
+		for _, rows := range cdc.ChunkRows(r.Rows, cols, applyMaxUpdateRows, a.maxBytes) {
+			if err := add(a.update(name, t, r.Set, rows)); err != nil {
+				return nil, err
 			}
 		}
-	case cdc.RunMove:
-		return a.move(ctx, name, r)
 	}
+	return out, nil
+}
+
+// splitInserted splits an upsert run's rows into those it inserts and the
+// others.
+func splitInserted(r *cdc.Run) (ins, upd [][][]byte) {
+	ins = make([][][]byte, 0, len(r.Rows))
+	for i, row := range r.Rows {
+		if i < len(r.Inserted) && r.Inserted[i] {
+			ins = append(ins, row)
+		} else {
+			upd = append(upd, row)
+		}
+	}
+	return ins, upd
+}
+
+// loadStatement renders LOAD DATA LOCAL of rows as the importer sends it:
+// tab-separated, backslash-escaped, NULL as \N.
+func (a *applyTx) loadStatement(name string, t *cdc.TargetTable, rows [][][]byte) (statement, error) {
+	targets := make([]string, len(t.Columns))
+	var sets []string
+	for i, col := range t.Columns {
+		var set string
+		targets[i], set = loadTarget(col, i)
+		if set != "" {
+			sets = append(sets, set)
+		}
+	}
+	handler := "flowgate-apply-" + strconv.FormatInt(readerSeq.Add(1), 10)
+	// Hex literals keep the statement independent of NO_BACKSLASH_ESCAPES.
+	q := "LOAD DATA LOCAL INFILE " + dataLiteral("Reader::"+handler) + " INTO TABLE " + name +
+		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY X'09' ENCLOSED BY '' ESCAPED BY X'5C' LINES TERMINATED BY X'0A' (" +
+		strings.Join(targets, ", ") + ")"
+	if len(sets) > 0 {
+		q += " SET " + strings.Join(sets, ", ")
+	}
+	in := make([]byte, 0, rowBytes(rows, len(t.Columns)))
+	for _, row := range rows {
+		for j, v := range row {
+			if j > 0 {
+				in = append(in, '\t')
+			}
+			if v == nil {
+				in = append(in, '\\', 'N')
+				continue
+			}
+			var err error
+			if in, err = appendLoadValue(in, t.Columns[j], v, a.loc); err != nil {
+				return statement{}, fmt.Errorf("column %s: %w", t.Columns[j].Name, err)
+			}
+		}
+		in = append(in, '\n')
+	}
+	return statement{table: t.Table, q: q, load: in, handler: handler, rows: int64(len(rows))}, nil
+}
+
+// sqlText builds a statement of table t with values as literals.
+type sqlText struct {
+	a     *applyTx
+	t     *cdc.TargetTable
+	wraps []wrap
+	b     []byte
+	conv  []byte // scratch for converted values
+}
+
+// wrapsOf returns what valueExpr puts around each column's literal.
+func (a *applyTx) wrapsOf(t *cdc.TargetTable) []wrap {
+	w, ok := a.wraps[t]
+	if !ok {
+		w = make([]wrap, len(t.Columns))
+		for i, col := range t.Columns {
+			pre, post, _ := strings.Cut(valueExpr(col, "\x00"), "\x00")
+			w[i] = wrap{pre, post}
+		}
+		a.wraps[t] = w
+	}
+	return w
+}
+
+func (a *applyTx) text(t *cdc.TargetTable, size int) *sqlText {
+	return a.textWith(t, a.wrapsOf(t), size)
+}
+
+func (a *applyTx) textWith(t *cdc.TargetTable, w []wrap, size int) *sqlText {
+	return &sqlText{a: a, t: t, wraps: w, b: make([]byte, 0, size)}
+}
+
+func (s *sqlText) str(v string) { s.b = append(s.b, v...) }
+
+// value appends the literal of value v of column col (nil is NULL),
+// converted as LOAD DATA converts it.
+func (s *sqlText) value(col int, v []byte) error {
+	if v == nil {
+		s.b = append(s.b, "NULL"...)
+		return nil
+	}
+	out, grown, err := mysqlValue(s.conv[:0], s.t.Columns[col], v, s.a.loc)
+	if err != nil {
+		return fmt.Errorf("column %s: %w", s.t.Columns[col].Name, err)
+	}
+	s.conv = grown
+	s.b = append(s.b, s.wraps[col].pre...)
+	s.b = appendQuoted(s.b, out, s.a.noBackslash)
+	s.b = append(s.b, s.wraps[col].post...)
 	return nil
 }
 
-// upsert runs INSERT ... VALUES (...), ... ON DUPLICATE KEY UPDATE c =
+// appendQuoted appends v as a string literal: with backslash escapes
+// (MySQL's default) as mysql_real_escape_string writes it, else with the
+// quotes doubled.
+func appendQuoted(dst, v []byte, noBackslash bool) []byte {
+	dst = append(dst, '\'')
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && !special(v[i], noBackslash) {
+			i++
+		}
+		dst = append(dst, v[:i]...)
+		if i == len(v) {
+			break
+		}
+		switch c := v[i]; {
+		case noBackslash:
+			dst = append(dst, '\'', '\'')
+		case c == 0:
+			dst = append(dst, '\\', '0')
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == 0x1a:
+			dst = append(dst, '\\', 'Z')
+		default: // \ ' "
+			dst = append(dst, '\\', c)
+		}
+		v = v[i+1:]
+	}
+	return append(dst, '\'')
+}
+
+func special(c byte, noBackslash bool) bool {
+	if noBackslash {
+		return c == '\''
+	}
+	switch c {
+	case 0, '\n', '\r', 0x1a, '\\', '\'', '"':
+		return true
+	}
+	return false
+}
+
+// rowBytes estimates a row's statement text.
+func rowBytes(rows [][][]byte, cols int) int {
+	n := 0
+	for _, row := range rows {
+		for _, v := range row {
+			n += len(v) + 4
+		}
+	}
+	return n + len(rows)*(cols*2+4)
+}
+
+// upsert renders INSERT ... VALUES (...), ... ON DUPLICATE KEY UPDATE c =
 // VALUES(c) for every non-key column (MariaDB and MySQL 8 both take it).
-func (a *applyTx) upsert(ctx context.Context, name string, t *cdc.TargetTable, rows [][][]byte) error {
-	l := &argList{a: a, t: t, args: make([]any, 0, len(rows)*len(t.Columns))}
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + name + " (")
-	one := make([]string, len(t.Columns))
+func (a *applyTx) upsert(name string, t *cdc.TargetTable, w []wrap, rows [][][]byte) ([]byte, error) {
+	s := a.textWith(t, w, rowBytes(rows, len(t.Columns))+256)
+	s.str("INSERT INTO " + name + " (")
 	for i, col := range t.Columns {
 		if i > 0 {
-			b.WriteString(", ")
+			s.str(", ")
 		}
-		b.WriteString(dataQuote(col.Name))
-		one[i] = placeholder(t, i)
+		s.str(dataQuote(col.Name))
 	}
-	tuple := "(" + strings.Join(one, ", ") + ")"
-	b.WriteString(") VALUES ")
+	s.str(") VALUES ")
 	for i, row := range rows {
 		if i > 0 {
-			b.WriteString(", ")
+			s.str(", ")
 		}
-		b.WriteString(tuple)
+		s.str("(")
 		for j, v := range row {
-			if err := l.add(j, v); err != nil {
-				return err
+			if j > 0 {
+				s.str(", ")
+			}
+			if err := s.value(j, v); err != nil {
+				return nil, err
 			}
 		}
+		s.str(")")
 	}
-	b.WriteString(" ON DUPLICATE KEY UPDATE ")
+	s.str(" ON DUPLICATE KEY UPDATE ")
 	first := true
 	for i, col := range t.Columns {
 		if cdc.IsKey(t, i) {
 			continue
 		}
 		if !first {
-			b.WriteString(", ")
+			s.str(", ")
 		}
 		first = false
 		q := dataQuote(col.Name)
-		b.WriteString(q + " = VALUES(" + q + ")")
+		s.str(q + " = VALUES(" + q + ")")
 	}
 	if first { // only key columns: nothing to update
 		q := dataQuote(t.Columns[t.Key[0]].Name)
-		b.WriteString(q + " = " + q)
+		s.str(q + " = " + q)
 	}
-	return a.exec(ctx, b.String(), l.args)
+	return s.b, nil
 }
 
 // keyColumns renders k or (k1, k2).
@@ -416,93 +758,90 @@ func keyColumns(t *cdc.TargetTable) string {
 	return "(" + strings.Join(cols, ", ") + ")"
 }
 
-// keyTuple renders the placeholders of one key like keyColumns.
-func keyTuple(t *cdc.TargetTable) string {
-	ph := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		ph[i] = placeholder(t, k)
+// key appends the literals of one key like keyColumns.
+func (s *sqlText) key(key [][]byte) error {
+	if len(key) > 1 {
+		s.str("(")
 	}
-	if len(ph) == 1 {
-		return ph[0]
+	for i, k := range s.t.Key {
+		if i > 0 {
+			s.str(", ")
+		}
+		if err := s.value(k, key[i]); err != nil {
+			return err
+		}
 	}
-	return "(" + strings.Join(ph, ", ") + ")"
+	if len(key) > 1 {
+		s.str(")")
+	}
+	return nil
 }
 
-func (l *argList) addKey(key [][]byte) error {
-	for i, k := range l.t.Key {
-		if err := l.add(k, key[i]); err != nil {
+// keyMatch appends k1 = v1 AND k2 = v2.
+func (s *sqlText) keyMatch(key [][]byte) error {
+	for i, k := range s.t.Key {
+		if i > 0 {
+			s.str(" AND ")
+		}
+		s.str(dataQuote(s.t.Columns[k].Name) + " = ")
+		if err := s.value(k, key[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// delete runs DELETE ... WHERE k IN (...) or (k1, k2) IN ((...), ...).
-func (a *applyTx) delete(ctx context.Context, name string, t *cdc.TargetTable, keys [][][]byte) error {
-	l := &argList{a: a, t: t, args: make([]any, 0, len(keys)*len(t.Key))}
-	tuple := keyTuple(t)
-	var b strings.Builder
-	b.WriteString("DELETE FROM " + name + " WHERE " + keyColumns(t) + " IN (")
+// delete renders DELETE ... WHERE k IN (...) or (k1, k2) IN ((...), ...).
+func (a *applyTx) delete(name string, t *cdc.TargetTable, keys [][][]byte) ([]byte, error) {
+	s := a.text(t, rowBytes(keys, len(t.Key))+128)
+	s.str("DELETE FROM " + name + " WHERE " + keyColumns(t) + " IN (")
 	for i, key := range keys {
 		if i > 0 {
-			b.WriteString(", ")
+			s.str(", ")
 		}
-		b.WriteString(tuple)
-		if err := l.addKey(key); err != nil {
-			return err
+		if err := s.key(key); err != nil {
+			return nil, err
 		}
 	}
-	b.WriteString(")")
-	return a.exec(ctx, b.String(), l.args)
-}
-
-// keyMatch renders k1 = ? AND k2 = ? and adds the key's arguments.
-func (l *argList) keyMatch(key [][]byte) (string, error) {
-	conds := make([]string, len(l.t.Key))
-	for i, k := range l.t.Key {
-		conds[i] = dataQuote(l.t.Columns[k].Name) + " = " + placeholder(l.t, k)
-	}
-	return strings.Join(conds, " AND "), l.addKey(key)
+	s.str(")")
+	return s.b, nil
 }
 
 // update sets the columns in set of rows that keep their other columns:
-// UPDATE t SET c = CASE WHEN key = ? THEN ? ... END, ... WHERE key IN
-// (...). Every comparison is of a column with a placeholder, so column
+// UPDATE t SET c = CASE WHEN key = v THEN x ... END, ... WHERE key IN
+// (...). Every comparison is of a column with a literal, so column
 // collations apply as in a single-row UPDATE.
-func (a *applyTx) update(ctx context.Context, name string, t *cdc.TargetTable, set []int, rows [][][]byte) error {
-	l := &argList{a: a, t: t}
-	var b strings.Builder
-	b.WriteString("UPDATE " + name + " SET ")
+func (a *applyTx) update(name string, t *cdc.TargetTable, set []int, rows [][][]byte) ([]byte, error) {
+	s := a.text(t, rowBytes(rows, len(t.Columns))*(len(set)+1)+256)
+	s.str("UPDATE " + name + " SET ")
 	for i, c := range set {
 		if i > 0 {
-			b.WriteString(", ")
+			s.str(", ")
 		}
-		b.WriteString(dataQuote(t.Columns[c].Name) + " = CASE")
+		s.str(dataQuote(t.Columns[c].Name) + " = CASE")
 		for _, row := range rows {
-			cond, err := l.keyMatch(cdc.KeyValues(t, row))
-			if err != nil {
-				return err
+			s.str(" WHEN ")
+			if err := s.keyMatch(cdc.KeyValues(t, row)); err != nil {
+				return nil, err
 			}
-			b.WriteString(" WHEN " + cond + " THEN " + placeholder(t, c))
-			if err := l.add(c, row[c]); err != nil {
-				return err
+			s.str(" THEN ")
+			if err := s.value(c, row[c]); err != nil {
+				return nil, err
 			}
 		}
-		b.WriteString(" END")
+		s.str(" END")
 	}
-	b.WriteString(" WHERE " + keyColumns(t) + " IN (")
-	tuple := keyTuple(t)
+	s.str(" WHERE " + keyColumns(t) + " IN (")
 	for i, row := range rows {
 		if i > 0 {
-			b.WriteString(", ")
+			s.str(", ")
 		}
-		b.WriteString(tuple)
-		if err := l.addKey(cdc.KeyValues(t, row)); err != nil {
-			return err
+		if err := s.key(cdc.KeyValues(t, row)); err != nil {
+			return nil, err
 		}
 	}
-	b.WriteString(")")
-	return a.exec(ctx, b.String(), l.args)
+	s.str(")")
+	return s.b, nil
 }
 
 // move applies a key change of a row that keeps some columns: UPDATE
@@ -512,63 +851,78 @@ func (a *applyTx) update(ctx context.Context, name string, t *cdc.TargetTable, s
 func (a *applyTx) move(ctx context.Context, name string, r *cdc.Run) error {
 	t, row := r.Table, r.Rows[0]
 	newKey := cdc.KeyValues(t, row)
-	l := &argList{a: a, t: t}
-	cond, err := l.keyMatch(newKey)
-	if err != nil {
+	s := a.text(t, 256)
+	s.str("SELECT COUNT(*) FROM " + name + " WHERE ")
+	if err := s.keyMatch(newKey); err != nil {
 		return err
 	}
 	var n int
-	if err := a.tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name+" WHERE "+cond, l.args...).Scan(&n); err != nil {
+	if err := a.tx.QueryRowContext(ctx, string(s.b)).Scan(&n); err != nil {
 		return err
 	}
-	l = &argList{a: a, t: t}
-	sets := func(cols []int) (string, error) {
-		s := make([]string, len(cols))
+	sets := func(s *sqlText, cols []int) error {
 		for i, c := range cols {
-			s[i] = dataQuote(t.Columns[c].Name) + " = " + placeholder(t, c)
-			if err := l.add(c, row[c]); err != nil {
-				return "", err
+			if i > 0 {
+				s.str(", ")
+			}
+			s.str(dataQuote(t.Columns[c].Name) + " = ")
+			if err := s.value(c, row[c]); err != nil {
+				return err
 			}
 		}
-		return strings.Join(s, ", "), nil
+		return nil
+	}
+	exec := func(s *sqlText) error {
+		_, err := a.tx.ExecContext(ctx, string(s.b))
+		return err
 	}
 	if n > 0 {
 		if len(r.Set) > 0 {
-			s, err := sets(r.Set)
-			if err != nil {
+			s := a.text(t, 256)
+			s.str("UPDATE " + name + " SET ")
+			if err := sets(s, r.Set); err != nil {
 				return err
 			}
-			if cond, err = l.keyMatch(newKey); err != nil {
+			s.str(" WHERE ")
+			if err := s.keyMatch(newKey); err != nil {
 				return err
 			}
-			if err := a.exec(ctx, "UPDATE "+name+" SET "+s+" WHERE "+cond, l.args); err != nil {
+			if err := exec(s); err != nil {
 				return err
 			}
-			l = &argList{a: a, t: t}
 		}
-		if cond, err = l.keyMatch(r.Old); err != nil {
+		s := a.text(t, 256)
+		s.str("DELETE FROM " + name + " WHERE ")
+		if err := s.keyMatch(r.Old); err != nil {
 			return err
 		}
-		return a.exec(ctx, "DELETE FROM "+name+" WHERE "+cond, l.args)
+		return exec(s)
 	}
-	s, err := sets(append(append([]int(nil), t.Key...), r.Set...))
-	if err != nil {
+	s = a.text(t, 256)
+	s.str("UPDATE " + name + " SET ")
+	if err := sets(s, append(append([]int(nil), t.Key...), r.Set...)); err != nil {
 		return err
 	}
-	if cond, err = l.keyMatch(r.Old); err != nil {
+	s.str(" WHERE ")
+	if err := s.keyMatch(r.Old); err != nil {
 		return err
 	}
-	return a.exec(ctx, "UPDATE "+name+" SET "+s+" WHERE "+cond, l.args)
+	return exec(s)
 }
 
 // Commit records pos as the job's checkpoint in the transaction and
-// commits.
+// commits, once what was sent before has run.
 func (a *applyTx) Commit(ctx context.Context, pos cdc.Position) error {
 	if err := a.usable(); err != nil {
 		return err
 	}
-	if _, err := a.tx.ExecContext(ctx, "INSERT INTO "+a.checkpoint+" (job, `position`, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))"+
-		" ON DUPLICATE KEY UPDATE `position` = VALUES(`position`), updated_at = VALUES(updated_at)", a.job, string(pos)); err != nil {
+	if err := a.settle(); err != nil {
+		return err
+	}
+	q := "INSERT INTO " + a.checkpoint + " (job, `position`, updated_at) VALUES (" +
+		string(appendQuoted(nil, []byte(a.job), a.noBackslash)) + ", " + string(appendQuoted(nil, []byte(pos), a.noBackslash)) +
+		", UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE `position` = VALUES(`position`), updated_at = VALUES(updated_at)"
+	if _, err := a.tx.ExecContext(ctx, q); err != nil {
 		a.err = fmt.Errorf("cdc apply: checkpoint: %w", err)
 		return a.err
 	}
@@ -577,7 +931,7 @@ func (a *applyTx) Commit(ctx context.Context, pos cdc.Position) error {
 		return a.err
 	}
 	a.done = true
-	a.release()
+	a.c.park(a.ss)
 	return nil
 }
 
@@ -588,8 +942,13 @@ func (a *applyTx) Rollback() error {
 		return nil
 	}
 	a.done = true
+	if s := a.sent; s != nil {
+		s.cancel()
+		<-s.done
+		a.sent = nil
+	}
 	err := a.tx.Rollback()
-	a.release()
+	a.ss.release()
 	if err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return fmt.Errorf("cdc apply: rollback: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,4 +198,101 @@ func TestApplyMySQLTypes(t *testing.T) {
 		`"01" | "0" | "31" | "a" | "2155"`, `"02" | "1" | "0" | "b" | "2024"`)
 	cdctest.Apply(t, tg, "j", "3", cdctest.Del(tt, `\x01`))
 	cdctest.Want(t, tg, "SELECT hex(k) FROM bits", `"02"`)
+}
+
+// Values travel as literals in the statement text: quotes, backslashes
+// and control bytes arrive as they were, with and without
+// NO_BACKSLASH_ESCAPES (where a backslash is an ordinary character).
+func TestApplyLiterals(t *testing.T) {
+	my := testbed.MySQL(t)
+	for _, mode := range []string{"", "NO_BACKSLASH_ESCAPES"} {
+		o := opts(my)
+		if mode != "" {
+			o["extparam"] = "sql_mode=%27" + mode + "%27"
+		}
+		c, admin := openApply(t, my, my.NewDatabase(t, "applylit"), o)
+		var got string
+		if err := c.DB().QueryRow("SELECT @@session.sql_mode").Scan(&got); err != nil || !strings.Contains(got, mode) {
+			t.Fatalf("sql_mode %q: %v", got, err)
+		}
+		tg := target(c, admin)
+		tg.Exec(t, "CREATE TABLE lit (k varchar(20) PRIMARY KEY, v text, b blob) CHARSET utf8mb4")
+		tt := &cdc.TargetTable{Table: cdc.TableRef{Name: "lit"},
+			Columns: []schema.Column{cdctest.Col("k", schema.Varchar), cdctest.Col("v", schema.Text), cdctest.Col("b", schema.Blob)}, Key: []int{0}}
+		vals := []string{`it's`, `back\slash`, `\`, `\'`, `''`, `"q"`, "nul\x00byte", "lf\ncr\rsub\x1a", "\\0\\n", "😀 ünï"}
+		var changes []cdc.MappedChange
+		for i, v := range vals {
+			changes = append(changes, cdctest.Ins(tt, fmt.Sprintf("k%d'\\", i), v, `\x`+fmt.Sprintf("%x", v)))
+		}
+		cdctest.Apply(t, tg, "j", "1", changes...)
+		var want []string
+		for i, v := range vals {
+			want = append(want, fmt.Sprintf(`"%X" | "%X" | "%X"`, fmt.Sprintf("k%d'\\", i), v, v))
+		}
+		cdctest.Want(t, tg, "SELECT hex(k), hex(v), hex(b) FROM lit ORDER BY k", want...)
+		cdctest.Apply(t, tg, "j", "2", cdctest.Del(tt, "k0'\\"), cdctest.Upd(tt, "k1'\\", cdctest.Unchanged, `\x27`))
+		cdctest.Want(t, tg, "SELECT count(*), sum(b = X'27') FROM lit", `"9" | "1"`)
+	}
+}
+
+// Runs of many inserted rows go by LOAD DATA: a key that exists or a
+// value the column does not take turns the run into upserts, which update
+// the row or fail as an INSERT does; without local_infile the applier
+// writes upserts.
+func TestApplyLoadData(t *testing.T) {
+	my := testbed.MySQL(t)
+	c, admin := openApply(t, my, my.NewDatabase(t, "applyload"), nil)
+	tg := target(c, admin)
+	tg.Exec(t, "CREATE TABLE ld (id int PRIMARY KEY, v varchar(10) NOT NULL, b varbinary(4), ts timestamp(6) NULL) CHARSET utf8mb4")
+	tt := &cdc.TargetTable{Table: cdc.TableRef{Name: "ld"}, Columns: []schema.Column{cdctest.Col("id", schema.Int32),
+		{Name: "v", Type: schema.Type{Kind: schema.Varchar, Length: 10}}, cdctest.Col("b", schema.Varbinary),
+		{Name: "ts", Type: schema.Type{Kind: schema.Timestamp, Precision: 6}, Nullable: true}}, Key: []int{0}}
+	inserts := func(from, n int, v string) []cdc.MappedChange {
+		var out []cdc.MappedChange
+		for i := from; i < from+n; i++ {
+			out = append(out, cdctest.Ins(tt, i, v, `\x0a09`, "2024-01-02 03:04:05.000006+00"))
+		}
+		return out
+	}
+	loads := func() int {
+		var name string
+		var n int
+		if err := admin.QueryRow("SHOW GLOBAL STATUS LIKE 'Com_load'").Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	sum := "SELECT count(*), count(DISTINCT v), min(v), hex(min(b)), CAST(min(ts) AS CHAR) FROM ld"
+	before := loads()
+	cdctest.Apply(t, tg, "j", "1", append(inserts(0, 300, "a\tb\\c"), cdctest.Upd(tt, 5, "upd", nil, nil))...)
+	if n := loads() - before; n != 1 {
+		t.Errorf("%d LOAD DATA statements, want 1", n)
+	}
+	cdctest.Want(t, tg, sum, `"300" | "2" | "a\tb\\c" | "0A09" | "2024-01-02 03:04:05.000006"`)
+	cdctest.Want(t, tg, "SELECT v, b FROM ld WHERE id = 5", `"upd" | NULL`)
+	// Keys 250..299 exist: they get the new values.
+	cdctest.Apply(t, tg, "j", "2", inserts(250, 200, "new")...)
+	cdctest.Want(t, tg, "SELECT count(*), sum(v = 'new') FROM ld", `"450" | "200"`)
+	// A value too long fails the transaction, as an INSERT would.
+	tx, err := tg.Applier.Begin(cdctest.Ctx(t), cdc.ApplySpec{Job: "j", TimeZone: tg.TimeZone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tx.Apply(cdctest.Ctx(t), append(inserts(1000, 150, "x"), cdctest.Ins(tt, 2000, "much too long", nil, nil)))
+	if err == nil {
+		err = tx.Apply(cdctest.Ctx(t), nil)
+	}
+	var me *driver.MySQLError
+	if !errors.As(err, &me) || me.Number != 1406 || !strings.Contains(err.Error(), "apply to ld: ") {
+		t.Errorf("too long: %v", err)
+	}
+	tx.Rollback()
+	cdctest.Want(t, tg, "SELECT count(*) FROM ld", `"450"`)
+	// Without local_infile.
+	if _, err := admin.Exec("SET GLOBAL local_infile = 0"); err != nil {
+		t.Skipf("cannot turn local_infile off: %v", err)
+	}
+	t.Cleanup(func() { admin.Exec("SET GLOBAL local_infile = 1") })
+	cdctest.Apply(t, tg, "j", "3", inserts(3000, 200, "off")...)
+	cdctest.Want(t, tg, "SELECT count(*), sum(v = 'off') FROM ld", `"650" | "200"`)
 }

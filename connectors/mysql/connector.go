@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
+	"sync"
 
 	driver "github.com/go-sql-driver/mysql"
 
@@ -19,6 +20,10 @@ type Conn struct {
 	// cfg is the driver configuration, for the binlog client of a
 	// change stream (cdc.go), which connects on its own.
 	cfg *driver.Config
+	// parked is the session of the last committed apply transaction,
+	// kept for the next one (apply.go).
+	parkMu sync.Mutex
+	parked *applySession
 }
 
 var (
@@ -68,7 +73,16 @@ func (c *Conn) DB() *sql.DB { return c.db }
 func (c *Conn) Database() string { return c.database }
 
 // Close closes the pool.
-func (c *Conn) Close() error { return c.db.Close() }
+func (c *Conn) Close() error {
+	c.parkMu.Lock()
+	ss := c.parked
+	c.parked = nil
+	c.parkMu.Unlock()
+	if ss != nil {
+		ss.release()
+	}
+	return c.db.Close()
+}
 
 // Test connects and asks the server for its version.
 func (c *Conn) Test(ctx context.Context) (connectors.TestResult, error) {

@@ -291,6 +291,9 @@ func mysqlValue(buf []byte, col schema.Column, v []byte, loc *time.Location) (ou
 		}
 		return h, buf, nil // UNHEX turns it into bytes
 	case schema.Timestamp, schema.TimestampTZ:
+		if n := len(v); loc == time.UTC && n > 4 && string(v[n-3:]) == "+00" && '0' <= v[n-4] && v[n-4] <= '9' {
+			return v[:n-3], buf, nil // in UTC already, the session zone: only the offset goes
+		}
 		t, hasOff, err := data.ParseTimestamp(v)
 		if err == nil && hasOff {
 			// MySQL reads timestamps in the session zone.
