@@ -43,7 +43,8 @@ type stream struct {
 	txMicros   bool // txTime has microseconds (MySQL 8's commit timestamp)
 	txEmitted  bool // EventBegin was sent for the group
 	gtid       gtidState
-	queue      []cdc.Event
+	queue      []cdc.Event // from qhead on: not yet returned
+	qhead      int
 	broken     error
 	lastBeat   time.Time
 	collations map[uint64]string
@@ -52,6 +53,8 @@ type stream struct {
 	// tool's copy), for a RENAME onto a captured name.
 	shadows    map[tableKey]*tableDef
 	dbCharsets map[string]string
+
+	backlog backlog
 
 	mu     sync.Mutex
 	last   binlogPos // the last position delivered
@@ -253,10 +256,13 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 
 func (s *stream) next(ctx context.Context) (cdc.Event, error) {
 	for {
-		if len(s.queue) > 0 {
-			ev := s.queue[0]
-			s.queue[0] = cdc.Event{}
-			s.queue = s.queue[1:]
+		if s.qhead < len(s.queue) {
+			ev := s.queue[s.qhead]
+			s.queue[s.qhead] = cdc.Event{}
+			// Emptied, the queue is reused: a rows event queues hundreds.
+			if s.qhead++; s.qhead == len(s.queue) {
+				s.queue, s.qhead = s.queue[:0], 0
+			}
 			return ev, nil
 		}
 		ev := s.pending

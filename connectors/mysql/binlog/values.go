@@ -297,7 +297,8 @@ func appendPad(b []byte, v int64, width int) []byte {
 		v = -v
 		b = append(b, '-')
 	}
-	s := strconv.FormatInt(v, 10)
+	var d [20]byte
+	s := strconv.AppendInt(d[:0], v, 10)
 	for i := len(s); i < width; i++ {
 		b = append(b, '0')
 	}
@@ -320,18 +321,26 @@ func appendFrac(b []byte, micro, fsp int) []byte {
 	return append(append(b, '.'), d[:min(fsp, 6)]...)
 }
 
+// The format functions build their text on the stack: a row event has a
+// value of each per temporal column and row, and the string is the only
+// allocation.
+
 func formatDate(y, m, d int) string {
-	b := make([]byte, 0, 10)
+	var buf [16]byte
+	return string(appendDate(buf[:0], y, m, d))
+}
+
+func appendDate(b []byte, y, m, d int) []byte {
 	b = appendPad(b, int64(y), 4)
 	b = append(b, '-')
 	b = appendPad(b, int64(m), 2)
 	b = append(b, '-')
-	return string(appendPad(b, int64(d), 2))
+	return appendPad(b, int64(d), 2)
 }
 
 func formatDatetime(y, mo, d, h, mi, s, micro, fsp int) string {
-	b := make([]byte, 0, 26)
-	b = append(b, formatDate(y, mo, d)...)
+	var buf [40]byte
+	b := appendDate(buf[:0], y, mo, d)
 	b = append(b, ' ')
 	b = appendPad(b, int64(h), 2)
 	b = append(b, ':')
@@ -342,7 +351,8 @@ func formatDatetime(y, mo, d, h, mi, s, micro, fsp int) string {
 }
 
 func formatTime(neg bool, h int64, mi, s, micro, fsp int) string {
-	b := make([]byte, 0, 18)
+	var buf [40]byte
+	b := buf[:0]
 	if neg {
 		b = append(b, '-')
 	}
@@ -372,7 +382,10 @@ func decodeDecimal(b []byte, precision, scale int) (any, int, error) {
 	if len(b) < size {
 		return nil, 0, errTruncated
 	}
-	buf := make([]byte, size)
+	// Work on the stack (at most 30 bytes, 65 digits): only the string
+	// is allocated.
+	var bufs [32]byte
+	buf := bufs[:size]
 	copy(buf, b)
 	neg := buf[0]&0x80 == 0
 	buf[0] ^= 0x80
@@ -388,7 +401,8 @@ func decodeDecimal(b []byte, precision, scale int) (any, int, error) {
 		}
 		return v
 	}
-	var digits []byte // integer part, possibly with leading zeros
+	var dbuf, fbuf, obuf [80]byte
+	digits := dbuf[:0] // integer part, possibly with leading zeros
 	pos := 0
 	if n := dig2bytes[intgX]; n > 0 {
 		digits = strconv.AppendUint(digits, readBE(buf[:n]), 10)
@@ -406,7 +420,7 @@ func decodeDecimal(b []byte, precision, scale int) (any, int, error) {
 	if len(digits) == 0 {
 		digits = []byte{'0'}
 	}
-	var frac []byte
+	frac := fbuf[:0]
 	for range frac0 {
 		frac = appendPad(frac, int64(readBE(buf[pos:pos+4])), 9)
 		pos += 4
@@ -414,7 +428,7 @@ func decodeDecimal(b []byte, precision, scale int) (any, int, error) {
 	if n := dig2bytes[fracX]; n > 0 {
 		frac = appendPad(frac, int64(readBE(buf[pos:pos+n])), fracX)
 	}
-	out := make([]byte, 0, len(digits)+len(frac)+2)
+	out := obuf[:0]
 	if neg && !allZero(digits, frac) {
 		out = append(out, '-')
 	}
