@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -55,8 +56,11 @@ type stream struct {
 	// Next's state.
 	pos     *posWriter        // next offset per partition after what Next delivered
 	schemas map[string]string // table -> signature of the columns last announced
-	queue   []cdc.Event
-	out     chan decoded
+	queue   []cdc.Event       // the events of the message being delivered, from qi on
+	qi      int
+	obuf    []byte // origin's buffer
+	out     chan []decoded
+	polled  []decoded // what Next has not taken yet of the poll it took last
 
 	mu       sync.Mutex
 	next     position     // copy of pos for AdjustFetchOffsetsFn (under mu)
@@ -195,7 +199,7 @@ func (s *stream) Start(ctx context.Context) error {
 	s.cancel, s.done = cancel, make(chan struct{})
 	// Room for what the limit lets in, so that decoding goes on while the
 	// target applies a batch (memory is bounded by the limit, not by this).
-	s.out = make(chan decoded, 8192)
+	s.out = make(chan []decoded, max(16, 8192/s.maxPoll))
 	s.started = true
 	go s.poll(pctx)
 	go s.commitLoop(pctx)
@@ -257,7 +261,7 @@ func (s *stream) poll(ctx context.Context) {
 		}
 		if ferr != nil {
 			select {
-			case s.out <- decoded{err: s.c.scrub(ferr)}:
+			case s.out <- []decoded{{err: s.c.scrub(ferr)}}:
 			case <-ctx.Done():
 			}
 			return
@@ -268,13 +272,15 @@ func (s *stream) poll(ctx context.Context) {
 			s.fifo = append(s.fifo, sized{tp{r.Topic, r.Partition}, r.Offset, int64(len(r.Value))})
 		}
 		s.bmu.Unlock()
-		out := s.decodeAll(recs)
-		for _, d := range out {
-			select {
-			case s.out <- d:
-			case <-ctx.Done():
-				return
-			}
+		if len(recs) == 0 {
+			continue
+		}
+		// One poll's messages go on together (a channel operation per
+		// message cost more than decoding one).
+		select {
+		case s.out <- s.decodeAll(recs):
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -331,17 +337,23 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 	if !s.started {
 		return cdc.Event{}, errors.New("next: the stream is not started")
 	}
-	for len(s.queue) == 0 {
-		var d decoded
-		var ok bool
-		select {
-		case d, ok = <-s.out:
-		case <-ctx.Done():
-			return cdc.Event{}, ctx.Err()
+	for s.qi == len(s.queue) {
+		// Refilled from the start: popping does not wear the array away.
+		s.queue, s.qi = s.queue[:0], 0
+		for len(s.polled) == 0 {
+			var ok bool
+			select {
+			case s.polled, ok = <-s.out:
+			case <-ctx.Done():
+				return cdc.Event{}, ctx.Err()
+			}
+			if !ok {
+				return cdc.Event{}, errors.New("kafka consumer closed")
+			}
 		}
-		if !ok {
-			return cdc.Event{}, errors.New("kafka consumer closed")
-		}
+		d := s.polled[0]
+		s.polled[0] = decoded{}
+		s.polled = s.polled[1:]
 		if d.err != nil {
 			return cdc.Event{}, d.err
 		}
@@ -353,7 +365,7 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 		s.next[d.tp] = d.offset + 1
 		s.mu.Unlock()
 		pos := cdc.Position(s.pos.String())
-		origin := fmt.Sprintf("%s@%d", d.tp, d.offset)
+		origin := s.origin(d.tp, d.offset)
 		if d.bad != nil {
 			s.queue = append(s.queue, cdc.Event{Kind: cdc.EventBad, Position: pos, Origin: origin, Raw: d.raw, Err: d.bad})
 			break
@@ -370,9 +382,9 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 		}
 		s.queue = append(s.queue, cdc.Event{Kind: cdc.EventCommit, Position: pos, CommitTime: d.ts, Size: len(d.raw)})
 	}
-	ev := s.queue[0]
-	s.queue[0] = cdc.Event{}
-	s.queue = s.queue[1:]
+	ev := s.queue[s.qi]
+	s.queue[s.qi] = cdc.Event{}
+	s.qi++
 	return ev, nil
 }
 
@@ -392,6 +404,17 @@ func (s *stream) Backlog() bool {
 		}
 	}
 	return false
+}
+
+// origin names a message: topic/partition@offset.
+func (s *stream) origin(k tp, off int64) string {
+	b := append(s.obuf[:0], k.topic...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(k.part), 10)
+	b = append(b, '@')
+	b = strconv.AppendInt(b, off, 10)
+	s.obuf = b
+	return string(b)
 }
 
 func signature(cols []cdc.Column) string {

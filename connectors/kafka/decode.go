@@ -142,7 +142,9 @@ type canalMsg struct {
 
 func (d *decoder) canal(raw []byte) (*message, error) {
 	var m canalMsg
-	err := readMessage(raw, func(r *jsonReader, key []byte) error {
+	r := newReader(raw)
+	defer r.release()
+	err := r.readMessage(func(key []byte) error {
 		var err error
 		switch fieldName(key, canalFields) {
 		case "data":
@@ -201,7 +203,7 @@ func (d *decoder) canal(raw []byte) (*message, error) {
 	if op == cdc.Update {
 		old = m.old
 	}
-	l := d.layout(columnsOf(m.data, old), m.mysqlType, nil, m.pkNames)
+	l := d.layout(r, columnsOf(r, m.data, old), m.mysqlType, nil, m.pkNames)
 	// old[i] holds the before-values of the columns of data[i] that changed.
 	return d.changes(string(m.table), op, l, m.data, old)
 }
@@ -217,7 +219,9 @@ type cloudCanalMsg struct {
 
 func (d *decoder) cloudCanal(raw []byte) (*message, error) {
 	var m cloudCanalMsg
-	err := readMessage(raw, func(r *jsonReader, key []byte) error {
+	r := newReader(raw)
+	defer r.release()
+	err := r.readMessage(func(key []byte) error {
 		var err error
 		switch f := fieldName(key, cloudCanalFields); f {
 		case "data":
@@ -289,7 +293,7 @@ func (d *decoder) cloudCanal(raw []byte) (*message, error) {
 	if op == cdc.Update {
 		before = m.before
 	}
-	l := d.layout(columnsOf(rows, before), m.dbValType, m.jdbcType, m.pks)
+	l := d.layout(r, columnsOf(r, rows, before), m.dbValType, m.jdbcType, m.pks)
 	// before[i] is the full before image of rows[i].
 	return d.changes(string(m.table), op, l, rows, before)
 }
@@ -343,22 +347,18 @@ func (d *decoder) ddlMessage(kind, table, sql string) (*message, error) {
 	return &message{ddl: kind}, nil // ignored
 }
 
-// columnsOf lists the column names of rows, sorted, each once.
-func columnsOf(sets ...[]row) [][]byte {
-	n := 0
+// columnsOf lists the column names of rows, sorted, each once (in the
+// reader's scratch space).
+func columnsOf(r *jsonReader, sets ...[]row) [][]byte {
+	names := r.names[:0]
 	for _, rows := range sets {
-		for _, r := range rows {
-			n += len(r)
-		}
-	}
-	names := make([][]byte, 0, n)
-	for _, rows := range sets {
-		for _, r := range rows {
-			for _, f := range r {
+		for _, rw := range rows {
+			for _, f := range rw {
 				names = append(names, f.name)
 			}
 		}
 	}
+	r.names = names
 	slices.SortFunc(names, bytes.Compare)
 	return slices.CompactFunc(names, bytes.Equal)
 }
@@ -411,9 +411,10 @@ func lookupType(entries []typeEntry, name []byte) []byte {
 
 // layout returns the layout of columns names (sorted) with the message's
 // type maps and key names.
-func (d *decoder) layout(names [][]byte, dbTypes, jdbc []typeEntry, pks [][]byte) *layout {
+func (d *decoder) layout(r *jsonReader, names [][]byte, dbTypes, jdbc []typeEntry, pks [][]byte) *layout {
 	// The shape: each column's name, declared type, JDBC code and key flag.
-	key := make([]byte, 0, 256)
+	key := r.key[:0]
+	defer func() { r.key = key }()
 	for _, n := range names {
 		key = append(key, n...)
 		key = append(key, 0)

@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -45,6 +46,36 @@ type jsonReader struct {
 	i       int
 	depth   int
 	typeErr *typeError
+
+	// Scratch space of one message, reused through readers (the pool):
+	// the rows' fields, type entries, string lists, column names and the
+	// layout key. What a message keeps points into the message itself.
+	fields []field
+	types  []typeEntry
+	strs   [][]byte
+	names  [][]byte
+	key    []byte
+}
+
+var readers = sync.Pool{New: func() any { return new(jsonReader) }}
+
+// newReader is a reader of raw from the pool; release it once nothing
+// read from it is used any more.
+func newReader(raw []byte) *jsonReader {
+	r := readers.Get().(*jsonReader)
+	r.b, r.i, r.depth, r.typeErr = raw, 0, 0, nil
+	return r
+}
+
+func (r *jsonReader) release() {
+	// Drop the references into the message, so the pool keeps none alive.
+	clear(r.fields)
+	clear(r.types)
+	clear(r.strs)
+	clear(r.names)
+	r.fields, r.types, r.strs, r.names, r.key = r.fields[:0], r.types[:0], r.strs[:0], r.names[:0], r.key[:0]
+	r.b = nil
+	readers.Put(r)
 }
 
 func (r *jsonReader) fail(msg string) error { return &syntaxError{off: r.i, msg: msg} }
@@ -127,6 +158,12 @@ func (r *jsonReader) str() ([]byte, error) {
 	r.i++
 	start := r.i
 	for r.i < len(r.b) {
+		for r.i < len(r.b) && plainByte[r.b[r.i]] {
+			r.i++
+		}
+		if r.i == len(r.b) {
+			break
+		}
 		c := r.b[r.i]
 		switch {
 		case c == '"':
@@ -146,6 +183,15 @@ func (r *jsonReader) str() ([]byte, error) {
 	}
 	return nil, r.fail("unterminated string")
 }
+
+// plainByte marks the bytes a string holds as they are: ASCII but for
+// quotes, backslashes and control characters.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // strSlow decodes a string with escapes or invalid UTF-8 from start (just
 // after the opening quote).
@@ -420,22 +466,22 @@ func (r *jsonReader) rows(name string) ([]row, error) {
 		if r.peek() != '{' {
 			return r.mismatch(name)
 		}
-		rw := make(row, 0, 16)
+		start := len(r.fields)
 		err := r.object(func(key []byte) error {
 			v, err := r.text()
 			if err != nil {
 				return err
 			}
-			for i := range rw {
-				if string(rw[i].name) == string(key) {
-					rw[i].v = v // the last of duplicate keys wins
+			for i := start; i < len(r.fields); i++ {
+				if string(r.fields[i].name) == string(key) {
+					r.fields[i].v = v // the last of duplicate keys wins
 					return nil
 				}
 			}
-			rw = append(rw, field{key, v})
+			r.fields = append(r.fields, field{key, v})
 			return nil
 		})
-		out = append(out, rw)
+		out = append(out, row(r.fields[start:len(r.fields):len(r.fields)]))
 		return err
 	})
 	return out, err
@@ -474,13 +520,13 @@ func (r *jsonReader) stringList(name string) ([][]byte, error) {
 	if r.peek() != '[' {
 		return nil, r.mismatch(name)
 	}
-	var out [][]byte
+	start := len(r.strs)
 	err := r.array(func() error {
 		s, _, err := r.optString(name)
-		out = append(out, s)
+		r.strs = append(r.strs, s)
 		return err
 	})
-	return out, err
+	return r.strs[start:len(r.strs):len(r.strs)], err
 }
 
 // typeEntry is one member of a column-type object: mysqlType and
@@ -498,7 +544,7 @@ func (r *jsonReader) typeMap(name string, jdbc bool) ([]typeEntry, error) {
 	if r.peek() != '{' {
 		return nil, r.mismatch(name)
 	}
-	out := make([]typeEntry, 0, 16)
+	start := len(r.types)
 	err := r.object(func(key []byte) error {
 		var v []byte
 		var err error
@@ -517,20 +563,19 @@ func (r *jsonReader) typeMap(name string, jdbc bool) ([]typeEntry, error) {
 		default:
 			return r.mismatch(name + "." + string(key))
 		}
-		out = append(out, typeEntry{key, v})
+		r.types = append(r.types, typeEntry{key, v})
 		return err
 	})
-	return out, err
+	return r.types[start:len(r.types):len(r.types)], err
 }
 
 // readMessage reads a message object, calling member for each key; it
 // returns a *syntaxError for text that is not JSON and else the first
 // *typeError.
-func readMessage(raw []byte, member func(r *jsonReader, key []byte) error) error {
-	r := &jsonReader{b: raw}
+func (r *jsonReader) readMessage(member func(key []byte) error) error {
 	var err error
 	if r.peek() == '{' {
-		err = r.object(func(key []byte) error { return member(r, key) })
+		err = r.object(member)
 	} else {
 		err = r.mismatch("")
 	}
