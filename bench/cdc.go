@@ -48,6 +48,7 @@ const cdcInitial = 300_000
 // databases, and the gateway's datasource <name>src of the source.
 type cdcRig struct {
 	name     string
+	g        *gateway
 	src, tgt *testbed.PG
 	srcDB    *pgx.Conn
 	fg       *pgx.Conn
@@ -59,7 +60,7 @@ type cdcRig struct {
 // walsender would also have to read past the WAL of the other side's
 // apply.
 func newCDCRig(ctx context.Context, g *gateway, name string) (r *cdcRig, err error) {
-	r = &cdcRig{name: name}
+	r = &cdcRig{name: name, g: g}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -147,6 +148,7 @@ func (r *cdcRig) changes(ctx context.Context, n int, marker int64) error {
 func (r *cdcRig) catchUp(ctx context.Context, target *pgx.Conn, marker int64) (float64, error) {
 	fmt.Println("flowgate: RESTART SYNC JOB catches up ...")
 	defer profileGateway(r.name+"-cdc-catchup", 10)()
+	cpu := meterCPU(r.g)
 	t0 := time.Now()
 	if err := execAll(ctx, r.fg, "RESTART SYNC JOB "+r.job()); err != nil {
 		return 0, err
@@ -154,7 +156,9 @@ func (r *cdcRig) catchUp(ctx context.Context, target *pgx.Conn, marker int64) (f
 	if err := waitRow(ctx, target, marker, 20*time.Minute); err != nil {
 		return 0, err
 	}
-	return time.Since(t0).Seconds(), nil
+	sec := time.Since(t0).Seconds()
+	fmt.Printf("  %.2fs; %s\n", sec, cpu)
+	return sec, nil
 }
 
 func (r *cdcRig) close() {

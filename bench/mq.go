@@ -19,6 +19,7 @@ package main
 //     applied_at), p50/p99.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -308,7 +309,8 @@ func mqScenarios(ctx context.Context, g *gateway) ([]result, error) {
 		return nil, err
 	}
 	fmt.Println("flowgate: RUN SYNC JOB of the kafka job applies the topic ...")
-	stopProfile := profileGateway("mq-catchup", 15)
+	stopProfile := profileGateway("mq-catchup", 10)
+	cpu := meterCPU(g)
 	t0 = time.Now()
 	if err := execAll(ctx, r.fg, "RUN SYNC JOB mq_kafka"); err != nil {
 		return nil, err
@@ -317,6 +319,7 @@ func mqScenarios(ctx context.Context, g *gateway) ([]result, error) {
 		return nil, err
 	}
 	mqSec := time.Since(t0).Seconds()
+	fmt.Printf("  %.2fs; %s\n", mqSec, cpu)
 	stopProfile()
 	if err := sameContents(ctx, r.srcDB, cdcdb, mqdb); err != nil {
 		return nil, err
@@ -447,4 +450,37 @@ func profileGateway(name string, seconds int) func() {
 		fmt.Printf("  gateway CPU profile of the first %d s: %s\n", seconds, f.Name())
 	}()
 	return func() { <-done }
+}
+
+// cpuMeter reports the CPU time the gateway and this process (the bench's
+// clients and, in the mq scenario, the Kafka cluster) used while a
+// scenario ran.
+type cpuMeter struct {
+	pid      int
+	gw, self float64
+}
+
+func meterCPU(g *gateway) cpuMeter {
+	return cpuMeter{pid: g.cmd.Process.Pid, gw: procCPU(g.cmd.Process.Pid), self: procCPU(os.Getpid())}
+}
+
+func (m cpuMeter) String() string {
+	return fmt.Sprintf("CPU: gateway %.1f s, bench process %.1f s", procCPU(m.pid)-m.gw, procCPU(os.Getpid())-m.self)
+}
+
+// procCPU is the user and system time of a process in seconds, from
+// /proc (clock ticks of 1/100 s); 0 when it cannot be read.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
 }
