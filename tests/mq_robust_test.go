@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math/rand"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/flowgate/flowgate/internal/testbed"
@@ -213,6 +215,31 @@ func TestMQRebalance(t *testing.T) {
 		t.Fatalf("the second consumer never got a partition with records")
 	}
 	t.Logf("the second consumer read %d records", assigned)
+	// It read them as a member of the job's group beside the gateway (the
+	// group shared the four partitions between them), not as a group of
+	// its own.
+	groups, err := kadm.NewClient(r.cl).DescribeGroups(context.Background(), "rbgroup")
+	if err == nil {
+		err = groups.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shares []string
+	for _, m := range groups["rbgroup"].Members {
+		n := 0
+		if c, ok := m.Assigned.AsConsumer(); ok {
+			for _, tp := range c.Topics {
+				n += len(tp.Partitions)
+			}
+		}
+		shares = append(shares, fmt.Sprintf("%s:%d", m.ClientID, n))
+	}
+	slices.Sort(shares)
+	if len(shares) != 2 || !strings.HasPrefix(shares[0], "flowgate:") || strings.HasSuffix(shares[0], ":0") || strings.HasSuffix(shares[0], ":4") {
+		t.Fatalf("members of rbgroup and their partitions: %v, want the gateway and the second consumer sharing the 4", shares)
+	}
+	t.Logf("members of rbgroup and their partitions: %v", shares)
 	other.Close() // leaves the group: its partitions come back
 	produceMessages(t, r.cl, "rb", "canal", orders, 300)
 	produceMessages(t, r.cl, "rb", "canal", items, 100)

@@ -65,6 +65,7 @@ type stream struct {
 	mu       sync.Mutex
 	next     position     // copy of pos for AdjustFetchOffsetsFn (under mu)
 	hwm      map[tp]int64 // high watermarks seen in fetches
+	away     map[tp]bool  // partitions the group gave another member
 	acked    cdc.Position // latest acknowledged position
 	commited cdc.Position // latest position committed to the group
 
@@ -109,7 +110,7 @@ func (c *Conn) OpenStream(ctx context.Context, spec cdc.StreamSpec) (cdc.ChangeS
 		dec:     newDecoder(o["message_format"], o["zero_time"] != "error", o["ddl"]),
 		maxPoll: int(intOpt(o, "max_poll_records", 500)), parallel: int(intOpt(o, "consume_parallel", 1)),
 		flushBytes: intOpt(o, "flush_batch_mb", 8) << 20, interval: time.Duration(intOpt(o, "async_flush_interval_sec", 1)) * time.Second,
-		schemas: map[string]string{}, hwm: map[tp]int64{}}
+		schemas: map[string]string{}, hwm: map[tp]int64{}, away: map[tp]bool{}}
 	adm, done, err := c.admin()
 	if err != nil {
 		return nil, cdc.Setup{}, err
@@ -189,6 +190,9 @@ func (s *stream) Start(ctx context.Context) error {
 		// The target's checkpoint, not the group's committed offsets,
 		// says where each partition goes on: those lag behind it.
 		kgo.AdjustFetchOffsetsFn(s.adjust),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.setAway(m, false) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.setAway(m, true) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.setAway(m, true) }),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -388,10 +392,25 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 	return ev, nil
 }
 
-// Backlog reports whether a partition has messages after what Next
-// delivered, as of the latest fetch's high watermarks. (A partition that
-// another group member took keeps its last high watermark: transactions
-// then commit by async_flush_interval_sec until it comes back.)
+// setAway records partitions taken from this member (or given back).
+func (s *stream) setAway(m map[string][]int32, away bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for topic, parts := range m {
+		for _, p := range parts {
+			if away {
+				s.away[tp{topic, p}] = true
+			} else {
+				delete(s.away, tp{topic, p})
+			}
+		}
+	}
+}
+
+// Backlog reports whether a partition this member reads has messages
+// after what Next delivered, as of the latest fetch's high watermarks.
+// Partitions another member of the group holds do not count: nothing of
+// them comes until they are back.
 func (s *stream) Backlog() bool {
 	if s.paused() {
 		return false // nothing more comes before a commit frees memory
@@ -399,7 +418,7 @@ func (s *stream) Backlog() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, hw := range s.hwm {
-		if off, ok := s.next[k]; ok && off < hw {
+		if off, ok := s.next[k]; ok && off < hw && !s.away[k] {
 			return true
 		}
 	}

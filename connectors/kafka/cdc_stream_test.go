@@ -129,3 +129,71 @@ func TestStreamBacklogAndMemoryPause(t *testing.T) {
 		t.Fatalf("5 MB read in %d rounds of at most 1 MB", rounds)
 	}
 }
+
+// A partition the group gave another member does not count as a backlog,
+// though messages past what the stream delivered of it are still there:
+// nothing of it comes until it is back, so waiting for it would only hold
+// the target's transaction open.
+func TestStreamBacklogLeavesOutPartitionsOfOtherMembers(t *testing.T) {
+	k := testbed.Kafka(t)
+	k.CreateTopic(t, "bl", 2)
+	const n, size = 20, 100_000
+	var recs []*kgo.Record
+	for p := int32(0); p < 2; p++ {
+		for i := 0; i < n; i++ {
+			recs = append(recs, &kgo.Record{Topic: "bl", Partition: p, Value: fmt.Appendf(nil,
+				`{"data":[{"id":"%d","note":"%s"}],"database":"d","table":"t","pkNames":["id"],"isDdl":false,"type":"INSERT","old":null}`,
+				int(p)*n+i, strings.Repeat("x", size))})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())).ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// total_data_in_mem_mb = 1: the stream holds at most about 12 of the 40
+	// messages before they are acknowledged.
+	s := openTestStream(t, k, "away", map[string]string{"consumer_group": "away", "max_poll_records": "2",
+		"total_data_in_mem_mb": "1", "session_timeout_ms": "3000"})
+	if _, ok := nextCommit(t, s, 30*time.Second); !ok {
+		t.Fatal("no message")
+	}
+	other := k.Client(t, kgo.ConsumerGroup("away"), kgo.ConsumeTopics("bl"), kgo.SessionTimeout(3*time.Second))
+	var taken []int32
+	deadline := time.Now().Add(30 * time.Second)
+	for len(taken) == 0 && time.Now().Before(deadline) {
+		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
+		other.PollFetches(pctx).EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) > 0 {
+				taken = append(taken, p.Partition)
+			}
+		})
+		pcancel()
+	}
+	if len(taken) != 1 {
+		t.Fatalf("the second member got records of partitions %v, want one partition", taken)
+	}
+	// Everything the stream still gets is delivered and acknowledged.
+	var last cdc.Position
+	for {
+		ev, ok := nextCommit(t, s, 3*time.Second)
+		if !ok {
+			break
+		}
+		last = ev.Position
+		if err := s.Ack(context.Background(), last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := parsePosition(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := 1 - taken[0]
+	if p[tp{"bl", own}] != n || p[tp{"bl", taken[0]}] >= n {
+		t.Fatalf("position %s: want all %d messages of partition %d and not all of partition %d", last, n, own, taken[0])
+	}
+	if s.(cdc.Backlogger).Backlog() {
+		t.Fatalf("a backlog reported at %s, though the rest is another member's", last)
+	}
+}
