@@ -376,12 +376,17 @@ func (c *Catalog) AddCleanup(ctx context.Context, x Cleanup) error {
 
 // FailInterruptedRuns marks runs a previous process left active as failed
 // ("interrupted by restart"), with their running stages; RETRY RUN resumes
-// them. Called at startup before the scheduler starts.
-func (c *Catalog) FailInterruptedRuns(ctx context.Context) (int64, error) {
+// them. Called at startup before the scheduler starts. With keepRemote,
+// runs that a Temporal workflow executes are left alone too: they went on
+// without the gateway, which follows them again.
+func (c *Catalog) FailInterruptedRuns(ctx context.Context, keepRemote bool) (int64, error) {
 	var n int64
 	// CDC runs are left alone: they continue from their checkpoints.
-	const interrupted = `SELECT r.run_id FROM runs r JOIN sync_jobs j ON j.id = r.job_id
+	interrupted := `SELECT r.run_id FROM runs r JOIN sync_jobs j ON j.id = r.job_id
 		WHERE j.mode <> 'cdc' AND r.status IN ('created', 'running', 'terminating', 'restarting')`
+	if keepRemote {
+		interrupted += ` AND r.workflow_id IS NULL`
+	}
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		now := Now()
 		const msg = "interrupted by restart"

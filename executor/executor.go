@@ -63,6 +63,18 @@ type Config struct {
 	// own files and non-admins under the file roots; nil allows any path
 	// to admins and none to others.
 	FileGuard *fileguard.Guard
+	// Remote, when set, runs batch runs' partitions on other processes
+	// (--engine temporal); nil runs everything here.
+	Remote RemoteEngine
+}
+
+// RemoteEngine runs batch runs on workers (executor/temporal). Start
+// serves what the gateway's side of it needs; Stop leaves runs going on
+// without this process.
+type RemoteEngine interface {
+	batch.Remote
+	Start(*batch.Engine) error
+	Stop()
 }
 
 // Executor is the wire.Handler of flowgate.
@@ -72,6 +84,7 @@ type Executor struct {
 	log     *slog.Logger
 	metrics *Metrics
 	guard   *fileguard.Guard
+	remote  RemoteEngine
 
 	relOnce sync.Once
 	rels    *resolver
@@ -94,8 +107,12 @@ func New(cfg Config) *Executor {
 	if cfg.Auth == "" {
 		cfg.Auth = AuthTrustLoopback
 	}
-	e := &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, guard: cfg.FileGuard}
-	e.engine = batch.New(batch.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger, Metrics: cfg.BatchMetrics})
+	e := &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, guard: cfg.FileGuard, remote: cfg.Remote}
+	bc := batch.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger, Metrics: cfg.BatchMetrics}
+	if cfg.Remote != nil {
+		bc.Remote = cfg.Remote
+	}
+	e.engine = batch.New(bc)
 	e.cdc = cdc.New(cdc.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, Logger: cfg.Logger, Metrics: cfg.CDCMetrics})
 	e.scan = scan.New(scan.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger})
 	e.sched = schedule.New(cfg.Catalog, e.fireScheduled, cfg.Logger)
@@ -111,15 +128,41 @@ func (e *Executor) Start(ctx context.Context) error {
 	} else if n > 0 {
 		e.log.Warn("DDL tasks interrupted by the last shutdown marked failed", "count", n)
 	}
-	if n, err := e.cat.FailInterruptedRuns(ctx); err != nil {
+	if n, err := e.cat.FailInterruptedRuns(ctx, e.remote != nil); err != nil {
 		return err
 	} else if n > 0 {
 		e.log.Warn("runs interrupted by the last shutdown marked failed; RETRY RUN resumes them", "count", n)
+	}
+	if e.remote != nil {
+		if err := e.followRemoteRuns(ctx); err != nil {
+			return err
+		}
 	}
 	if err := e.cdc.Resume(ctx); err != nil {
 		return err
 	}
 	return e.sched.Reload(ctx)
+}
+
+// followRemoteRuns serves the remote engine and follows the runs its
+// workflows went on with while the gateway was away.
+func (e *Executor) followRemoteRuns(ctx context.Context) error {
+	if err := e.remote.Start(e.engine); err != nil {
+		return err
+	}
+	runs, err := e.cat.ActiveRemoteRuns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		plan, err := batch.DecodePlan(r.Plan)
+		if err != nil {
+			return err
+		}
+		e.engine.Attach(r.Job, r.RunID, plan)
+		e.log.Info("following a run on temporal", "run", r.RunID, "workflow", r.WorkflowID)
+	}
+	return nil
 }
 
 // Close stops the schedules and the running runs (they end failed and can
@@ -133,6 +176,9 @@ func (e *Executor) Close() {
 		e.engine.Wait()
 		e.cdc.Wait()
 		e.scan.Wait()
+		if e.remote != nil {
+			e.remote.Stop()
+		}
 	})
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/fileguard"
+	"github.com/flowgate/flowgate/executor/temporal"
 	"github.com/flowgate/flowgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -43,6 +44,8 @@ type config struct {
 	auth          string
 	logLevel      string
 	fileRoots     string
+	engine        string
+	temporal      temporalFlags
 }
 
 // envOr gives every flag an environment variable fallback.
@@ -66,16 +69,24 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.auth, "auth", envOr("FLOWGATE_AUTH", "trust"), "trust: loopback clients need no password, others use SCRAM; password: every client uses SCRAM (FLOWGATE_AUTH)")
 	fs.StringVar(&c.fileRoots, "file-roots", envOr("FLOWGATE_FILE_ROOTS", ""), "directories (comma- or colon-separated, absolute) under which manage users may create sqlite and file datasources; without it only admin may (FLOWGATE_FILE_ROOTS)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("FLOWGATE_LOG_LEVEL", "info"), "debug, info, warn or error (FLOWGATE_LOG_LEVEL)")
+	fs.StringVar(&c.engine, "engine", envOr("FLOWGATE_ENGINE", "embedded"), "embedded: runs execute in the gateway; temporal: batch runs are Temporal workflows whose partitions run on `flowgate worker` processes (FLOWGATE_ENGINE)")
+	c.temporal.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if c.engine != "embedded" && c.engine != "temporal" {
+		return c, fmt.Errorf("--engine must be embedded or temporal, not %q", c.engine)
+	}
 	return c, nil
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		os.Exit(workerMain(os.Args[2:]))
+	}
 	cfg, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -170,8 +181,19 @@ func run(ctx context.Context, cfg config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := executor.NewMetrics(reg)
+	var remote executor.RemoteEngine
+	if cfg.engine == "temporal" {
+		o := cfg.temporal.options(key, log)
+		c, codec, err := temporal.Dial(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		remote = temporal.NewEngine(c, codec, o, cat)
+		log.Info("engine temporal", "address", o.Address, "namespace", o.Namespace, "gateway_queue", o.GatewayQueue(), "data_queue", o.DataQueue())
+	}
 	ex := executor.New(executor.Config{Catalog: cat, Auth: mode, Logger: log, Metrics: metrics,
-		BatchMetrics: batch.NewMetrics(reg), CDCMetrics: cdc.NewMetrics(reg), StagingDir: cfg.stagingDir, FileGuard: guard})
+		BatchMetrics: batch.NewMetrics(reg), CDCMetrics: cdc.NewMetrics(reg), StagingDir: cfg.stagingDir, FileGuard: guard, Remote: remote})
 	if err := ex.Start(ctx); err != nil {
 		return err
 	}

@@ -70,6 +70,8 @@ type Config struct {
 	StagingDir string
 	Logger     *slog.Logger
 	Metrics    *Metrics
+	// Remote, when set, runs distributed runs' partitions on workers.
+	Remote Remote
 }
 
 // Engine starts, stops and retries runs.
@@ -293,9 +295,47 @@ func (e *Engine) launch(job, id string, plan *RunPlan) *Handle {
 			e.mu.Unlock()
 			cancel(nil)
 		}()
+		if e.cfg.Remote != nil && Distributed(plan) {
+			e.executeRemote(ctx, id, plan, a)
+			return
+		}
 		e.execute(ctx, id, plan, a)
 	}()
 	return &Handle{RunID: id, Done: a.done, run: a, e: e, job: job}
+}
+
+// executeRemote hands the run to the Remote engine and reports its end.
+func (e *Engine) executeRemote(ctx context.Context, id string, plan *RunPlan, a *activeRun) {
+	started := time.Now()
+	bg := context.WithoutCancel(ctx)
+	err := e.cfg.Remote.Execute(ctx, id, plan, a.report)
+	if errors.Is(context.Cause(ctx), errShutdown) {
+		return // the run goes on without the gateway
+	}
+	if err != nil {
+		msg := err.Error()
+		if serr := e.cfg.Catalog.SetRunStatus(bg, id, catalog.RunFailed, msg); serr != nil {
+			e.cfg.Logger.Error("record run end", "run", id, "err", serr)
+		}
+	}
+	r, err := e.cfg.Catalog.GetRun(bg, id)
+	if err != nil {
+		e.cfg.Logger.Error("read run end", "run", id, "err", err)
+		return
+	}
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.runDone(plan.Job, r.Status, time.Since(started))
+	}
+	a.report(Progress{RunID: id, Done: true, Message: r.Status + ": " + r.Message})
+}
+
+// Attach follows a run that a Remote engine is executing without this
+// process (the gateway restarted): it becomes the job's active run again,
+// so STOP, WAIT and progress work as before the restart.
+func (e *Engine) Attach(job, id string, plan *RunPlan) *Handle {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.launch(job, id, plan)
 }
 
 // Stop asks the active run of job to terminate; it returns the run id.

@@ -57,54 +57,14 @@ func (e *Engine) execute(ctx context.Context, id string, plan *RunPlan, a *activ
 		return
 	}
 	rc := &runCtx{e: e, id: id, plan: plan, opts: runopts.Values(plan.Options), watch: a, started: started}
-	var err error
-	if rc.src, err = e.cfg.Open(ctx, plan.Source); err != nil {
-		finish(catalog.RunFailed, "open source: "+err.Error())
-		return
-	}
-	defer rc.src.Close()
-	if rc.dst, err = e.cfg.Open(ctx, plan.Target); err != nil {
-		finish(catalog.RunFailed, "open target: "+err.Error())
-		return
-	}
-	defer rc.dst.Close()
-	if st := plan.Options["staging"]; st != "" && st != "none" {
-		sep, err := e.cfg.Open(ctx, st)
-		if err != nil {
-			finish(catalog.RunFailed, "open staging: "+err.Error())
-			return
-		}
-		defer sep.Close()
-		if rc.store, err = storeFor(sep.Conn, ""); err != nil {
-			finish(catalog.RunFailed, err.Error())
-			return
-		}
-	} else if st == "" {
-		rc.store = localStore{dir: e.cfg.StagingDir}
-	}
-
-	// pre_action and the foreign keys: recreate builds the tables (keys
-	// included) before the keys are taken off; truncate empties them after,
-	// so keys between the run's tables (a cycle too) do not stand in the way.
-	stages, err := cat.Stages(bg, id)
+	release, err := rc.open(ctx)
 	if err != nil {
 		finish(catalog.RunFailed, err.Error())
 		return
 	}
-	var keys []catalog.SuspendedKey
-	if rc.opts["pre_action"] == "recreate" {
-		err = rc.preActions(ctx, stages)
-	}
-	if err == nil {
-		keys, err = rc.suspendKeys(ctx)
-	}
-	if err == nil && rc.opts["pre_action"] != "recreate" {
-		err = rc.preActions(ctx, stages)
-	}
+	defer release()
+	keys, err := rc.prepare(ctx)
 	if err != nil {
-		if f, inv := rc.restoreKeys(bg, keys); len(f)+len(inv) > 0 {
-			err = fmt.Errorf("%w; %s", err, strings.Join(append(f, inv...), "; "))
-		}
 		if ctx.Err() != nil {
 			o := stoppedOutcome(ctx)
 			finish(o.status, o.message)
@@ -131,6 +91,82 @@ func (e *Engine) execute(ctx context.Context, id string, plan *RunPlan, a *activ
 	}
 	wg.Wait()
 
+	finish(rc.conclude(bg, context.Cause(ctx), outcomes, keys))
+}
+
+// open connects the run's source and target, and its staging store.
+func (rc *runCtx) open(ctx context.Context) (release func(), err error) {
+	e, plan := rc.e, rc.plan
+	var closers []func()
+	release = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(what string, err error) (func(), error) {
+		release()
+		return func() {}, fmt.Errorf("%s: %w", what, err)
+	}
+	if rc.src, err = e.cfg.Open(ctx, plan.Source); err != nil {
+		return fail("open source", err)
+	}
+	closers = append(closers, rc.src.Close)
+	if rc.dst, err = e.cfg.Open(ctx, plan.Target); err != nil {
+		return fail("open target", err)
+	}
+	closers = append(closers, rc.dst.Close)
+	if st := plan.Options["staging"]; st != "" && st != "none" {
+		sep, err := e.cfg.Open(ctx, st)
+		if err != nil {
+			return fail("open staging", err)
+		}
+		closers = append(closers, sep.Close)
+		if rc.store, err = storeFor(sep.Conn, ""); err != nil {
+			release()
+			return func() {}, err
+		}
+	} else if st == "" {
+		rc.store = localStore{dir: e.cfg.StagingDir}
+	}
+	return release, nil
+}
+
+// prepare runs pre_action and takes the foreign keys off. recreate builds
+// the tables (keys included) before the keys are taken off; truncate
+// empties them after, so keys between the run's tables (a cycle too) do
+// not stand in the way. On failure the keys are back.
+func (rc *runCtx) prepare(ctx context.Context) ([]catalog.SuspendedKey, error) {
+	bg := context.WithoutCancel(ctx)
+	stages, err := rc.e.cfg.Catalog.Stages(bg, rc.id)
+	if err != nil {
+		return nil, err
+	}
+	var keys []catalog.SuspendedKey
+	if rc.opts["pre_action"] == "recreate" {
+		err = rc.preActions(ctx, stages)
+	}
+	if err == nil {
+		keys, err = rc.suspendKeys(ctx)
+	}
+	if err == nil && rc.opts["pre_action"] != "recreate" {
+		err = rc.preActions(ctx, stages)
+	}
+	if err != nil {
+		if f, inv := rc.restoreKeys(bg, keys); len(f)+len(inv) > 0 {
+			err = fmt.Errorf("%w; %s", err, strings.Join(append(f, inv...), "; "))
+		}
+		return nil, err
+	}
+	return keys, nil
+}
+
+// conclude turns the tasks' outcomes into the run's status and message,
+// putting the foreign keys back whatever happened: one that cannot be
+// added fails the run (RETRY adds it); one the rows do not satisfy stays
+// NOT VALID and is named in the message. cause is why the run's context
+// ended, nil if it did not.
+func (rc *runCtx) conclude(ctx context.Context, cause error, outcomes []taskOutcome, keys []catalog.SuspendedKey) (string, string) {
+	plan := rc.plan
 	status, msg := catalog.RunCompleted, fmt.Sprintf("%d of %d tables copied and verified", len(plan.Tasks), len(plan.Tasks))
 	var failed, inconsistent []string
 	for i, o := range outcomes {
@@ -142,10 +178,10 @@ func (e *Engine) execute(ctx context.Context, id string, plan *RunPlan, a *activ
 		}
 	}
 	switch {
-	case errors.Is(context.Cause(ctx), ErrStopped):
+	case errors.Is(cause, ErrStopped):
 		status, msg = catalog.RunTerminated, ErrStopped.Error()
-	case errors.Is(context.Cause(ctx), errShutdown):
-		status, msg = catalog.RunFailed, errShutdown.Error()+"; RETRY RUN '"+id+"' resumes it"
+	case errors.Is(cause, errShutdown):
+		status, msg = catalog.RunFailed, errShutdown.Error()+"; RETRY RUN '"+rc.id+"' resumes it"
 	case len(failed) > 0:
 		status, msg = catalog.RunFailed, strings.Join(failed, "; ")
 	case len(inconsistent) > 0:
@@ -153,10 +189,7 @@ func (e *Engine) execute(ctx context.Context, id string, plan *RunPlan, a *activ
 	case len(plan.Tasks) == 0:
 		msg = "no tables to copy"
 	}
-	// The keys go back whatever happened: one that cannot be added fails
-	// the run (RETRY adds it); one the rows do not satisfy stays NOT VALID
-	// and is named in the message.
-	failedKeys, invalidKeys := rc.restoreKeys(bg, keys)
+	failedKeys, invalidKeys := rc.restoreKeys(ctx, keys)
 	if len(failedKeys) > 0 && status == catalog.RunCompleted {
 		status, msg = catalog.RunFailed, strings.Join(failedKeys, "; ")
 	} else if len(failedKeys) > 0 {
@@ -165,7 +198,7 @@ func (e *Engine) execute(ctx context.Context, id string, plan *RunPlan, a *activ
 	if len(invalidKeys) > 0 {
 		msg += "; " + strings.Join(invalidKeys, "; ")
 	}
-	finish(status, msg)
+	return status, msg
 }
 
 // runTask runs the pending stages of one table.

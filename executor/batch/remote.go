@@ -1,0 +1,358 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/connectors"
+	"github.com/flowgate/flowgate/connectors/data"
+	"github.com/flowgate/flowgate/executor/runopts"
+)
+
+// Remote runs: the Temporal engine (executor/temporal) copies a run's
+// partitions on worker processes. The gateway keeps the catalog:
+// BeginRemote and EndRemote run in the gateway (as activities on its own
+// task queue) around the partition copies, which run anywhere through
+// CopyPartition. The work is the embedded engine's own: a partition is
+// PipeTable of its key range into one target transaction with its mark,
+// as in streamCopy, so a partition copied twice is loaded once.
+
+// Remote executes runs elsewhere. Execute returns when the run has ended
+// (its outcome is in the catalog) or ctx ended: with cause ErrStopped
+// after the run ended terminated; with any other cause at once, leaving
+// the run going on without this process (a gateway shutdown).
+type Remote interface {
+	Execute(ctx context.Context, runID string, plan *RunPlan, report func(Progress)) error
+}
+
+// Distributed reports whether a run's partitions go to workers: runs with
+// staging = 'none'. A staged run keeps its files in the gateway's staging
+// store and runs inside the gateway under either engine.
+func Distributed(plan *RunPlan) bool { return plan.Options["staging"] == "none" }
+
+// PartitionWork is one partition of a run to copy. It travels in workflow
+// payloads (encrypted): names and a key range, never rows or secrets.
+type PartitionWork struct {
+	RunID       string            `json:"run_id"`
+	Job         string            `json:"job"`
+	Source      string            `json:"source"`
+	Target      string            `json:"target"`
+	Task        TaskPlan          `json:"task"`
+	Part        catalog.Partition `json:"part"`
+	Options     map[string]string `json:"options"`
+	SourceWhere string            `json:"source_where,omitempty"`
+}
+
+// ID is the partition's mark and its activity id.
+func (w PartitionWork) ID() string { return partitionID(w.Task.ID, w.Part.Seq) }
+
+// RemoteTask is what BeginRemote left to do for one task.
+type RemoteTask struct {
+	TaskID int64           `json:"task_id"`
+	Copy   bool            `json:"copy"`   // its export/import stages started
+	Failed string          `json:"failed"` // BeginRemote recorded this failure
+	Parts  []PartitionWork `json:"parts"`  // partitions to copy
+}
+
+// RemotePlan is BeginRemote's answer.
+type RemotePlan struct {
+	Ended    bool         `json:"ended"` // the run failed before any copy; its status is set
+	Parallel int          `json:"parallel"`
+	Tasks    []RemoteTask `json:"tasks"`
+}
+
+// TaskResult is how a task's partition copies went.
+type TaskResult struct {
+	TaskID int64  `json:"task_id"`
+	Copy   bool   `json:"copy"`
+	Failed string `json:"failed"`
+}
+
+func (e *Engine) loadRun(ctx context.Context, runID string) (*runCtx, error) {
+	r, err := e.cfg.Catalog.GetRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := DecodePlan(r.Plan)
+	if err != nil {
+		return nil, err
+	}
+	return &runCtx{e: e, id: runID, plan: plan, opts: runopts.Values(plan.Options), watch: &activeRun{watchers: map[int]func(Progress){}}, started: time.Now()}, nil
+}
+
+// BeginRemote starts a run's attempt in the gateway: status running with
+// note as message, pre_action and foreign keys, each task's partitions
+// (derived once, as in the embedded engine) and its export and import
+// stages. Partitions already in the target are settled, not returned.
+// Calling it again for the same attempt is harmless.
+func (e *Engine) BeginRemote(ctx context.Context, runID, note string) (*RemotePlan, error) {
+	cat := e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	rc, err := e.loadRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if err := cat.SetRunStatus(bg, runID, catalog.RunRunning, note); err != nil {
+		return nil, err
+	}
+	out := &RemotePlan{Parallel: max(1, int(rc.opts.Int("batch_parallel_size"))) * max(1, int(rc.opts.Int("parallel_export")))}
+	release, err := rc.open(ctx)
+	if err != nil {
+		out.Ended = true
+		return out, cat.SetRunStatus(bg, runID, catalog.RunFailed, withNote(err.Error(), note))
+	}
+	defer release()
+	if _, err := rc.prepare(ctx); err != nil {
+		out.Ended = true
+		return out, cat.SetRunStatus(bg, runID, catalog.RunFailed, withNote(err.Error(), note))
+	}
+	stages, err := cat.Stages(bg, runID)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range rc.plan.Tasks {
+		rt, err := rc.beginTask(ctx, t, stages)
+		if err != nil {
+			return nil, err
+		}
+		out.Tasks = append(out.Tasks, rt)
+	}
+	return out, nil
+}
+
+func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.StageState) (RemoteTask, error) {
+	cat := rc.e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	rt := RemoteTask{TaskID: t.ID}
+	pending := func(name string) bool {
+		s := findStage(stages, t.ID, name).Status
+		return s != catalog.StageCompleted && s != catalog.StageSkipped
+	}
+	if err := cat.SetTaskStatus(bg, rc.id, t.ID, catalog.RunRunning, ""); err != nil {
+		return rt, err
+	}
+	if !pending(StageExport) && !pending(StageImport) {
+		return rt, nil
+	}
+	rt.Copy = true
+	for _, name := range []string{StageExport, StageImport} {
+		if _, err := cat.StartStage(bg, rc.id, t.ID, name); err != nil {
+			return rt, err
+		}
+	}
+	tc, err := rc.prepareTask(ctx, t)
+	var parts []catalog.Partition
+	if err == nil {
+		parts, err = tc.loadPartitions(ctx, true)
+	}
+	var marked map[string]bool
+	if err == nil {
+		marked, err = tc.importedMarks(ctx)
+	}
+	if err != nil {
+		rt.Failed = scrub(rc.src, err)
+		return rt, nil
+	}
+	anyDone := false
+	for _, p := range parts {
+		if partitionDone(p, marked, t.ID) {
+			anyDone = true
+			if !p.Imported {
+				if err := cat.MarkPartitionImported(bg, rc.id, t.ID, p.Seq, 0); err != nil {
+					return rt, err
+				}
+			}
+			continue
+		}
+		rt.Parts = append(rt.Parts, PartitionWork{RunID: rc.id, Job: rc.plan.Job, Source: rc.plan.Source, Target: rc.plan.Target,
+			Task: t, Part: p, Options: rc.plan.Options, SourceWhere: rc.plan.SourceWhere})
+	}
+	if !anyDone && rc.opts.Bool("enable_pk_duplicate_detect") {
+		if err := tc.detectDuplicates(ctx); err != nil {
+			rt.Failed = err.Error()
+			return rt, nil
+		}
+	}
+	// The total for percentages comes when counted; the copies do not
+	// wait for it.
+	spec := tc.exportSpec()
+	go func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		src, err := rc.e.cfg.Open(cctx, rc.plan.Source)
+		if err != nil {
+			return
+		}
+		defer src.Close()
+		if exp, err := as[data.Exporter](src, "export rows"); err == nil {
+			if n, err := exp.Count(cctx, spec); err == nil {
+				cat.SetStageTotal(cctx, rc.id, t.ID, StageExport, n)
+				cat.SetStageTotal(cctx, rc.id, t.ID, StageImport, n)
+			}
+		}
+	}()
+	return rt, nil
+}
+
+// PartitionCopied records a partition copied by a worker.
+func (e *Engine) PartitionCopied(ctx context.Context, runID string, taskID, seq, rows int64) error {
+	return e.cfg.Catalog.MarkPartitionImported(ctx, runID, taskID, seq, rows)
+}
+
+// EndRemote finishes a run's attempt in the gateway: the tasks' copy
+// stages from their results, the verification (TableDataDiff, inside both
+// databases), the foreign keys back, and the run's status, with note
+// appended to its message. cause is ErrStopped for STOP SYNC JOB.
+func (e *Engine) EndRemote(ctx context.Context, runID string, results []TaskResult, cause error, note string) (status, message string, err error) {
+	cat := e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	rc, err := e.loadRun(ctx, runID)
+	if err != nil {
+		return "", "", err
+	}
+	release, err := rc.open(ctx)
+	if err != nil {
+		msg := withNote(err.Error(), note)
+		return catalog.RunFailed, msg, cat.SetRunStatus(bg, runID, catalog.RunFailed, msg)
+	}
+	defer release()
+	byTask := map[int64]TaskResult{}
+	for _, r := range results {
+		byTask[r.TaskID] = r
+	}
+	stages, err := cat.Stages(bg, runID)
+	if err != nil {
+		return "", "", err
+	}
+	outcomes := make([]taskOutcome, len(rc.plan.Tasks))
+	for i, t := range rc.plan.Tasks {
+		outcomes[i] = rc.endTask(ctx, t, byTask[t.ID], stages, cause)
+		if err := cat.SetTaskStatus(bg, runID, t.ID, outcomes[i].status, outcomes[i].message); err != nil {
+			return "", "", err
+		}
+	}
+	saved, err := cat.SuspendedKeys(bg, runID)
+	if err != nil {
+		return "", "", err
+	}
+	var keys []catalog.SuspendedKey
+	for _, k := range saved {
+		if !k.Restored {
+			keys = append(keys, k)
+		}
+	}
+	status, message = rc.conclude(bg, cause, outcomes, keys)
+	message = withNote(message, note)
+	return status, message, cat.SetRunStatus(bg, runID, status, message)
+}
+
+func (rc *runCtx) endTask(ctx context.Context, t TaskPlan, r TaskResult, stages []catalog.StageState, cause error) taskOutcome {
+	cat := rc.e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	failed := r.Failed
+	if failed == "" && cause != nil {
+		failed = cause.Error()
+	}
+	if r.Copy {
+		parts, err := cat.Partitions(bg, rc.id, t.ID)
+		if err != nil {
+			return taskOutcome{catalog.RunFailed, err.Error()}
+		}
+		var rows int64
+		done := 0
+		for _, p := range parts {
+			if p.Imported {
+				rows += p.Rows
+				done++
+			}
+		}
+		if failed == "" && done < len(parts) {
+			failed = fmt.Sprintf("%d of %d partitions are not in the target", len(parts)-done, len(parts))
+		}
+		status, note := catalog.StageCompleted, partitionNote("copied", done, len(parts), parts)
+		if failed != "" {
+			status, note = catalog.StageFailed, failed
+		}
+		for _, name := range []string{StageExport, StageImport} {
+			if err := cat.FinishStage(bg, rc.id, t.ID, name, status, rows, 0, note); err != nil {
+				return taskOutcome{catalog.RunFailed, err.Error()}
+			}
+		}
+		if failed == "" {
+			tc := &taskCtx{rc: rc, t: t}
+			st := &stage{tc: tc, started: rc.started}
+			st.rows.Store(rows)
+			rc.operation(ctx, tc, "export", st)
+			rc.operation(ctx, tc, "import", st)
+		}
+	}
+	if failed != "" {
+		if errors.Is(cause, ErrStopped) {
+			return taskOutcome{catalog.RunTerminated, ErrStopped.Error()}
+		}
+		return taskOutcome{catalog.RunFailed, failed}
+	}
+	if s := findStage(stages, t.ID, StageDiff).Status; s == catalog.StageCompleted || s == catalog.StageSkipped {
+		return taskOutcome{status: catalog.RunCompleted}
+	}
+	tc, err := rc.prepareTask(ctx, t)
+	if err != nil {
+		return taskOutcome{catalog.RunFailed, scrub(rc.src, err)}
+	}
+	consistent, err := tc.verify(ctx)
+	if err != nil {
+		return taskOutcome{catalog.RunFailed, err.Error()}
+	}
+	if !consistent {
+		return taskOutcome{catalog.RunDataInconsistent, "source and target differ; see dataflow.run_diffs"}
+	}
+	return taskOutcome{status: catalog.RunCompleted}
+}
+
+func withNote(msg, note string) string {
+	if note == "" {
+		return msg
+	}
+	return msg + "; " + note
+}
+
+// CopyPartition copies one partition from src to dst in one target
+// transaction with its mark, counting into rows and bytes as it goes. A
+// partition already marked in the target (an earlier attempt committed
+// it) is not loaded again: done is false and n is 0.
+func CopyPartition(ctx context.Context, src, dst *Endpoint, w PartitionWork, rows, bytes *atomic.Int64) (n int64, done bool, err error) {
+	plan := &RunPlan{Job: w.Job, Source: w.Source, Target: w.Target, Tasks: []TaskPlan{w.Task}, Options: w.Options, SourceWhere: w.SourceWhere}
+	rc := &runCtx{id: w.RunID, plan: plan, opts: runopts.Values(w.Options), src: src, dst: dst}
+	tc, err := rc.prepareTask(ctx, w.Task)
+	if err != nil {
+		return 0, false, fmt.Errorf("partition %s: %s", w.ID(), scrub(src, err))
+	}
+	if err := tc.checkPartitionKey([]catalog.Partition{w.Part}); err != nil {
+		return 0, false, err
+	}
+	marked, err := tc.importedMarks(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	if marked[w.ID()] {
+		return 0, false, nil
+	}
+	n, eerr, ierr := PipeTable(ctx, ctx, tc.exporter, tc.partitionSpec(w.Part, ""), tc.importer,
+		tc.importSpec(&data.Marker{RunID: w.RunID, FileID: w.ID()}), rows, bytes)
+	if isAlreadyImported(ierr) {
+		return 0, false, nil
+	}
+	secrets := append(append([]string{}, src.Secrets...), dst.Secrets...)
+	switch {
+	case eerr != nil && (ierr == nil || !errors.Is(eerr, io.ErrClosedPipe)):
+		return 0, false, fmt.Errorf("partition %d: export: %w", w.Part.Seq, connectors.ScrubError(eerr, secrets...))
+	case ierr != nil:
+		return 0, false, fmt.Errorf("partition %d: import: %w", w.Part.Seq, connectors.ScrubError(ierr, secrets...))
+	}
+	return n, true, nil
+}

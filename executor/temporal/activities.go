@@ -1,0 +1,191 @@
+package temporal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/connectors"
+	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Gateway holds the activities that touch the catalog; only the gateway
+// registers them (on its own task queue).
+type Gateway struct {
+	Catalog *catalog.Catalog
+	Batch   *batch.Engine
+	Sealer  *catalog.Sealer
+}
+
+// BeginRun is batch.Engine.BeginRemote plus the run's endpoints, sealed.
+func (g *Gateway) BeginRun(ctx context.Context, runID, note string) (BeginResult, error) {
+	stop := heartbeatEvery(ctx, 5*time.Second, func() any { return nil })
+	defer stop()
+	plan, err := g.Batch.BeginRemote(ctx, runID, note)
+	if err != nil {
+		return BeginResult{}, err
+	}
+	out := BeginResult{Plan: *plan}
+	if plan.Ended {
+		return out, nil
+	}
+	r, err := g.Catalog.GetRun(ctx, runID)
+	if err != nil {
+		return out, err
+	}
+	p, err := batch.DecodePlan(r.Plan)
+	if err != nil {
+		return out, err
+	}
+	if out.Source, err = g.seal(ctx, p.Source); err != nil {
+		return out, err
+	}
+	out.Target, err = g.seal(ctx, p.Target)
+	return out, err
+}
+
+func (g *Gateway) seal(ctx context.Context, name string) (SealedEndpoint, error) {
+	d, err := g.Catalog.GetDatasource(ctx, name)
+	if err != nil {
+		return SealedEndpoint{}, fmt.Errorf("datasource %q: %w", name, err)
+	}
+	raw, err := json.Marshal(d.Options)
+	if err != nil {
+		return SealedEndpoint{}, err
+	}
+	sealed, err := g.Sealer.Seal(raw)
+	if err != nil {
+		return SealedEndpoint{}, err
+	}
+	return SealedEndpoint{Name: d.Name, Type: d.Type, Options: sealed}, nil
+}
+
+// PartitionCopied records a copied partition in the catalog.
+func (g *Gateway) PartitionCopied(ctx context.Context, runID string, taskID, seq, rows int64) error {
+	return g.Batch.PartitionCopied(ctx, runID, taskID, seq, rows)
+}
+
+// EndRun is batch.Engine.EndRemote.
+func (g *Gateway) EndRun(ctx context.Context, in EndInput) (RunResult, error) {
+	var cause error
+	if in.Stopped {
+		cause = batch.ErrStopped
+	}
+	// Verification can take long: say it is alive.
+	stop := heartbeatEvery(ctx, 5*time.Second, func() any { return nil })
+	defer stop()
+	status, msg, err := g.Batch.EndRemote(ctx, in.RunID, in.Results, cause, in.Note)
+	return RunResult{Status: status, Message: msg}, err
+}
+
+// Data holds the activities workers run. It never opens the catalog: the
+// datasources arrive sealed with the key the worker holds.
+type Data struct {
+	Sealer *catalog.Sealer
+}
+
+func (d *Data) open(e SealedEndpoint) (*batch.Endpoint, error) {
+	raw, err := d.Sealer.Open(e.Options)
+	if err != nil {
+		return nil, fmt.Errorf("datasource %q: cannot open its sealed options: this worker's secret key (--secret-key-file) is not the gateway's", e.Name)
+	}
+	var opts map[string]string
+	if err := json.Unmarshal(raw, &opts); err != nil {
+		return nil, fmt.Errorf("datasource %q: %w", e.Name, err)
+	}
+	t, ok := connectors.Lookup(e.Type)
+	if !ok {
+		return nil, fmt.Errorf("datasource %q has type %s, which this worker does not know", e.Name, e.Type)
+	}
+	ep := &batch.Endpoint{Name: e.Name, Type: e.Type, Secrets: t.Secrets(opts)}
+	c, err := t.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open datasource %q: %w", e.Name, connectors.ScrubError(err, ep.Secrets...))
+	}
+	ep.Conn = c
+	return ep, nil
+}
+
+// CopyPartition copies one partition, heartbeating its progress; a
+// cancelled copy rolls its transaction back.
+func (d *Data) CopyPartition(ctx context.Context, in CopyInput) (CopyResult, error) {
+	src, err := d.open(in.Source)
+	if err != nil {
+		return CopyResult{}, retryable(err)
+	}
+	defer src.Close()
+	dst, err := d.open(in.Target)
+	if err != nil {
+		return CopyResult{}, retryable(err)
+	}
+	defer dst.Close()
+	var rows, bytes atomic.Int64
+	stop := heartbeatEvery(ctx, 2*time.Second, func() any { return Progress{Rows: rows.Load(), Bytes: bytes.Load()} })
+	n, loaded, err := batch.CopyPartition(ctx, src, dst, in.Work, &rows, &bytes)
+	stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			return CopyResult{}, ctx.Err()
+		}
+		return CopyResult{}, retryable(err)
+	}
+	return CopyResult{Rows: n, Loaded: loaded}, nil
+}
+
+// heartbeatEvery heartbeats with details() until stop is called.
+func heartbeatEvery(ctx context.Context, every time.Duration, details func() any) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if v := details(); v != nil {
+					activity.RecordHeartbeat(ctx, v)
+				} else {
+					activity.RecordHeartbeat(ctx)
+				}
+			}
+		}
+	}()
+	return func() {
+		select {
+		case <-done:
+		default:
+			close(done)
+		}
+	}
+}
+
+// retryable marks errors another attempt cannot fix (the databases
+// refused the statement or the data: a constraint, a type, a privilege)
+// as not retryable, so the run fails with the database's words at once;
+// connection trouble and the rest are retried, on any worker.
+func retryable(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		class := pe.Code[:2]
+		if class != "08" && class != "40" && class != "53" && class != "57" && class != "58" {
+			return temporal.NewNonRetryableApplicationError(err.Error(), "database", nil)
+		}
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number >= 1000 && me.Number < 2000 && me.Number != 1205 && me.Number != 1213 && !strings.Contains(me.Message, "connect") {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "database", nil)
+	}
+	return err
+}

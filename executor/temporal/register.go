@@ -1,0 +1,25 @@
+package temporal
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Register registers the workflows (the gateway runs them; the replay
+// test too).
+func Register(r worker.WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(BatchRun, workflow.RegisterOptions{Name: WorkflowBatchRun})
+}
+
+// RegisterGateway registers the catalog's activities.
+func RegisterGateway(r worker.ActivityRegistry, g *Gateway) {
+	r.RegisterActivityWithOptions(g.BeginRun, activity.RegisterOptions{Name: ActivityBeginRun})
+	r.RegisterActivityWithOptions(g.PartitionCopied, activity.RegisterOptions{Name: ActivityPartitionMk})
+	r.RegisterActivityWithOptions(g.EndRun, activity.RegisterOptions{Name: ActivityEndRun})
+}
+
+// RegisterData registers the activities workers run.
+func RegisterData(r worker.ActivityRegistry, d *Data) {
+	r.RegisterActivityWithOptions(d.CopyPartition, activity.RegisterOptions{Name: ActivityPartitionRun})
+}
