@@ -36,7 +36,7 @@ var (
 	rows     = flag.Int("rows", 2_000_000, "rows in the lineitem table")
 	pgURL    = flag.String("pg", envOr("FLOWGATE_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL admin URL")
 	myDSN    = flag.String("mysql", envOr("FLOWGATE_BENCH_MYSQL", "root@tcp(127.0.0.1:3306)/"), "MySQL/MariaDB admin DSN (go-sql-driver form)")
-	only     = flag.String("only", "", "comma-separated scenarios to run (pipe,none,staged,mysql,hashdiff,scan,files,cdc,cdcmysql,mq); empty = all")
+	only     = flag.String("only", "", "comma-separated scenarios to run (pipe,none,staged,mysql,hashdiff,scan,files,cdc,cdcmysql,mq,temporal); empty = all")
 	keepData = flag.Bool("keep", false, "keep the bench databases")
 )
 
@@ -227,6 +227,13 @@ func run(ctx context.Context) error {
 		rs, err := cdcMySQLScenarios(ctx, g)
 		if err != nil {
 			return fmt.Errorf("cdcmysql: %w", err)
+		}
+		results = append(results, rs...)
+	}
+	if want("temporal") {
+		rs, err := temporalScenarios(ctx, g, fg, dst, pgOpts)
+		if err != nil {
+			return fmt.Errorf("temporal: %w", err)
 		}
 		results = append(results, rs...)
 	}

@@ -61,8 +61,9 @@ type RemoteTask struct {
 
 // RemotePlan is BeginRemote's answer.
 type RemotePlan struct {
-	Ended    bool         `json:"ended"` // the run failed before any copy; its status is set
-	Parallel int          `json:"parallel"`
+	Ended    bool         `json:"ended"`    // the run failed before any copy; its status is set
+	Parallel int          `json:"parallel"` // partition copies at once in all
+	PerTask  int          `json:"per_task"` // ... and of one table
 	Tasks    []RemoteTask `json:"tasks"`
 }
 
@@ -100,7 +101,8 @@ func (e *Engine) BeginRemote(ctx context.Context, runID, note string) (*RemotePl
 	if err := cat.SetRunStatus(bg, runID, catalog.RunRunning, note); err != nil {
 		return nil, err
 	}
-	out := &RemotePlan{Parallel: max(1, int(rc.opts.Int("batch_parallel_size"))) * max(1, int(rc.opts.Int("parallel_export")))}
+	perTask := max(1, int(rc.opts.Int("parallel_export")))
+	out := &RemotePlan{Parallel: max(1, int(rc.opts.Int("batch_parallel_size"))) * perTask, PerTask: perTask}
 	release, err := rc.open(ctx)
 	if err != nil {
 		out.Ended = true

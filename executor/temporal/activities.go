@@ -2,10 +2,12 @@ package temporal
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,16 +90,58 @@ func (g *Gateway) EndRun(ctx context.Context, in EndInput) (RunResult, error) {
 }
 
 // Data holds the activities workers run. It never opens the catalog: the
-// datasources arrive sealed with the key the worker holds.
+// datasources arrive sealed with the key the worker holds. Opened
+// datasources are kept for the next partitions (a run's partitions share
+// them, as in the embedded engine) and closed after two idle minutes.
 type Data struct {
 	Sealer *catalog.Sealer
+	mu     sync.Mutex
+	opened map[[32]byte]*openedEndpoint
 }
 
-func (d *Data) open(e SealedEndpoint) (*batch.Endpoint, error) {
+type openedEndpoint struct {
+	ep    *batch.Endpoint
+	users int
+	idle  time.Time
+}
+
+// acquire opens e or reuses it; release gives it back.
+func (d *Data) acquire(e SealedEndpoint) (ep *batch.Endpoint, release func(), err error) {
 	raw, err := d.Sealer.Open(e.Options)
 	if err != nil {
-		return nil, fmt.Errorf("datasource %q: cannot open its sealed options: this worker's secret key (--secret-key-file) is not the gateway's", e.Name)
+		return nil, nil, fmt.Errorf("datasource %q: cannot open its sealed options: this worker's secret key (--secret-key-file) is not the gateway's", e.Name)
 	}
+	key := sha256.Sum256(append([]byte(e.Name+"\x00"+e.Type+"\x00"), raw...))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.opened == nil {
+		d.opened = map[[32]byte]*openedEndpoint{}
+	}
+	for k, o := range d.opened {
+		if o.users == 0 && time.Since(o.idle) > 2*time.Minute {
+			o.ep.Close()
+			delete(d.opened, k)
+		}
+	}
+	o, ok := d.opened[key]
+	if !ok {
+		ep, err := d.open(e, raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		o = &openedEndpoint{ep: ep}
+		d.opened[key] = o
+	}
+	o.users++
+	return o.ep, func() {
+		d.mu.Lock()
+		o.users--
+		o.idle = time.Now()
+		d.mu.Unlock()
+	}, nil
+}
+
+func (d *Data) open(e SealedEndpoint, raw []byte) (*batch.Endpoint, error) {
 	var opts map[string]string
 	if err := json.Unmarshal(raw, &opts); err != nil {
 		return nil, fmt.Errorf("datasource %q: %w", e.Name, err)
@@ -118,16 +162,16 @@ func (d *Data) open(e SealedEndpoint) (*batch.Endpoint, error) {
 // CopyPartition copies one partition, heartbeating its progress; a
 // cancelled copy rolls its transaction back.
 func (d *Data) CopyPartition(ctx context.Context, in CopyInput) (CopyResult, error) {
-	src, err := d.open(in.Source)
+	src, releaseSrc, err := d.acquire(in.Source)
 	if err != nil {
 		return CopyResult{}, retryable(err)
 	}
-	defer src.Close()
-	dst, err := d.open(in.Target)
+	defer releaseSrc()
+	dst, releaseDst, err := d.acquire(in.Target)
 	if err != nil {
 		return CopyResult{}, retryable(err)
 	}
-	defer dst.Close()
+	defer releaseDst()
 	var rows, bytes atomic.Int64
 	stop := heartbeatEvery(ctx, 2*time.Second, func() any { return Progress{Rows: rows.Load(), Bytes: bytes.Load()} })
 	n, loaded, err := batch.CopyPartition(ctx, src, dst, in.Work, &rows, &bytes)

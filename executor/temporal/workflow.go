@@ -127,22 +127,33 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 			queue = append(queue, t.Parts...)
 		}
 	}
+	// As in the embedded engine: parallel_export partitions of a table at
+	// once, batch_parallel_size tables at once.
+	perTask := max(1, begin.Plan.PerTask)
 	var marks []workflow.Future
 	running := 0
+	busy := map[int64]int{}
 	sel := workflow.NewSelector(ctx)
 	for {
-		for running < max(1, begin.Plan.Parallel) && len(queue) > 0 && ctx.Err() == nil {
-			w := queue[0]
-			queue = queue[1:]
+		for i := 0; i < len(queue) && running < max(1, begin.Plan.Parallel) && ctx.Err() == nil; {
+			w := queue[i]
 			r := &results[index[w.Task.ID]]
 			if r.Failed != "" {
-				continue // the task failed: its other partitions wait for RETRY
+				queue = append(queue[:i], queue[i+1:]...) // the task failed: its other partitions wait for RETRY
+				continue
 			}
+			if busy[w.Task.ID] >= perTask {
+				i++
+				continue
+			}
+			queue = append(queue[:i], queue[i+1:]...)
 			f := workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, w.ID()), ActivityPartitionRun,
 				CopyInput{Work: w, Source: begin.Source, Target: begin.Target})
 			running++
+			busy[w.Task.ID]++
 			sel.AddFuture(f, func(f workflow.Future) {
 				running--
+				busy[w.Task.ID]--
 				var out CopyResult
 				if err := f.Get(ctx, &out); err != nil {
 					if ctx.Err() == nil && r.Failed == "" {
