@@ -254,6 +254,12 @@ func (e *Engine) Start(ctx context.Context, j *catalog.Job, trigger string) (*Ha
 	if err != nil {
 		return nil, err
 	}
+	if e.cfg.Remote != nil && Distributed(plan) {
+		if err := e.cfg.Remote.Check(ctx); err != nil {
+			return nil, planErr("08006", "Runs already started wait for it and go on; start this one when it is back, or run the gateway with --engine embedded.",
+				"cannot start the run: %s", err.Error())
+		}
+	}
 	tasks := make([]catalog.RunTask, len(plan.Tasks))
 	for i, t := range plan.Tasks {
 		tasks[i] = catalog.RunTask{ID: t.ID, SourceTable: qualify(t.SourceSchema, t.SourceTable), TargetTable: qualify(t.TargetSchema, t.TargetTable)}
@@ -370,6 +376,11 @@ func (e *Engine) Retry(ctx context.Context, runID, stage string) (*Handle, error
 	var plan RunPlan
 	if err := json.Unmarshal(r.Plan, &plan); err != nil {
 		return nil, fmt.Errorf("run %s: decode plan: %w", runID, err)
+	}
+	if e.cfg.Remote != nil && Distributed(&plan) {
+		if err := e.cfg.Remote.Check(ctx); err != nil {
+			return nil, planErr("08006", "Retry when it is back, or run the gateway with --engine embedded.", "cannot retry the run: %s", err.Error())
+		}
 	}
 	stages, err := e.cfg.Catalog.Stages(ctx, runID)
 	if err != nil {

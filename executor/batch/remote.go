@@ -28,6 +28,8 @@ import (
 // the run going on without this process (a gateway shutdown).
 type Remote interface {
 	Execute(ctx context.Context, runID string, plan *RunPlan, report func(Progress)) error
+	// Check tells whether a run could start now.
+	Check(ctx context.Context) error
 }
 
 // Distributed reports whether a run's partitions go to workers: runs with

@@ -132,6 +132,16 @@ func (g *Engine) Execute(ctx context.Context, runID string, plan *batch.RunPlan,
 	}
 }
 
+// Check implements batch.Remote: Temporal answers within 5 seconds.
+func (g *Engine) Check(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := g.c.CheckHealth(cctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("Temporal at %s does not answer: %w", g.o.Address, err)
+	}
+	return nil
+}
+
 func (g *Engine) running(ctx context.Context, wid string) bool {
 	d, err := g.c.DescribeWorkflowExecution(ctx, wid, "")
 	if err != nil {

@@ -101,10 +101,11 @@ func (p *proc) kill9() {
 // cluster is one test's Temporal settings: its own task queue, so tests
 // in the same server never see each other's tasks.
 type cluster struct {
-	t     testing.TB
-	queue string
-	dir   string
-	key   string // the secret key file gateways and workers share
+	t                  testing.TB
+	queue              string
+	dir                string
+	key                string // the secret key file gateways and workers share
+	address, namespace string // the shared server's unless set
 }
 
 func newCluster(t testing.TB) *cluster {
@@ -118,7 +119,11 @@ func newCluster(t testing.TB) *cluster {
 }
 
 func (c *cluster) temporalArgs() []string {
-	return []string{"--temporal-address", server.GetFrontendHostPort(), "--temporal-namespace", server.GetDefaultNamespace(), "--temporal-task-queue", c.queue}
+	addr, ns := server.GetFrontendHostPort(), server.GetDefaultNamespace()
+	if c.address != "" {
+		addr, ns = c.address, c.namespace
+	}
+	return []string{"--temporal-address", addr, "--temporal-namespace", ns, "--temporal-task-queue", c.queue}
 }
 
 // gateway is a flowgate gateway under --engine temporal.

@@ -2,6 +2,7 @@ package temporal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -324,5 +326,33 @@ func TestTemporalUnreachableAtStart(t *testing.T) {
 	case <-time.After(40 * time.Second):
 		p.kill9()
 		t.Fatal("the gateway did not exit without Temporal")
+	}
+}
+
+// Temporal going away after the start: a new run is refused with 08006
+// and a message saying what to do; the session stays usable.
+func TestTemporalUnreachableLater(t *testing.T) {
+	own := temporaltest.NewServer(temporaltest.WithT(t))
+	pg := testbed.Postgres(t)
+	srcDB, dstDB := shop(t, pg, 1, 100)
+	c := newCluster(t)
+	c.address, c.namespace = own.GetFrontendHostPort(), own.GetDefaultNamespace()
+	g := c.gateway()
+	conn := g.connect()
+	exec1(t, conn, pgDatasource("src", pg, srcDB))
+	exec1(t, conn, pgDatasource("dst", pg, dstDB))
+	exec1(t, conn, `CREATE SYNC JOB later FROM src.public.t1 TO dst.public.t1 MODE BATCH WITH (staging = 'none')`)
+	own.Stop()
+	_, err := conn.Exec(context.Background(), `RUN SYNC JOB later`)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "08006" || !strings.Contains(pe.Message, "Temporal at") || pe.Hint == "" {
+		t.Fatalf("RUN without Temporal: %v", err)
+	}
+	var one int
+	queryRow(t, conn, `SELECT 1`, &one)
+	var runs int64
+	queryRow(t, conn, `SELECT count(*) FROM dataflow.runs WHERE job = 'later'`, &runs)
+	if one != 1 || runs != 0 {
+		t.Fatalf("session after the refusal: %d, runs %d", one, runs)
 	}
 }
