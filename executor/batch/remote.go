@@ -85,7 +85,12 @@ func (e *Engine) loadRun(ctx context.Context, runID string) (*runCtx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runCtx{e: e, id: runID, plan: plan, opts: runopts.Values(plan.Options), watch: &activeRun{watchers: map[int]func(Progress){}}, started: time.Now()}, nil
+	// The operations' times (dataflow.overview) count from the run's start.
+	started, err := time.Parse(catalog.TimeFormat, r.StartedAt)
+	if err != nil {
+		started = time.Now()
+	}
+	return &runCtx{e: e, id: runID, plan: plan, opts: runopts.Values(plan.Options), watch: &activeRun{watchers: map[int]func(Progress){}}, started: started}, nil
 }
 
 // BeginRemote starts a run's attempt in the gateway: status running with
