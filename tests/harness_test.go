@@ -30,21 +30,10 @@ import (
 var flowgateBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "flowgate-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	flowgateBin = filepath.Join(dir, "flowgate")
-	build := exec.Command("go", "build", "-o", flowgateBin, "github.com/flowgate/flowgate/cmd/flowgate")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build flowgate:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	// testbed.Main exits without returning: it removes dir itself.
-	testbed.Main(m, func() { os.RemoveAll(dir) })
+	bin, remove := testbed.BuildFlowgate()
+	flowgateBin = bin
+	// testbed.Main exits without returning: it removes the binary itself.
+	testbed.Main(m, remove)
 }
 
 // gateway is one running flowgate process.

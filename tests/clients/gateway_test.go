@@ -25,21 +25,10 @@ import (
 var flowgateBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "flowgate-clients-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	flowgateBin = filepath.Join(dir, "flowgate")
-	build := exec.Command("go", "build", "-o", flowgateBin, "github.com/flowgate/flowgate/cmd/flowgate")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build flowgate:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	bin, remove := testbed.BuildFlowgate()
+	flowgateBin = bin
 	// A PostgreSQL for the differential replay (replay_oracle_test.go).
-	testbed.Main(m, func() { os.RemoveAll(dir) })
+	testbed.Main(m, remove)
 }
 
 // gateway is one running flowgate with a fresh catalog.

@@ -29,21 +29,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "flowgate-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	flowgateBin = filepath.Join(dir, "flowgate")
-	build := exec.Command("go", "build", "-o", flowgateBin, "github.com/flowgate/flowgate/cmd/flowgate")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build flowgate:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	bin, remove := testbed.BuildFlowgate()
+	flowgateBin = bin
 	server = temporaltest.NewServer()
-	testbed.Main(m, func() { os.RemoveAll(dir) }, server.Stop)
+	testbed.Main(m, remove, server.Stop)
 }
 
 // proc is one flowgate process (gateway or worker) with its log.
