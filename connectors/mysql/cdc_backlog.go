@@ -11,8 +11,9 @@ import (
 var _ cdc.Backlogger = (*stream)(nil)
 
 // A stream is behind when the server's binary log ends more than
-// backlogBytes past what it delivered; the end is read at most every
-// backlogEvery.
+// backlogBytes past what it read (events of other tables included: what
+// was delivered says nothing while they pass); the end is read at most
+// every backlogEvery.
 const (
 	backlogBytes = 4 << 20
 	backlogEvery = 250 * time.Millisecond
@@ -21,9 +22,16 @@ const (
 // backlog is what the stream knows of the server's binlog end.
 type backlog struct {
 	mu      sync.Mutex
+	pos     binlogPos // where the stream has read to
 	at      time.Time // when the end was last asked for
 	reading bool
 	behind  bool
+}
+
+func (b *backlog) read(p binlogPos) {
+	b.mu.Lock()
+	b.pos = p
+	b.mu.Unlock()
 }
 
 // Backlog implements cdc.Backlogger: while the stream catches up, the
@@ -60,9 +68,9 @@ func (s *stream) readEnd() {
 	if err != nil {
 		return
 	}
-	s.mu.Lock()
-	last := s.last
-	s.mu.Unlock()
+	s.backlog.mu.Lock()
+	last := s.backlog.pos
+	s.backlog.mu.Unlock()
 	switch c := comparePos(end.binlogPos, last); {
 	case c > 0 && end.File != last.File:
 		behind = true

@@ -183,6 +183,7 @@ func (s *stream) begin(ctx context.Context) error {
 	s.mu.Lock()
 	s.bl, s.pending = bl, ev
 	s.pos, s.last, s.acked = s.start.binlogPos, s.start.binlogPos, s.start
+	s.backlog.read(s.pos)
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
@@ -291,6 +292,7 @@ func (s *stream) handle(ctx context.Context, ev *binlog.Event) error {
 	if ev.Header.LogPos != 0 || ev.Header.Type == binlog.EventRotate {
 		if ev.Next.File != "" {
 			s.pos = binlogPos(ev.Next)
+			s.backlog.read(s.pos)
 		}
 	}
 	switch d := ev.Data.(type) {

@@ -71,6 +71,8 @@ type stream struct {
 	// consumed: a later Next must not go on as if it had been delivered.
 	broken error
 
+	backlog backlog
+
 	mu    sync.Mutex
 	last  pglogrepl.LSN // the last position Next delivered
 	acked pglogrepl.LSN // the highest position acknowledged
