@@ -13,9 +13,14 @@ import (
 
 // Batching bounds: changes handed to the applier at once, and rows a
 // target transaction takes before it commits at the next source commit.
+// liveTxAge is how long a target transaction may stay open at a source
+// commit while the source has no backlog: a live stream arrives without
+// gaps at 5,000 changes per second and would otherwise commit only at
+// checkpoint_interval, which is what its rows' lag then is.
 const (
 	applyChunk = 10000
 	maxTxRows  = 50000
+	liveTxAge  = 100 * time.Millisecond
 )
 
 // streamer is one attempt's apply loop.
@@ -179,6 +184,13 @@ func (s *streamer) run(ctx context.Context) error {
 					return s.stopNow(ctx)
 				}
 			}
+			// Ran dry after events that were not a commit (a keepalive
+			// behind the last transaction of a burst): commit what waits.
+			if s.tx != nil && !s.inSourceTx && !s.careful && s.lastPos != s.committed && s.idle(events.len()) {
+				if err := s.commit(ctx); err != nil {
+					return s.rejected(ctx, err)
+				}
+			}
 		}
 	}
 }
@@ -294,7 +306,9 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 		if s.careful {
 			return s.commitCareful(ctx)
 		}
-		if s.idle(queued) || s.txRows >= maxTxRows || time.Since(s.txStart) >= s.interval || s.maxTxBytes > 0 && s.txBytes >= s.maxTxBytes {
+		age := time.Since(s.txStart)
+		if s.idle(queued) || s.txRows >= maxTxRows || age >= s.interval || s.maxTxBytes > 0 && s.txBytes >= s.maxTxBytes ||
+			s.maxTxBytes == 0 && age >= liveTxAge && !s.backlog() {
 			if err := s.commit(ctx); err != nil {
 				return s.rejected(ctx, err)
 			}
@@ -346,11 +360,13 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 // idle reports whether nothing more waits to be applied: no event is
 // queued, and the source knows of no backlog (Backlogger).
 func (s *streamer) idle(queued int) bool {
-	if queued > 0 {
-		return false
-	}
+	return queued == 0 && !s.backlog()
+}
+
+// backlog reports whether the source says it is behind (Backlogger).
+func (s *streamer) backlog() bool {
 	b, ok := s.stream.(change.Backlogger)
-	return !ok || !b.Backlog()
+	return ok && b.Backlog()
 }
 
 // endSourceTx settles the source transaction that ended at pos: a bad one
