@@ -145,7 +145,7 @@ func (c *Conn) createCheckpointTable(ctx context.Context, name string) error {
 func (c *Conn) createIgnoringRace(ctx context.Context, q string) error {
 	_, err := c.pool.Exec(ctx, q)
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P06" || pe.Code == "42P07") {
+	if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P06" || pe.Code == "42P07" || pe.Code == "42710") {
 		return nil
 	}
 	return err

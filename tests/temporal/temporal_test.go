@@ -33,6 +33,9 @@ func TestTemporalPartitionsOnTwoWorkersSurviveKill9(t *testing.T) {
 	exec1(t, conn, pgDatasource("dst", pg, dstDB))
 	exec1(t, conn, `CREATE SYNC JOB big FROM DATABASE src TO DATABASE dst MODE BATCH
 		WITH (staging = 'none', export_batch_rows = 50000, parallel_export = 2, batch_parallel_size = 2, algorithm = 'hashdiff')`)
+	// The target's tables stay locked until both workers hold copies, so
+	// a fast machine cannot finish the run before the kill.
+	release := lockTables(t, pg, dstDB, "t1", "t2", "t3", "t4")
 	exec1(t, conn, `RUN SYNC JOB big`)
 	runID := lastRun(t, conn, "big")
 
@@ -46,6 +49,7 @@ func TestTemporalPartitionsOnTwoWorkersSurviveKill9(t *testing.T) {
 		t.Fatalf("want the kill mid-run: %d of %d partitions imported", imported, total)
 	}
 	w1.kill9()
+	release()
 	t.Logf("killed worker %d with %d of %d partitions imported (busy seen: %v)", seen[0], imported, total, seen)
 
 	status, msg := waitRun(t, conn, runID, 8*time.Minute)
@@ -72,6 +76,31 @@ func TestTemporalPartitionsOnTwoWorkersSurviveKill9(t *testing.T) {
 	if workers < 2 {
 		t.Errorf("dataflow.workers lists %d workers, want both", workers)
 	}
+}
+
+// lockTables holds a SHARE lock on tables of db, which lets the run
+// plan and read but holds its writes, until release is called (or the
+// test ends).
+func lockTables(t testing.TB, pg *testbed.PG, db string, tables ...string) (release func()) {
+	t.Helper()
+	conn := pg.Connect(t, db)
+	tx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(context.Background(), "LOCK TABLE "+strings.Join(tables, ", ")+" IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if err := tx.Commit(context.Background()); err != nil {
+				t.Errorf("release table locks: %v", err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
 
 // waitWorkersBusy waits until every worker has been seen running copies
@@ -122,10 +151,12 @@ func TestTemporalGatewayKill9RunGoesOn(t *testing.T) {
 	exec1(t, conn, pgDatasource("dst", pg, dstDB))
 	exec1(t, conn, `CREATE SYNC JOB gk FROM DATABASE src TO DATABASE dst MODE BATCH
 		WITH (staging = 'none', export_batch_rows = 30000, parallel_export = 2, batch_parallel_size = 2)`)
+	release := lockTables(t, pg, dstDB, "t1", "t2")
 	exec1(t, conn, `RUN SYNC JOB gk`)
 	runID := lastRun(t, conn, "gk")
 	waitWorkersBusy(t, conn, []*proc{w}, 3*time.Minute)
 	g.kill9()
+	release()
 	// The worker keeps copying while the gateway is away.
 	d := pg.Connect(t, dstDB)
 	var before, after int64
