@@ -37,6 +37,19 @@ type Config struct {
 	Open    batch.Opener
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Remote, when set, runs the pipelines on other processes (--engine
+	// temporal); this Engine keeps the runs' bookkeeping and follows them.
+	Remote Remote
+}
+
+// Remote runs a CDC run's pipeline elsewhere (executor/temporal).
+type Remote interface {
+	// ExecuteCDC runs the run (or follows it, when it already runs there)
+	// until it ends, recording it in the catalog (ApplyRecord,
+	// FinishRemote). Cancelling ctx with cause ErrStopped stops the run;
+	// another cause leaves it running without this process. ready is
+	// called once the run streams; report gets its progress.
+	ExecuteCDC(ctx context.Context, runID, job string, fromSnapshot bool, report func(batch.Progress), ready func()) error
 }
 
 // Engine starts, stops and resumes CDC runs.
@@ -45,6 +58,9 @@ type Engine struct {
 	mu     sync.Mutex
 	active map[string]*activeRun // by job
 	wg     sync.WaitGroup
+
+	applyMu sync.Mutex
+	applied map[string]*applied // by run: Records of remote attempts
 }
 
 // New makes an Engine.
@@ -52,7 +68,7 @@ func New(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Engine{cfg: cfg, active: map[string]*activeRun{}}
+	return &Engine{cfg: cfg, active: map[string]*activeRun{}, applied: map[string]*applied{}}
 }
 
 // Errors of Start and Stop.
@@ -66,6 +82,7 @@ var (
 
 type activeRun struct {
 	id, job   string
+	rec       Recorder                // where the attempt's writes go
 	cancel    context.CancelCauseFunc // hard stop, after a graceful one timed out
 	stop      chan struct{}           // closed by STOP or shutdown
 	stopOnce  sync.Once
@@ -202,6 +219,13 @@ func (e *Engine) Resume(ctx context.Context) error {
 		if _, busy := e.active[job]; busy {
 			continue
 		}
+		if e.cfg.Remote != nil {
+			// Its workflow went on without this process (or continues
+			// it); the workflow counts its own restarts.
+			e.cfg.Logger.Info("CDC run followed on the remote engine", "job", job, "run", id)
+			e.launch(job, id, false)
+			continue
+		}
 		e.cfg.Logger.Info("CDC run continues from its checkpoint", "job", job, "run", id)
 		if err := e.cfg.Catalog.CountCDCRestart(ctx, job); err != nil {
 			return err
@@ -221,8 +245,8 @@ func qualify(s, t string) string {
 // launch runs the job in the background; e.mu is held.
 func (e *Engine) launch(job, id string, fromSnapshot bool) *Handle {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	a := &activeRun{id: id, job: job, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}),
-		ready: make(chan struct{}), watchers: map[int]func(batch.Progress){}, resub: make(chan struct{}, 1)}
+	a := newActiveRun(id, job, catalogRecorder{e.cfg.Catalog})
+	a.cancel = cancel
 	e.active[job] = a
 	e.wg.Add(1)
 	go func() {
@@ -235,9 +259,18 @@ func (e *Engine) launch(job, id string, fromSnapshot bool) *Handle {
 			e.mu.Unlock()
 			cancel(nil)
 		}()
+		if e.cfg.Remote != nil {
+			e.follow(ctx, a, fromSnapshot)
+			return
+		}
 		e.execute(ctx, a, fromSnapshot)
 	}()
 	return &Handle{RunID: id, Done: a.done, Ready: a.ready, run: a}
+}
+
+func newActiveRun(id, job string, rec Recorder) *activeRun {
+	return &activeRun{id: id, job: job, rec: rec, stop: make(chan struct{}), done: make(chan struct{}),
+		ready: make(chan struct{}), watchers: map[int]func(batch.Progress){}, resub: make(chan struct{}, 1)}
 }
 
 // Stop asks the job's run to apply what it read, checkpoint and end

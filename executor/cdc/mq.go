@@ -97,6 +97,9 @@ func (e *Engine) planFromTarget(ctx context.Context, j *catalog.Job, ep *endpoin
 // read its subscription again from there; false when the job does not run
 // in this process.
 func (e *Engine) Resubscribe(job string) bool {
+	if e.cfg.Remote != nil {
+		return false // a remote attempt reads the topics when it starts
+	}
 	e.mu.Lock()
 	a, ok := e.active[job]
 	e.mu.Unlock()
@@ -187,7 +190,7 @@ func excerpt(b []byte) string {
 // error_limit.
 func (s *streamer) badRecord(ctx context.Context, taskID int64, origin string, raw []byte, err error) error {
 	bg := context.WithoutCancel(ctx)
-	added, cerr := s.e.cfg.Catalog.AddRunError(bg, catalog.RunError{RunID: s.a.id, TaskID: taskID, Position: origin, Error: err.Error(), Record: excerpt(raw)})
+	added, cerr := s.a.rec.AddRunError(bg, catalog.RunError{RunID: s.a.id, TaskID: taskID, Position: origin, Error: err.Error(), Record: excerpt(raw)})
 	if cerr != nil {
 		return cerr
 	}
@@ -259,7 +262,7 @@ func (s *streamer) reportPartitions(ctx context.Context) {
 	for i, p := range parts {
 		offs[i] = catalog.MQOffset{Topic: p.Topic, Partition: p.Partition, Committed: p.Committed, HighWatermark: p.HighWatermark}
 	}
-	if err := s.e.cfg.Catalog.RecordMQOffsets(context.WithoutCancel(ctx), s.job, offs); err != nil {
+	if err := s.a.rec.RecordMQOffsets(context.WithoutCancel(ctx), s.job, offs); err != nil {
 		s.e.cfg.Logger.Error("record partition offsets", "job", s.job, "err", err)
 	}
 }

@@ -122,8 +122,14 @@ func (e *Engine) message(err error) string {
 
 // finish ends the run and its open stages.
 func (e *Engine) finish(ctx context.Context, a *activeRun, status, msg string) {
+	e.finishRun(ctx, a.id, status, msg)
+	a.report(batch.Progress{RunID: a.id, Message: status + ": " + msg})
+}
+
+// finishRun ends a run and its open stages in the catalog.
+func (e *Engine) finishRun(ctx context.Context, runID, status, msg string) {
 	cat := e.cfg.Catalog
-	stages, _ := cat.Stages(ctx, a.id)
+	stages, _ := cat.Stages(ctx, runID)
 	stageStatus := catalog.StageCompleted
 	if status == catalog.RunFailed {
 		stageStatus = catalog.StageFailed
@@ -135,25 +141,24 @@ func (e *Engine) finish(ctx context.Context, a *activeRun, status, msg string) {
 			if stageStatus == catalog.StageFailed {
 				smsg = msg
 			}
-			cat.FinishStage(ctx, a.id, s.TaskID, s.Stage, stageStatus, s.Rows, s.Bytes, smsg)
+			cat.FinishStage(ctx, runID, s.TaskID, s.Stage, stageStatus, s.Rows, s.Bytes, smsg)
 		case catalog.StagePending:
-			cat.FinishStage(ctx, a.id, s.TaskID, s.Stage, catalog.StageSkipped, 0, 0, "")
+			cat.FinishStage(ctx, runID, s.TaskID, s.Stage, catalog.StageSkipped, 0, 0, "")
 		}
 	}
-	tasks, _ := cat.RunTasks(ctx, a.id)
+	tasks, _ := cat.RunTasks(ctx, runID)
 	for _, t := range tasks {
-		cat.SetTaskStatus(ctx, a.id, t.ID, status, "")
+		cat.SetTaskStatus(ctx, runID, t.ID, status, "")
 	}
-	if err := cat.SetRunStatus(ctx, a.id, status, msg); err != nil {
-		e.cfg.Logger.Error("record CDC run end", "run", a.id, "err", err)
+	if err := cat.SetRunStatus(ctx, runID, status, msg); err != nil {
+		e.cfg.Logger.Error("record CDC run end", "run", runID, "err", err)
 	}
-	a.report(batch.Progress{RunID: a.id, Message: status + ": " + msg})
 }
 
 // attempt opens both sides, snapshots when the target has no checkpoint,
 // and streams until stopped or an error.
 func (e *Engine) attempt(ctx context.Context, a *activeRun, j *catalog.Job, opts runopts.Values, clearFirst bool) error {
-	cat := e.cfg.Catalog
+	cat := a.rec
 	bg := context.WithoutCancel(ctx)
 	ep, err := e.open(ctx, j)
 	if err != nil {
@@ -265,11 +270,8 @@ func (e *Engine) attempt(ctx context.Context, a *activeRun, j *catalog.Job, opts
 
 // skipSnapshot marks pending Snapshot stages skipped.
 func (e *Engine) skipSnapshot(ctx context.Context, a *activeRun, tables []*table) {
-	stages, _ := e.cfg.Catalog.Stages(ctx, a.id)
-	for _, s := range stages {
-		if s.Stage == StageSnapshot && s.Status == catalog.StagePending {
-			e.cfg.Catalog.FinishStage(ctx, a.id, s.TaskID, StageSnapshot, catalog.StageSkipped, 0, 0, "")
-		}
+	for _, tb := range tables {
+		a.rec.SkipPendingStage(ctx, a.id, tb.task.ID, StageSnapshot)
 	}
 }
 
@@ -318,7 +320,7 @@ func (e *Engine) snapshot(ctx context.Context, a *activeRun, plan *Plan, tables 
 }
 
 func (e *Engine) snapshotTable(ctx context.Context, a *activeRun, plan *Plan, tb *table, ep *endpoints, id string) (int64, error) {
-	cat := e.cfg.Catalog
+	cat := a.rec
 	bg := context.WithoutCancel(ctx)
 	if _, err := cat.StartStage(bg, a.id, tb.task.ID, StageSnapshot); err != nil {
 		return 0, err

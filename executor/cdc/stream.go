@@ -534,13 +534,13 @@ func (s *streamer) reportProgress(ctx context.Context, final bool) {
 			p.Tables = append(p.Tables, c)
 		}
 	}
-	if err := s.e.cfg.Catalog.RecordCDCProgress(bg, s.job, p); err != nil {
+	if err := s.a.rec.RecordCDCProgress(bg, s.job, p); err != nil {
 		s.e.cfg.Logger.Error("record CDC progress", "job", s.job, "err", err)
 		return
 	}
 	for _, tb := range s.byTask {
 		tb.counts = catalog.CDCTableCounts{}
-		s.e.cfg.Catalog.StageProgress(bg, s.a.id, tb.task.ID, StageStream, tb.streamed, 0)
+		s.a.rec.StageProgress(bg, s.a.id, tb.task.ID, StageStream, tb.streamed, 0)
 	}
 	s.ins, s.upd, s.del = 0, 0, 0
 	s.reportPartitions(ctx)
