@@ -34,11 +34,12 @@ func (c *Catalog) RunWorkflow(ctx context.Context, runID string) (string, error)
 	return *wid, nil
 }
 
-// ActiveRemoteRuns lists the active runs that have a workflow: the ones a
-// restarted gateway follows instead of failing.
+// ActiveRemoteRuns lists the active batch runs that have a workflow: the
+// ones a restarted gateway follows instead of failing (CDC runs are
+// followed by the CDC engine, see InterruptedCDCRuns).
 func (c *Catalog) ActiveRemoteRuns(ctx context.Context) ([]RemoteRun, error) {
 	rows, err := c.r.QueryContext(ctx, `SELECT r.run_id, j.name, r.workflow_id, r.plan FROM runs r JOIN sync_jobs j ON j.id = r.job_id
-		WHERE r.workflow_id IS NOT NULL AND r.status IN ('created', 'running', 'terminating', 'restarting') ORDER BY r.run_id`)
+		WHERE r.workflow_id IS NOT NULL AND j.mode <> 'cdc' AND r.status IN ('created', 'running', 'terminating', 'restarting') ORDER BY r.run_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list remote runs: %w", err)
 	}

@@ -73,7 +73,7 @@ type Config struct {
 // without this process.
 type RemoteEngine interface {
 	batch.Remote
-	Start(*batch.Engine) error
+	Start(*batch.Engine, *cdc.Engine) error
 	Stop()
 }
 
@@ -113,7 +113,11 @@ func New(cfg Config) *Executor {
 		bc.Remote = cfg.Remote
 	}
 	e.engine = batch.New(bc)
-	e.cdc = cdc.New(cdc.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, Logger: cfg.Logger, Metrics: cfg.CDCMetrics})
+	cc := cdc.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, Logger: cfg.Logger, Metrics: cfg.CDCMetrics}
+	if r, ok := cfg.Remote.(cdc.Remote); ok && cfg.Remote != nil {
+		cc.Remote = r // CDC pipelines run on the workers too
+	}
+	e.cdc = cdc.New(cc)
 	e.scan = scan.New(scan.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger})
 	e.sched = schedule.New(cfg.Catalog, e.fireScheduled, cfg.Logger)
 	return e
@@ -147,7 +151,7 @@ func (e *Executor) Start(ctx context.Context) error {
 // followRemoteRuns serves the remote engine and follows the runs its
 // workflows went on with while the gateway was away.
 func (e *Executor) followRemoteRuns(ctx context.Context) error {
-	if err := e.remote.Start(e.engine); err != nil {
+	if err := e.remote.Start(e.engine, e.cdc); err != nil {
 		return err
 	}
 	runs, err := e.cat.ActiveRemoteRuns(ctx)

@@ -323,6 +323,18 @@ func (e *Engine) ApplyRecord(ctx context.Context, runID, job, note string, r Rec
 	return true, nil
 }
 
+// Baseline takes r as applied already: a restarted gateway that follows a
+// run again cannot know what its predecessor applied of the attempt, and
+// adds the attempt's counters only from here on (what the dead gateway
+// had not applied yet is not counted, rather than counted twice).
+func (e *Engine) Baseline(runID string, r Record) {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	if _, ok := e.applied[runID]; !ok {
+		e.applied[runID] = &applied{last: r, old: map[string]bool{}}
+	}
+}
+
 // forget drops what ApplyRecord kept of a run.
 func (e *Engine) forget(runID string) {
 	e.applyMu.Lock()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/activity"
@@ -25,6 +27,7 @@ import (
 type Gateway struct {
 	Catalog *catalog.Catalog
 	Batch   *batch.Engine
+	CDC     *cdc.Engine
 	Sealer  *catalog.Sealer
 }
 
@@ -95,6 +98,7 @@ func (g *Gateway) EndRun(ctx context.Context, in EndInput) (RunResult, error) {
 // them, as in the embedded engine) and closed after two idle minutes.
 type Data struct {
 	Sealer *catalog.Sealer
+	Logger *slog.Logger
 	mu     sync.Mutex
 	opened map[[32]byte]*openedEndpoint
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/cdc"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -29,6 +30,7 @@ type Engine struct {
 	dc    converter.DataConverter
 	o     Options
 	cat   *catalog.Catalog
+	cdc   *cdc.Engine
 	log   *slog.Logger
 	w     worker.Worker
 	mu    sync.Mutex
@@ -50,12 +52,13 @@ func NewEngine(c client.Client, codec *Codec, o Options, cat *catalog.Catalog) *
 
 // Start serves the gateway queue (BatchRun workflows and the catalog's
 // activities) and starts recording workers.
-func (g *Engine) Start(b *batch.Engine) error {
+func (g *Engine) Start(b *batch.Engine, c *cdc.Engine) error {
 	sealer, err := catalog.NewSealer(g.o.Key)
 	if err != nil {
 		return err
 	}
-	gw := &Gateway{Catalog: g.cat, Batch: b, Sealer: sealer}
+	g.cdc = c
+	gw := &Gateway{Catalog: g.cat, Batch: b, CDC: c, Sealer: sealer}
 	g.w = worker.New(g.c, g.o.GatewayQueue(), worker.Options{})
 	Register(g.w)
 	RegisterGateway(g.w, gw)
@@ -102,14 +105,23 @@ func (g *Engine) Execute(ctx context.Context, runID string, plan *batch.RunPlan,
 		delete(g.busy, runID)
 		g.mu.Unlock()
 	}()
+	started := time.Now()
+	return g.await(ctx, wid, batch.ErrStopped, func() { g.progress(context.WithoutCancel(ctx), runID, wid, plan, started, report) })
+}
+
+// await waits for workflow wid to end, calling tick every second. A
+// cancellation of ctx with cause stopped cancels the workflow (and waits
+// for it to record its end); another cause returns at once and leaves the
+// workflow running (the gateway shuts down).
+func (g *Engine) await(ctx context.Context, wid string, stopped error, tick func()) error {
+	bg := context.WithoutCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		var res RunResult
 		done <- g.c.GetWorkflow(bg, wid, "").Get(bg, &res)
 	}()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	started := time.Now()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
 	stopCh := ctx.Done()
 	for {
 		select {
@@ -119,15 +131,15 @@ func (g *Engine) Execute(ctx context.Context, runID string, plan *batch.RunPlan,
 			}
 			return nil
 		case <-stopCh:
-			if !errors.Is(context.Cause(ctx), batch.ErrStopped) {
+			if !errors.Is(context.Cause(ctx), stopped) {
 				return context.Cause(ctx) // shutdown: the workflow goes on
 			}
 			if err := g.c.CancelWorkflow(bg, wid, ""); err != nil {
 				return fmt.Errorf("cancel temporal workflow %s: %w", wid, err)
 			}
 			stopCh = nil // wait for the workflow to record the end
-		case <-tick.C:
-			g.progress(bg, runID, wid, plan, started, report)
+		case <-t.C:
+			tick()
 		}
 	}
 }

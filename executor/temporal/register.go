@@ -10,6 +10,7 @@ import (
 // test too).
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(BatchRun, workflow.RegisterOptions{Name: WorkflowBatchRun})
+	r.RegisterWorkflowWithOptions(CDCRun, workflow.RegisterOptions{Name: WorkflowCDCRun})
 }
 
 // RegisterGateway registers the catalog's activities.
@@ -17,9 +18,13 @@ func RegisterGateway(r worker.ActivityRegistry, g *Gateway) {
 	r.RegisterActivityWithOptions(g.BeginRun, activity.RegisterOptions{Name: ActivityBeginRun})
 	r.RegisterActivityWithOptions(g.PartitionCopied, activity.RegisterOptions{Name: ActivityPartitionMk})
 	r.RegisterActivityWithOptions(g.EndRun, activity.RegisterOptions{Name: ActivityEndRun})
+	r.RegisterActivityWithOptions(g.BeginCDC, activity.RegisterOptions{Name: ActivityBeginCDC})
+	r.RegisterActivityWithOptions(g.CDCRestarting, activity.RegisterOptions{Name: ActivityCDCRestarting})
+	r.RegisterActivityWithOptions(g.EndCDC, activity.RegisterOptions{Name: ActivityEndCDC})
 }
 
 // RegisterData registers the activities workers run.
 func RegisterData(r worker.ActivityRegistry, d *Data) {
 	r.RegisterActivityWithOptions(d.CopyPartition, activity.RegisterOptions{Name: ActivityPartitionRun})
+	r.RegisterActivityWithOptions(d.CDCPipeline, activity.RegisterOptions{Name: ActivityCDCPipeline})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/flowgate/flowgate/catalog"
 	"go.temporal.io/sdk/worker"
@@ -24,8 +25,10 @@ func RunWorker(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	w := worker.New(c, o.DataQueue(), worker.Options{})
-	RegisterData(w, &Data{Sealer: sealer})
+	// Heartbeats reach the server within a second: the gateway follows a
+	// CDC pipeline's positions and lag through them.
+	w := worker.New(c, o.DataQueue(), worker.Options{MaxHeartbeatThrottleInterval: time.Second, DefaultHeartbeatThrottleInterval: time.Second})
+	RegisterData(w, &Data{Sealer: sealer, Logger: o.Logger})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on %s: %w", o.DataQueue(), err)
 	}

@@ -1,9 +1,14 @@
 package temporal
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/executor/cdc"
+	"github.com/flowgate/flowgate/executor/runopts"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -200,4 +205,153 @@ func failureMessage(err error) string {
 		return app.Message()
 	}
 	return err.Error()
+}
+
+// CDC runs: one CDCRun workflow per run; its pipeline is one long
+// activity on the data queue; the catalog's steps are gateway activities.
+const (
+	WorkflowCDCRun        = "flowgate.CDCRun"
+	ActivityBeginCDC      = "flowgate.BeginCDC"
+	ActivityCDCPipeline   = "flowgate.CDCPipeline"
+	ActivityCDCRestarting = "flowgate.CDCRestarting"
+	ActivityEndCDC        = "flowgate.EndCDC"
+)
+
+// CDCRunInput starts (or continues as new) a CDCRun workflow.
+type CDCRunInput struct {
+	RunID        string `json:"run_id"`
+	Job          string `json:"job"`
+	Note         string `json:"note"`
+	GatewayQueue string `json:"gateway_queue"`
+	DataQueue    string `json:"data_queue"`
+	// FromSnapshot: the first attempt forgets the target's checkpoint.
+	FromSnapshot bool `json:"from_snapshot"`
+	// Failures are the attempts' failure times (restart_strategy), at
+	// most maxFailures of the latest; Attempts counts the pipelines begun.
+	Failures []time.Time `json:"failures,omitempty"`
+	Attempts int         `json:"attempts"`
+}
+
+// CDCBegin is what the gateway hands an attempt: the job's definition
+// (names, tables, options: no secret) and its datasources sealed.
+type CDCBegin struct {
+	Ended    bool           `json:"ended"` // the run is no longer active
+	Job      catalog.Job    `json:"job"`
+	Options  runopts.Values `json:"options"`
+	Source   SealedEndpoint `json:"source"`
+	Target   SealedEndpoint `json:"target"`
+	BadCount int64          `json:"bad_count"`
+}
+
+// CDCAttemptInput is one pipeline activity.
+type CDCAttemptInput struct {
+	RunID        string         `json:"run_id"`
+	Job          catalog.Job    `json:"job"`
+	Source       SealedEndpoint `json:"source"`
+	Target       SealedEndpoint `json:"target"`
+	FromSnapshot bool           `json:"from_snapshot"`
+	BadCount     int64          `json:"bad_count"`
+}
+
+// CDCEndInput records a step's outcome in the catalog.
+type CDCEndInput struct {
+	RunID   string        `json:"run_id"`
+	Job     string        `json:"job"`
+	Note    string        `json:"note"`
+	Record  *cdc.Record   `json:"record,omitempty"`
+	Status  string        `json:"status"`
+	Message string        `json:"message"`
+	Delay   time.Duration `json:"delay"` // CDCRestarting
+}
+
+// Failure types of the pipeline activity: it never retries by itself
+// (the workflow applies restart_strategy); a worker's death (heartbeat
+// timeout) is retried by Temporal at once, on any worker.
+const (
+	failurePermanent = "cdc-permanent"
+	failureTransient = "cdc-transient"
+	maxFailures      = 64
+	// continueAfter is the history length past which a run continues as
+	// a new workflow at its next restart.
+	continueAfter = 2000
+)
+
+func cdcActivity(ctx workflow.Context, queue, id string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           queue,
+		ActivityID:          id,
+		StartToCloseTimeout: 100 * 365 * 24 * time.Hour,
+		HeartbeatTimeout:    10 * time.Second,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 1, MaximumInterval: time.Second,
+			NonRetryableErrorTypes: []string{failurePermanent, failureTransient}},
+	})
+}
+
+// CDCRun runs a CDC run: per attempt BeginCDC in the gateway, the
+// pipeline on a worker until STOP (cancelling the workflow) or a failure,
+// then restart_strategy's wait (a workflow timer) and the next attempt,
+// or the run's end (EndCDC). The history stays short: past continueAfter
+// events the run continues as a new workflow of the same id.
+func CDCRun(ctx workflow.Context, in CDCRunInput) (RunResult, error) {
+	keep, _ := workflow.NewDisconnectedContext(ctx)
+	gw := gatewayActivity(keep, in.GatewayQueue)
+	end := func(rec *cdc.Record, status, msg string) (RunResult, error) {
+		var res RunResult
+		err := workflow.ExecuteActivity(gw, ActivityEndCDC, CDCEndInput{RunID: in.RunID, Job: in.Job, Note: in.Note, Record: rec,
+			Status: status, Message: msg}).Get(gw, &res)
+		return res, err
+	}
+	for {
+		if ctx.Err() != nil {
+			return end(nil, catalog.RunTerminated, "execution terminated gracefully")
+		}
+		var begin CDCBegin
+		if err := workflow.ExecuteActivity(gw, ActivityBeginCDC, in.RunID).Get(gw, &begin); err != nil {
+			return RunResult{}, err
+		}
+		if begin.Ended {
+			return RunResult{Status: "ended"}, nil
+		}
+		f := workflow.ExecuteActivity(cdcActivity(ctx, in.DataQueue, fmt.Sprintf("cdc-%d", in.Attempts)), ActivityCDCPipeline,
+			CDCAttemptInput{RunID: in.RunID, Job: begin.Job, Source: begin.Source, Target: begin.Target, FromSnapshot: in.FromSnapshot, BadCount: begin.BadCount})
+		in.Attempts++
+		var rec cdc.Record
+		err := f.Get(keep, &rec)
+		if err == nil {
+			return end(&rec, catalog.RunTerminated, "execution terminated gracefully")
+		}
+		var last *cdc.Record
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.HasDetails() && app.Details(&rec) == nil {
+			last = &rec
+		}
+		if ctx.Err() != nil {
+			return end(last, catalog.RunTerminated, "execution terminated gracefully")
+		}
+		in.FromSnapshot = false
+		msg := failureMessage(err)
+		if app != nil && app.Type() == failurePermanent {
+			return end(last, catalog.RunFailed, msg)
+		}
+		now := workflow.Now(ctx)
+		in.Failures = append(in.Failures, now)
+		if len(in.Failures) > maxFailures {
+			in.Failures = in.Failures[len(in.Failures)-maxFailures:]
+		}
+		delay, ok := cdc.RestartDelay(begin.Options, in.Failures, now)
+		if !ok {
+			return end(last, catalog.RunFailed, msg)
+		}
+		if err := workflow.ExecuteActivity(gw, ActivityCDCRestarting, CDCEndInput{RunID: in.RunID, Job: in.Job, Note: in.Note, Record: last,
+			Message: msg, Delay: delay}).Get(gw, nil); err != nil {
+			return RunResult{}, err
+		}
+		if err := workflow.Sleep(ctx, delay); err != nil && ctx.Err() != nil {
+			return end(nil, catalog.RunTerminated, "execution terminated gracefully")
+		}
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfter {
+			return RunResult{}, workflow.NewContinueAsNewError(ctx, WorkflowCDCRun, in)
+		}
+	}
 }

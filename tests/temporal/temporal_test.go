@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
-	"google.golang.org/protobuf/proto"
 )
 
 // A 2,000,000-row database job of 4 tables runs its partitions on 2
@@ -114,19 +114,9 @@ func waitWorkersBusy(t testing.TB, conn *pgx.Conn, ws []*proc, within time.Durat
 	}
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) && len(busy) < len(ws) {
-		rows, err := conn.Query(context.Background(), `SELECT identity FROM dataflow.workers WHERE activities_running > 0`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, id := range ids {
-			for _, pid := range pids {
-				if strings.HasPrefix(id, fmt.Sprintf("%d@", pid)) {
-					busy[pid] = true
-				}
+		for pid := range busyPIDs(t, conn) {
+			if slices.Contains(pids, pid) {
+				busy[pid] = true
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -135,6 +125,28 @@ func waitWorkersBusy(t testing.TB, conn *pgx.Conn, ws []*proc, within time.Durat
 		t.Fatalf("workers seen copying: %v of %v", busy, pids)
 	}
 	return pids
+}
+
+// busyPIDs are the pids of the workers dataflow.workers shows running
+// activities.
+func busyPIDs(t testing.TB, conn *pgx.Conn) map[int]bool {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT identity FROM dataflow.workers WHERE activities_running > 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]bool{}
+	for _, id := range ids {
+		var pid int
+		if _, err := fmt.Sscanf(id, "%d@", &pid); err == nil {
+			out[pid] = true
+		}
+	}
+	return out
 }
 
 // The gateway is killed (-9) while partitions run on a worker; the copies
@@ -288,22 +300,8 @@ func TestTemporalWaitStopRetryAndSealedHistory(t *testing.T) {
 		t.Fatalf("run message names no workflow: %s", runMsg)
 	}
 	wid := m[1]
-	it := raw.GetWorkflowHistory(context.Background(), wid, "", false, 0)
-	var blob []byte
-	events := 0
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := proto.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blob = append(blob, b...)
-		events++
-	}
-	if events < 10 {
+	blob, kinds := rawHistory(t, raw, wid)
+	if events := len(kinds); events < 10 {
 		t.Fatalf("history of %s has %d events", wid, events)
 	}
 	if !strings.Contains(string(blob), "binary/flowgate-sealed") {
@@ -315,7 +313,7 @@ func TestTemporalWaitStopRetryAndSealedHistory(t *testing.T) {
 		}
 	}
 	if os.Getenv("FLOWGATE_RECORD_HISTORY") != "" {
-		recordHistory(t, raw, wid)
+		recordHistory(t, raw, wid, "batchrun-stop-retry.json")
 	}
 }
 
