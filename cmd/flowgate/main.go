@@ -69,7 +69,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.auth, "auth", envOr("FLOWGATE_AUTH", "trust"), "trust: loopback clients need no password, others use SCRAM; password: every client uses SCRAM (FLOWGATE_AUTH)")
 	fs.StringVar(&c.fileRoots, "file-roots", envOr("FLOWGATE_FILE_ROOTS", ""), "directories (comma- or colon-separated, absolute) under which manage users may create sqlite and file datasources; without it only admin may (FLOWGATE_FILE_ROOTS)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("FLOWGATE_LOG_LEVEL", "info"), "debug, info, warn or error (FLOWGATE_LOG_LEVEL)")
-	fs.StringVar(&c.engine, "engine", envOr("FLOWGATE_ENGINE", "embedded"), "embedded: runs execute in the gateway; temporal: batch runs are Temporal workflows whose partitions run on `flowgate worker` processes (FLOWGATE_ENGINE)")
+	fs.StringVar(&c.engine, "engine", envOr("FLOWGATE_ENGINE", "embedded"), "embedded: runs execute in the gateway; temporal: batch runs (staging 'none') and CDC runs are Temporal workflows whose partition copies and CDC pipelines run on `flowgate worker` processes (FLOWGATE_ENGINE)")
 	c.temporal.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -119,6 +119,13 @@ func (d *Data) CDCPipeline(ctx context.Context, in CDCAttemptInput) (cdc.Record,
 		case <-finished:
 			return
 		case <-ctx.Done():
+			// A worker that stops cancels its activities too: that is
+			// not STOP SYNC JOB.
+			select {
+			case <-activity.GetWorkerStopChannel(ctx):
+				shutdown.Store(true)
+			default:
+			}
 		case <-activity.GetWorkerStopChannel(ctx):
 			shutdown.Store(true)
 		}

@@ -27,7 +27,10 @@ func RunWorker(ctx context.Context, o Options) error {
 	}
 	// Heartbeats reach the server within a second: the gateway follows a
 	// CDC pipeline's positions and lag through them.
-	w := worker.New(c, o.DataQueue(), worker.Options{MaxHeartbeatThrottleInterval: time.Second, DefaultHeartbeatThrottleInterval: time.Second})
+	// A stopping worker gives CDC pipelines the time to checkpoint; their
+	// activities are then retried on another worker.
+	w := worker.New(c, o.DataQueue(), worker.Options{MaxHeartbeatThrottleInterval: time.Second, DefaultHeartbeatThrottleInterval: time.Second,
+		WorkerStopTimeout: cdcStopGrace + 5*time.Second})
 	RegisterData(w, &Data{Sealer: sealer, Logger: o.Logger})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on %s: %w", o.DataQueue(), err)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,6 +202,27 @@ func TestTemporalCDCWorkerKill9TakenOver(t *testing.T) {
 	}
 	if strings.Contains(g.logs(), "CDC run continues from its checkpoint") {
 		t.Errorf("the restarted gateway ran the pipeline itself:\n%s", g.logs())
+	}
+
+	// SIGTERM of the worker holding the pipeline: it checkpoints and hands
+	// the pipeline over at once (no heartbeat timeout); the run goes on.
+	w3 := c.worker("")
+	if err := other.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-other.exited:
+		other.cmd = nil
+	case <-time.After(time.Minute):
+		t.Fatalf("worker did not exit within a minute of SIGTERM\n%s", other.logs())
+	}
+	termAt := time.Now()
+	waitCDCHolder(t, conn, []*proc{w3}, time.Minute)
+	t.Logf("the third worker holds the pipeline %s after the second exited", time.Since(termAt).Round(time.Millisecond))
+	exec1(t, src, `UPDATE items SET name = 'after sigterm' WHERE id % 10 = 4`)
+	waitEqual(t, src, dst, "items", 60*time.Second)
+	if st = getStatus(t, conn, "feed"); st.run != runID || st.status != "running" {
+		t.Fatalf("after the worker's SIGTERM: %+v", st)
 	}
 
 	// STOP: the pipeline checkpoints and the run ends terminated.
