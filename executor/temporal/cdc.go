@@ -189,8 +189,34 @@ func (g *Engine) ExecuteCDC(ctx context.Context, runID, job string, fromSnapshot
 		delete(g.busy, runID)
 		g.mu.Unlock()
 	}()
-	f := &cdcFollow{runID: runID, job: job, wid: wid, note: note, report: report, ready: ready, baseline: resumed}
+	f := &cdcFollow{runID: runID, job: job, wid: wid, note: note, report: report, ready: ready, baseline: resumed, started: time.Now()}
 	return g.await(ctx, wid, cdc.ErrStopped, func() { g.cdcProgress(bg, f) })
+}
+
+// reportCDC turns a Record's news into WAIT's NOTICEs, as the embedded
+// engine words them: the snapshot's tables, then "streaming from".
+func (g *Engine) reportCDC(ctx context.Context, f *cdcFollow, rec cdc.Record) {
+	if f.tables == nil {
+		f.tables, f.seen = map[int64]string{}, map[int64]cdc.RecordStage{}
+		if tasks, err := g.cat.RunTasks(ctx, f.runID); err == nil {
+			for _, t := range tasks {
+				f.tables[t.ID] = t.SourceTable
+			}
+		}
+	}
+	for _, s := range rec.Stages {
+		if s.Stage != cdc.StageSnapshot || s.Status == "" || s == f.seen[s.TaskID] {
+			continue
+		}
+		f.seen[s.TaskID] = s
+		secs := max(time.Since(f.started).Seconds(), 1e-3)
+		f.report(batch.Progress{RunID: f.runID, TaskID: s.TaskID, Table: f.tables[s.TaskID], Stage: s.Stage, Rows: s.Rows,
+			Done: s.Status != catalog.StageRunning, RowsPerSec: float64(s.Rows) / secs})
+	}
+	if rec.Status == catalog.RunRunning && rec.Message != f.message {
+		f.message = rec.Message
+		f.report(batch.Progress{RunID: f.runID, Message: rec.Message})
+	}
 }
 
 // cdcFollow is what the gateway follows of a CDC run.
@@ -198,7 +224,12 @@ type cdcFollow struct {
 	runID, job, wid, note string
 	report                func(batch.Progress)
 	ready                 func()
-	status                string
+	started               time.Time
+	// What WAIT was told: source tables by task, Snapshot stages, the
+	// last "streaming from".
+	tables  map[int64]string
+	seen    map[int64]cdc.RecordStage
+	message string
 	// baseline: the gateway follows a run again after a restart; the
 	// first Record seen is taken as applied (cdc.Engine.Baseline).
 	baseline bool
@@ -239,16 +270,7 @@ func (g *Engine) cdcProgress(ctx context.Context, f *cdcFollow) {
 		if !changed {
 			continue
 		}
-		for _, s := range rec.Stages {
-			if s.Stage == cdc.StageSnapshot && s.Status != "" {
-				f.report(batch.Progress{RunID: f.runID, TaskID: s.TaskID, Stage: s.Stage, Rows: s.Rows, Done: s.Status != catalog.StageRunning,
-					Table: fmt.Sprintf("task %d", s.TaskID)})
-			}
-		}
-		if rec.Status != "" && rec.Status != f.status {
-			f.status = rec.Status
-			f.report(batch.Progress{RunID: f.runID, Message: rec.Status + ": " + rec.Message})
-		}
+		g.reportCDC(ctx, f, rec)
 		if rec.Status == catalog.RunRunning {
 			f.ready()
 		}

@@ -51,9 +51,14 @@ func TestTemporalCDCWorkerKill9TakenOver(t *testing.T) {
 	// RUN ... WAIT returns once the snapshot is on the target and the
 	// pipeline streams on a worker.
 	var runID, status string
-	queryRow(t, conn, `RUN SYNC JOB feed WAIT`, &runID, nil, &status, nil, nil, nil, nil, nil, nil, nil)
+	wc, notices := g.connectNotices()
+	queryRow(t, wc, `RUN SYNC JOB feed WAIT`, &runID, nil, &status, nil, nil, nil, nil, nil, nil, nil)
 	if status != "running" {
 		t.Fatalf("RUN ... WAIT returned %s\n%s", status, g.logs())
+	}
+	if joined := strings.Join(notices(), "\n"); !strings.Contains(joined, "public.items: Snapshot done, 20000 rows") ||
+		!strings.Contains(joined, "run "+runID+" streaming from ") {
+		t.Errorf("RUN ... WAIT NOTICEs lack the snapshot or the stream:\n%s", joined)
 	}
 	var msg string
 	queryRow(t, conn, fmt.Sprintf(`SELECT message FROM dataflow.runs WHERE run_id = '%s'`, runID), &msg)

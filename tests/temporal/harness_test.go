@@ -20,6 +20,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/testbed"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/server/temporaltest"
 )
 
@@ -162,6 +163,35 @@ func (g *gateway) connect() *pgx.Conn {
 	}
 	g.t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// connectNotices connects like connect and collects the NOTICEs the
+// gateway sends; notices returns those so far.
+func (g *gateway) connectNotices() (conn *pgx.Conn, notices func() []string) {
+	g.t.Helper()
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://admin@127.0.0.1:%d/flowgate?sslmode=disable", g.port))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		got = append(got, n.Message)
+		mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err = pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		g.t.Fatalf("connect: %v\n%s", err, g.logs())
+	}
+	g.t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
+	}
 }
 
 // worker starts `flowgate worker` with key (the cluster's when "").

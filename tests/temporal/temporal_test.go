@@ -253,22 +253,7 @@ func TestTemporalWaitStopRetryAndSealedHistory(t *testing.T) {
 
 	// RUN ... WAIT sends the workers' progress as NOTICEs and returns the
 	// completed run.
-	var mu sync.Mutex
-	var notices []string
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://admin@127.0.0.1:%d/flowgate?sslmode=disable", g.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		mu.Lock()
-		notices = append(notices, n.Message)
-		mu.Unlock()
-	}
-	wc, err := pgx.ConnectConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wc.Close(context.Background())
+	wc, notices := g.connectNotices()
 	exec1(t, d, `TRUNCATE t1`)
 	var waitStatus string
 	queryRow(t, wc, `RUN SYNC JOB one WAIT`, nil, nil, &waitStatus, nil, nil, nil, nil, nil, nil, nil)
@@ -278,9 +263,7 @@ func TestTemporalWaitStopRetryAndSealedHistory(t *testing.T) {
 	if want, got := fingerprint(t, s, "t1"), fingerprint(t, d, "t1"); want != got {
 		t.Errorf("t1 after RUN ... WAIT: target %s, source %s", got, want)
 	}
-	mu.Lock()
-	joined := strings.Join(notices, "\n")
-	mu.Unlock()
+	joined := strings.Join(notices(), "\n")
 	if !strings.Contains(joined, "ImportTable") || !strings.Contains(joined, "completed") {
 		t.Errorf("RUN ... WAIT NOTICEs lack progress or the end:\n%s", joined)
 	}
