@@ -50,6 +50,8 @@ type Remote interface {
 	// another cause leaves it running without this process. ready is
 	// called once the run streams; report gets its progress.
 	ExecuteCDC(ctx context.Context, runID, job string, fromSnapshot bool, report func(batch.Progress), ready func()) error
+	// Check says whether runs can start there now.
+	Check(ctx context.Context) error
 }
 
 // Engine starts, stops and resumes CDC runs.
@@ -184,6 +186,12 @@ func (e *Engine) Start(ctx context.Context, j *catalog.Job, trigger string, mode
 	if mode == Restart && !hasCheckpoint {
 		return nil, planErr("55000", fmt.Sprintf("RUN SYNC JOB %s starts it with a snapshot.", j.Name),
 			"sync job %q has no checkpoint at its target to continue from", j.Name)
+	}
+	if e.cfg.Remote != nil {
+		if err := e.cfg.Remote.Check(ctx); err != nil {
+			return nil, planErr("08006", "Runs already started wait for it and go on; start this one when it is back, or run the gateway with --engine embedded.",
+				"cannot start the run: %s", err.Error())
+		}
 	}
 	tasks := make([]catalog.RunTask, len(plan.Tasks))
 	for i, t := range plan.Tasks {

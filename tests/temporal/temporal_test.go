@@ -354,16 +354,19 @@ func TestTemporalUnreachableLater(t *testing.T) {
 	exec1(t, conn, pgDatasource("src", pg, srcDB))
 	exec1(t, conn, pgDatasource("dst", pg, dstDB))
 	exec1(t, conn, `CREATE SYNC JOB later FROM src.public.t1 TO dst.public.t1 MODE BATCH WITH (staging = 'none')`)
+	exec1(t, conn, `CREATE SYNC JOB laterc FROM src.public.t1 TO dst.public.t1 MODE CDC`)
 	own.Stop()
-	_, err := conn.Exec(context.Background(), `RUN SYNC JOB later`)
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "08006" || !strings.Contains(pe.Message, "Temporal at") || pe.Hint == "" {
-		t.Fatalf("RUN without Temporal: %v", err)
+	for _, job := range []string{"later", "laterc"} {
+		_, err := conn.Exec(context.Background(), `RUN SYNC JOB `+job)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "08006" || !strings.Contains(pe.Message, "Temporal at") || pe.Hint == "" {
+			t.Fatalf("RUN %s without Temporal: %v", job, err)
+		}
 	}
 	var one int
 	queryRow(t, conn, `SELECT 1`, &one)
 	var runs int64
-	queryRow(t, conn, `SELECT count(*) FROM dataflow.runs WHERE job = 'later'`, &runs)
+	queryRow(t, conn, `SELECT count(*) FROM dataflow.runs WHERE job IN ('later', 'laterc')`, &runs)
 	if one != 1 || runs != 0 {
 		t.Fatalf("session after the refusal: %d, runs %d", one, runs)
 	}
