@@ -20,6 +20,7 @@ import (
 	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/runopts"
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -79,7 +80,7 @@ const cdcStopGrace = 20 * time.Second
 // activity on another worker, which goes on from the target's checkpoint.
 func (d *Data) CDCPipeline(ctx context.Context, in CDCAttemptInput) (cdc.Record, error) {
 	info := activity.GetInfo(ctx)
-	acc := cdc.NewAccumulator(fmt.Sprintf("%s/%s/%d", info.WorkflowExecution.RunID, info.ActivityID, info.Attempt), in.BadCount)
+	acc := cdc.NewAccumulator(cdcAttemptKey(info.WorkflowExecution.RunID, info.ActivityID, info.Attempt), in.BadCount)
 	fromSnapshot := in.FromSnapshot
 	if fromSnapshot && info.Attempt > 1 && activity.HasHeartbeatDetails(ctx) {
 		// A retry after a worker died: the snapshot it took stands.
@@ -193,6 +194,34 @@ func (g *Engine) ExecuteCDC(ctx context.Context, runID, job string, fromSnapshot
 	return g.await(ctx, wid, cdc.ErrStopped, func() { g.cdcProgress(bg, f) })
 }
 
+// cdcRetrying says in the run's message why the pipeline's activity is
+// being retried (its worker died, or failed the activity: e.g. it holds
+// another secret key) until the new attempt reports from a worker.
+func (g *Engine) cdcRetrying(ctx context.Context, f *cdcFollow, wfRun string, pa *workflowpb.PendingActivityInfo, rec cdc.Record) {
+	attempt := pa.GetAttempt()
+	if attempt <= 1 || pa.GetLastFailure() == nil || attempt == f.retried || f.baseline ||
+		rec.Attempt == cdcAttemptKey(wfRun, pa.GetActivityId(), attempt) {
+		return
+	}
+	f.retried = attempt
+	err := newFailureConverter(g.dc).FailureToError(pa.GetLastFailure())
+	msg := err.Error()
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		msg = app.Message() // the attempt's own words, with the key ids when it is a key
+	}
+	if err := g.cat.SetRunStatus(ctx, f.runID, catalog.RunRestarting,
+		fmt.Sprintf("the pipeline's attempt %d failed (%s); retrying on any worker; %s", attempt-1, msg, f.note)); err != nil {
+		g.log.Warn("record CDC retry", "run", f.runID, "err", err)
+	}
+}
+
+// cdcAttemptKey names one execution of a pipeline activity (cdc.Record's
+// Attempt).
+func cdcAttemptKey(wfRun, activityID string, attempt int32) string {
+	return fmt.Sprintf("%s/%s/%d", wfRun, activityID, attempt)
+}
+
 // reportCDC turns a Record's news into WAIT's NOTICEs, as the embedded
 // engine words them: the snapshot's tables, then "streaming from".
 func (g *Engine) reportCDC(ctx context.Context, f *cdcFollow, rec cdc.Record) {
@@ -230,6 +259,7 @@ type cdcFollow struct {
 	tables  map[int64]string
 	seen    map[int64]cdc.RecordStage
 	message string
+	retried int32 // the pipeline attempt whose predecessor's failure the message says
 	// baseline: the gateway follows a run again after a restart; the
 	// first Record seen is taken as applied (cdc.Engine.Baseline).
 	baseline bool
@@ -251,7 +281,11 @@ func (g *Engine) cdcProgress(ctx context.Context, f *cdcFollow) {
 			busy[pa.GetLastWorkerIdentity()]++
 		}
 		var rec cdc.Record
-		if pa.GetHeartbeatDetails() == nil || g.dc.FromPayloads(pa.GetHeartbeatDetails(), &rec) != nil {
+		if pa.GetHeartbeatDetails() != nil && g.dc.FromPayloads(pa.GetHeartbeatDetails(), &rec) != nil {
+			continue
+		}
+		g.cdcRetrying(ctx, f, d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), pa, rec)
+		if rec.Attempt == "" {
 			continue
 		}
 		if f.baseline {

@@ -17,7 +17,18 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-const cdcItemsDDL = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int, price numeric(12,2), at timestamptz)`
+// itemsPair makes a source database whose table items has rows rows
+// and a target database with an empty items.
+func itemsPair(t testing.TB, pg *testbed.PG, rows int) (srcDB, dstDB string, src, dst *pgx.Conn) {
+	t.Helper()
+	const ddl = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int, price numeric(12,2), at timestamptz)`
+	srcDB, dstDB = pg.NewDatabase(t, "csrc"), pg.NewDatabase(t, "cdst")
+	src, dst = pg.Connect(t, srcDB), pg.Connect(t, dstDB)
+	exec1(t, src, ddl)
+	exec1(t, dst, ddl)
+	exec1(t, src, fmt.Sprintf(`INSERT INTO items SELECT g, 'item-' || g, g %% 13, g * 0.5, now() FROM generate_series(1, %d) g`, rows))
+	return srcDB, dstDB, src, dst
+}
 
 // A CDC job runs as one long activity on a worker. kill -9 of that worker
 // while the source changes: the heartbeat times out, the other worker
@@ -27,11 +38,7 @@ const cdcItemsDDL = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NU
 // follows the stream; STOP ends the run terminated.
 func TestTemporalCDCWorkerKill9TakenOver(t *testing.T) {
 	pg := testbed.Postgres(t)
-	srcDB, dstDB := pg.NewDatabase(t, "csrc"), pg.NewDatabase(t, "cdst")
-	src, dst := pg.Connect(t, srcDB), pg.Connect(t, dstDB)
-	exec1(t, src, cdcItemsDDL)
-	exec1(t, dst, cdcItemsDDL)
-	exec1(t, src, `INSERT INTO items SELECT g, 'item-' || g, g % 13, g * 0.5, now() FROM generate_series(1, 20000) g`)
+	srcDB, dstDB, src, dst := itemsPair(t, pg, 20000)
 	c := newCluster(t)
 	g := c.gateway()
 	w1, w2 := c.worker(""), c.worker("")
@@ -333,5 +340,49 @@ func waitEqual(t testing.TB, src, dst *pgx.Conn, table string, within time.Durat
 			t.Fatalf("%s: target %s, source %s after %s", table, got, want, within)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// A worker holding another secret key cannot run a CDC pipeline: the run
+// says so (its message names the key) and waits; a worker with the
+// gateway's key then takes the pipeline and the target follows the source.
+func TestTemporalCDCWorkerWithWrongKey(t *testing.T) {
+	pg := testbed.Postgres(t)
+	srcDB, dstDB, src, dst := itemsPair(t, pg, 500)
+	c := newCluster(t)
+	g := c.gateway()
+	c.worker(c.otherKey())
+	conn := g.connect()
+	exec1(t, conn, pgDatasource("src", pg, srcDB))
+	exec1(t, conn, pgDatasource("dst", pg, dstDB))
+	exec1(t, conn, `CREATE SYNC JOB wkc FROM src.public.items TO dst.public.items MODE CDC`)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `DROP SYNC JOB wkc`); err != nil {
+			t.Errorf("DROP SYNC JOB wkc: %v", err)
+		}
+	}()
+	exec1(t, conn, `RUN SYNC JOB wkc`)
+	runID := lastRun(t, conn, "wkc")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var status, msg string
+		queryRow(t, conn, fmt.Sprintf(`SELECT status, coalesce(message, '') FROM dataflow.runs WHERE run_id = '%s'`, runID), &status, &msg)
+		if status == "restarting" && strings.Contains(msg, "wrong secret key") && strings.Contains(msg, "--secret-key-file") {
+			t.Logf("run says: %s", msg)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run does not say why its pipeline does not run: %s: %s", status, msg)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	c.worker("")
+	exec1(t, src, `UPDATE items SET qty = 2 WHERE id <= 100`)
+	waitEqual(t, src, dst, "items", 90*time.Second)
+	exec1(t, conn, `STOP SYNC JOB wkc`)
+	if status, msg := waitRun(t, conn, runID, 2*time.Minute); status != "terminated" {
+		t.Fatalf("after STOP: %s: %s", status, msg)
 	}
 }

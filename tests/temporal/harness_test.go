@@ -194,6 +194,16 @@ func (g *gateway) connectNotices() (conn *pgx.Conn, notices func() []string) {
 	}
 }
 
+// otherKey writes a key file that is not the cluster's and returns its path.
+func (c *cluster) otherKey() string {
+	c.t.Helper()
+	other := filepath.Join(c.dir, "other.key")
+	if err := os.WriteFile(other, []byte(strings.Repeat("77", 32)), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return other
+}
+
 // worker starts `flowgate worker` with key (the cluster's when "").
 func (c *cluster) worker(key string) *proc {
 	c.t.Helper()

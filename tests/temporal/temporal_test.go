@@ -307,11 +307,7 @@ func TestTemporalWorkerWithWrongKey(t *testing.T) {
 	srcDB, dstDB := shop(t, pg, 1, 1000)
 	c := newCluster(t)
 	g := c.gateway()
-	other := c.dir + "/other.key"
-	if err := os.WriteFile(other, []byte(strings.Repeat("77", 32)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.worker(other)
+	c.worker(c.otherKey())
 	conn := g.connect()
 	exec1(t, conn, pgDatasource("src", pg, srcDB))
 	exec1(t, conn, pgDatasource("dst", pg, dstDB))
