@@ -60,7 +60,30 @@ func scanScenarios(ctx context.Context, fg, src, dst *pgx.Conn) ([]result, error
 		return nil, err
 	}
 	out = append(out, result{name: fmt.Sprintf("SCAN PG->PG %d changed rows", changed), rows: n, seconds: sec, base: "full copy", baseSec: fullSec, goal: "<= 0.1"})
+	floor, err := upsertFloor(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, result{name: "  the target server's own upsert of them", rows: changed, seconds: floor, base: "full copy", baseSec: fullSec, goal: "floor"})
 	return out, nil
+}
+
+// upsertFloor times what the target server alone spends on the scan's
+// writes: the same rows upserted from a table inside it (no client, no
+// transfer, no parsing), rolled back.
+func upsertFloor(ctx context.Context, dst *pgx.Conn) (float64, error) {
+	tx, err := dst.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE scan_changed ON COMMIT DROP AS SELECT * FROM lineitem_scan WHERE id % 20 = 0 AND id <= 2000000"); err != nil {
+		return 0, err
+	}
+	t := time.Now()
+	_, err = tx.Exec(ctx, `INSERT INTO lineitem_scan SELECT * FROM scan_changed ON CONFLICT (id) DO UPDATE SET order_id = EXCLUDED.order_id,
+		qty = EXCLUDED.qty, price = EXCLUDED.price, discount = EXCLUDED.discount, ship_date = EXCLUDED.ship_date, ts = EXCLUDED.ts, comment = EXCLUDED.comment`)
+	return time.Since(t).Seconds(), err
 }
 
 func filesScenarios(ctx context.Context, fg *pgx.Conn) ([]result, error) {

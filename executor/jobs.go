@@ -265,7 +265,7 @@ func (s *Session) runAlterSyncJob(ctx context.Context, st *parser.AlterSyncJob) 
 		}
 		if scan.Handles(j) {
 			// File keys, windows and encodings are checked as at CREATE.
-			if err := s.ex.scan.Check(ctx, j); err != nil {
+			if _, err := s.ex.scan.Check(ctx, j); err != nil {
 				return nil, engineErr(err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flowgate/flowgate/catalog"
@@ -31,9 +32,9 @@ func checkScanDefinition(st *parser.CreateSyncJob) error {
 	text := st.Text()
 	at := func(pos int) int { return parser.OffsetToPosition(text, pos) }
 	switch {
-	case st.JobKind == "database":
-		return withHint(withPos(pgErr(codeFeatureNotSupp, "MODE SCAN copies one table: FROM src.table TO dst.table"), at(st.ModePos)),
-			"Create one SCAN job per table.")
+	case st.JobKind == "database" && (st.FromObject != nil || st.ToObject != nil):
+		return withHint(withPos(pgErr(codeFeatureNotSupp, "a job with an OBJECT end moves one table: FROM src.table or TO dst.table"), at(st.ModePos)),
+			"Create one job per table.")
 	case st.Mode == "cdc" && (st.FromObject != nil || st.ToObject != nil):
 		return withHint(withPos(pgErr(codeFeatureNotSupp, "OBJECT ends are for MODE BATCH and MODE SCAN jobs"), at(st.ModePos)), "")
 	case st.FromObject != nil && st.Mode != "scan":
@@ -121,8 +122,13 @@ func (s *Session) createScanJob(ctx context.Context, st *parser.CreateSyncJob) (
 			j.Definition.Format = runopts.SyncJob.Resolve(opts)["file_format"]
 		}
 	}
-	if err := s.ex.scan.Check(ctx, j); err != nil {
+	unmatched, err := s.ex.scan.Check(ctx, j)
+	if err != nil {
 		return nil, engineErr(err)
+	}
+	if len(unmatched) > 0 {
+		s.notice("NOTICE", codeSuccessfulCompl, fmt.Sprintf("source tables without a same-name target table are not scanned: %s", strings.Join(unmatched, ", ")),
+			"RUN DDL TASK creates them; TABLES (a AS b) maps other names.")
 	}
 	if j.Mode == "scan" && st.Schedule == nil {
 		s.notice("NOTICE", codeSuccessfulCompl, fmt.Sprintf("sync job %q has no schedule: it scans when you RUN SYNC JOB %s", j.Name, j.Name),
@@ -156,7 +162,9 @@ func (e *Executor) clearScanPosition(ctx context.Context, j *catalog.Job) {
 	}
 	defer ep.Close()
 	if ap, err := connectors.As[cdc.ChangeApplier](ep.Conn); err == nil {
-		ap.ClearCheckpoint(ctx, cdc.ApplySpec{Job: "flowgate-scan:" + j.Name})
+		for _, key := range e.scan.CheckpointKeys(ctx, j) {
+			ap.ClearCheckpoint(ctx, cdc.ApplySpec{Job: key})
+		}
 	}
 }
 

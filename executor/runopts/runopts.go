@@ -304,7 +304,7 @@ var SyncJob = Set{
 	{Name: "batch_file_format", Kind: Enum, Default: "csv", Values: []string{"csv", "parquet"}, Modes: batchOnly, Description: "Export file format."},
 	{Name: "compression", Kind: Enum, Default: "zstd", Values: []string{"zstd", "gzip", "none"}, Modes: batchScan, Description: "Export file compression. Jobs TO an OBJECT: none unless given (parquet: the codec)."},
 	{Name: "export_compress_parallel", Kind: Int, Default: "5", Min: 1, Max: 64, Modes: batchOnly, Description: "Files compressed and uploaded at once."},
-	{Name: "import_parallel", Kind: Int, Default: "2", Min: 1, Max: 64, Modes: batchOnly, Description: "Staged files loaded at once, each in its own target transaction (1 when import_order_by is set)."},
+	{Name: "import_parallel", Kind: Int, Default: "2", Min: 1, Max: 64, Modes: batchScan, Description: "Staged files loaded at once, each in its own target transaction (1 when import_order_by is set). SCAN without pre_action: target transactions upserting at once, rows split by primary key."},
 	{Name: "heartbeat_timeout", Kind: Int, Default: "60", Min: 1, Modes: batchOnly, Description: "Seconds a stage may go without progress before it fails."},
 	{Name: "enable_pk_duplicate_detect", Kind: Bool, Default: "on", Modes: batchOnly, Description: "Before importing into a non-empty target, look for keys that already exist and fail with examples."},
 	{Name: "source_timezone", Kind: String, Default: "UTC", Description: "Session time zone on both sides."},

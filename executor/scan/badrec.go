@@ -19,6 +19,7 @@ import (
 type badRecords struct {
 	cat   *catalog.Catalog
 	run   string
+	task  int64
 	limit int64
 	mu    sync.Mutex
 }
@@ -29,7 +30,7 @@ func (x *badRecords) add(ctx context.Context, b *fileformat.BadRecord) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	bg := context.WithoutCancel(ctx)
-	if _, err := x.cat.AddRunError(bg, catalog.RunError{RunID: x.run, TaskID: 1, Position: b.Position, Error: b.Err.Error(), Record: b.Excerpt}); err != nil {
+	if _, err := x.cat.AddRunError(bg, catalog.RunError{RunID: x.run, TaskID: x.task, Position: b.Position, Error: b.Err.Error(), Record: b.Excerpt}); err != nil {
 		return err
 	}
 	n, err := x.cat.CountRunErrors(bg, x.run)

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,13 +141,19 @@ func (e *Engine) Start(ctx context.Context, j *catalog.Job, trigger string, at t
 	if err != nil {
 		return nil, err
 	}
-	task := catalog.RunTask{ID: 1, SourceTable: plan.sourceName(), TargetTable: plan.targetName()}
+	tasks := []catalog.RunTask{{ID: 1, SourceTable: plan.sourceName(), TargetTable: plan.targetName()}}
+	if len(plan.Tables) > 0 {
+		tasks = tasks[:0]
+		for _, t := range plan.Tables {
+			tasks = append(tasks, catalog.RunTask{ID: t.ID, SourceTable: qualify(t.SourceSchema, t.SourceTable), TargetTable: qualify(t.TargetSchema, t.TargetTable)})
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, busy := e.active[j.Name]; busy {
 		return nil, batch.ErrBusy
 	}
-	id, err := e.cfg.Catalog.CreateRun(ctx, j.Name, trigger, plan, []catalog.RunTask{task}, stagesOf(plan.Kind))
+	id, err := e.cfg.Catalog.CreateRun(ctx, j.Name, trigger, plan, tasks, stagesOf(plan.Kind))
 	if errors.Is(err, catalog.ErrBusy) {
 		return nil, batch.ErrBusy
 	}
@@ -247,8 +254,10 @@ func (e *Engine) Retry(ctx context.Context, runID string) (*Handle, error) {
 			reset = append(reset, s.Stage)
 		}
 	}
-	if err := e.cfg.Catalog.ResetStages(ctx, runID, 1, reset); err != nil {
-		return nil, err
+	for _, t := range plan.tasks() {
+		if err := e.cfg.Catalog.ResetStages(ctx, runID, t.ID, reset); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.cfg.Catalog.SetRunStatus(ctx, runID, catalog.RunRestarting, "retry requested"); err != nil {
 		return nil, err
@@ -260,6 +269,7 @@ func (e *Engine) Retry(ctx context.Context, runID string) (*Handle, error) {
 type run struct {
 	e      *Engine
 	id     string
+	task   int64
 	plan   *Plan
 	a      *activeRun
 	retry  bool
@@ -274,9 +284,11 @@ type run struct {
 func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRun, retry bool) {
 	cat := e.cfg.Catalog
 	bg := context.WithoutCancel(ctx)
-	r := &run{e: e, id: id, plan: plan, a: a, retry: retry, status: catalog.RunCompleted}
+	r := &run{e: e, id: id, task: 1, plan: plan, a: a, retry: retry, status: catalog.RunCompleted}
 	finish := func(status, msg string) {
-		cat.SetTaskStatus(bg, id, 1, status, msg)
+		if len(plan.Tables) == 0 {
+			cat.SetTaskStatus(bg, id, 1, status, msg)
+		}
 		if err := cat.SetRunStatus(bg, id, status, msg); err != nil {
 			e.cfg.Logger.Error("record run end", "run", id, "err", err)
 		}
@@ -286,7 +298,9 @@ func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRu
 		e.cfg.Logger.Error("start run", "run", id, "err", err)
 		return
 	}
-	cat.SetTaskStatus(bg, id, 1, catalog.RunRunning, "")
+	if len(plan.Tables) == 0 {
+		cat.SetTaskStatus(bg, id, 1, catalog.RunRunning, "")
+	}
 	var err error
 	if r.src, err = e.cfg.Open(ctx, plan.Source); err != nil {
 		finish(catalog.RunFailed, "open source: "+err.Error())
@@ -298,14 +312,16 @@ func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRu
 		return
 	}
 	defer r.dst.Close()
-	r.bad = &badRecords{cat: cat, run: id, limit: runoptsInt(plan.Options, "error_limit")}
+	r.bad = &badRecords{cat: cat, run: id, task: 1, limit: runoptsInt(plan.Options, "error_limit")}
 	r.thr = newThrottle(runoptsInt(plan.Options, "throttle_mbps"))
-	switch plan.Kind {
-	case KindScan:
+	switch {
+	case plan.Kind == KindScan && len(plan.Tables) > 0:
+		err = r.scanTables(ctx)
+	case plan.Kind == KindScan:
 		err = r.scanTable(ctx)
-	case KindExport:
+	case plan.Kind == KindExport:
 		err = r.export(ctx)
-	case KindLoad:
+	case plan.Kind == KindLoad:
 		err = r.load(ctx)
 	default:
 		err = fmt.Errorf("unknown run kind %q", plan.Kind)
@@ -320,6 +336,55 @@ func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRu
 	default:
 		finish(r.status, r.msg)
 	}
+}
+
+// scanTables scans a database job's tables one after another, each as its
+// task with its own stages and watermark. A table that fails does not
+// stop the others; the run fails naming it.
+func (r *run) scanTables(ctx context.Context) error {
+	cat := r.e.cfg.Catalog
+	bg := context.WithoutCancel(ctx)
+	var failed []string
+	var rows int64
+	for _, t := range r.plan.Tables {
+		if ctx.Err() != nil {
+			break
+		}
+		sub := *r
+		sub.task, sub.plan, sub.msg, sub.status = t.ID, r.plan.forTask(t), "", catalog.RunCompleted
+		sub.bad = &badRecords{cat: cat, run: r.id, task: t.ID, limit: r.bad.limit}
+		cat.SetTaskStatus(bg, r.id, t.ID, catalog.RunRunning, "")
+		err := sub.scanTable(ctx)
+		name := qualify(t.SourceSchema, t.SourceTable)
+		switch {
+		case err != nil:
+			failed = append(failed, name+": "+r.scrub(err))
+			cat.SetTaskStatus(bg, r.id, t.ID, catalog.RunFailed, r.scrub(err))
+		default:
+			if sub.status != catalog.RunCompleted {
+				r.status = sub.status
+			}
+			cat.SetTaskStatus(bg, r.id, t.ID, sub.status, sub.msg)
+		}
+		if n, err := cat.Stages(bg, r.id); err == nil {
+			for _, s := range n {
+				if s.TaskID == t.ID && s.Stage == StageScan {
+					rows += s.Rows
+				}
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d tables failed: %s", len(failed), len(r.plan.Tables), strings.Join(failed, "; "))
+	}
+	r.msg = fmt.Sprintf("%d tables scanned, %d rows upserted", len(r.plan.Tables), rows)
+	if r.status != catalog.RunCompleted {
+		r.msg += "; verification found differences (dataflow.run_diffs)"
+	}
+	return nil
 }
 
 func (r *run) scrub(err error) string {
@@ -349,7 +414,7 @@ type stage struct {
 }
 
 func (r *run) begin(ctx context.Context, name, table string) (*stage, error) {
-	if _, err := r.e.cfg.Catalog.StartStage(context.WithoutCancel(ctx), r.id, 1, name); err != nil {
+	if _, err := r.e.cfg.Catalog.StartStage(context.WithoutCancel(ctx), r.id, r.task, name); err != nil {
 		return nil, err
 	}
 	s := &stage{r: r, name: name, table: table, started: time.Now(), stop: make(chan struct{})}
@@ -366,7 +431,7 @@ func (r *run) begin(ctx context.Context, name, table string) (*stage, error) {
 				return
 			case <-t.C:
 			}
-			r.e.cfg.Catalog.StageProgress(context.WithoutCancel(ctx), r.id, 1, name, s.rows.Load(), s.bytes.Load())
+			r.e.cfg.Catalog.StageProgress(context.WithoutCancel(ctx), r.id, r.task, name, s.rows.Load(), s.bytes.Load())
 			r.a.report(s.progress(false))
 		}
 	}()
@@ -379,7 +444,7 @@ func (s *stage) progress(done bool) batch.Progress {
 	if secs <= 0 {
 		secs = 1e-9
 	}
-	return batch.Progress{RunID: s.r.id, TaskID: 1, Table: s.table, Stage: s.name, Rows: rows, Total: s.total.Load(), RowsPerSec: float64(rows) / secs, Done: done}
+	return batch.Progress{RunID: s.r.id, TaskID: s.r.task, Table: s.table, Stage: s.name, Rows: rows, Total: s.total.Load(), RowsPerSec: float64(rows) / secs, Done: done}
 }
 
 func (s *stage) halt() {
@@ -393,7 +458,7 @@ func (s *stage) end(ctx context.Context, err error, msg string) error {
 	bg := context.WithoutCancel(ctx)
 	cat := s.r.e.cfg.Catalog
 	if err == nil {
-		cat.FinishStage(bg, s.r.id, 1, s.name, catalog.StageCompleted, s.rows.Load(), s.bytes.Load(), msg)
+		cat.FinishStage(bg, s.r.id, s.r.task, s.name, catalog.StageCompleted, s.rows.Load(), s.bytes.Load(), msg)
 		s.r.a.report(s.progress(true))
 		return nil
 	}
@@ -403,16 +468,16 @@ func (s *stage) end(ctx context.Context, err error, msg string) error {
 		}
 	}
 	m := s.r.scrub(err)
-	cat.FinishStage(bg, s.r.id, 1, s.name, catalog.StageFailed, s.rows.Load(), s.bytes.Load(), m)
-	s.r.a.report(batch.Progress{RunID: s.r.id, TaskID: 1, Table: s.table, Stage: s.name, Message: "failed: " + m})
+	cat.FinishStage(bg, s.r.id, s.r.task, s.name, catalog.StageFailed, s.rows.Load(), s.bytes.Load(), m)
+	s.r.a.report(batch.Progress{RunID: s.r.id, TaskID: s.r.task, Table: s.table, Stage: s.name, Message: "failed: " + m})
 	return fmt.Errorf("%s: %s", s.name, m)
 }
 
 // skip marks a stage skipped.
 func (r *run) skip(ctx context.Context, name, why string) {
 	bg := context.WithoutCancel(ctx)
-	r.e.cfg.Catalog.StartStage(bg, r.id, 1, name)
-	r.e.cfg.Catalog.FinishStage(bg, r.id, 1, name, catalog.StageSkipped, 0, 0, why)
+	r.e.cfg.Catalog.StartStage(bg, r.id, r.task, name)
+	r.e.cfg.Catalog.FinishStage(bg, r.id, r.task, name, catalog.StageSkipped, 0, 0, why)
 }
 
 // operation records an import or export for dataflow.operations.

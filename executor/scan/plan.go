@@ -45,6 +45,40 @@ type Plan struct {
 	Given        map[string]string   `json:"given"`   // as the job gives them
 	WindowStart  time.Time           `json:"window_start"`
 	WindowEnd    time.Time           `json:"window_end"`
+	// Tables are a database scan's tables, one task each (empty for a
+	// table job, which is task 1).
+	Tables []batch.TaskPlan `json:"tables,omitempty"`
+	// Task is the task a per-table plan runs (0 for a table job).
+	Task int64 `json:"-"`
+	// Unmatched are source tables without a same-name target table.
+	Unmatched []string `json:"-"`
+}
+
+// forTask is the plan of one table of a database scan.
+func (p *Plan) forTask(t batch.TaskPlan) *Plan {
+	q := *p
+	q.Tables = nil
+	q.Task = t.ID
+	q.SourceSchema, q.SourceTable, q.TargetSchema, q.TargetTable, q.Columns = t.SourceSchema, t.SourceTable, t.TargetSchema, t.TargetTable, t.Columns
+	return &q
+}
+
+// tasks are the run's tasks: one per table.
+func (p *Plan) tasks() []batch.TaskPlan {
+	if len(p.Tables) > 0 {
+		return p.Tables
+	}
+	return []batch.TaskPlan{{ID: 1, SourceSchema: p.SourceSchema, SourceTable: p.SourceTable, TargetSchema: p.TargetSchema, TargetTable: p.TargetTable, Columns: p.Columns}}
+}
+
+// checkpointKey names where the plan's table keeps its watermark in the
+// target's checkpoint table: per job, and per source table for a
+// database scan.
+func (p *Plan) checkpointKey() string {
+	if p.Task == 0 {
+		return checkpointKey(p.Job)
+	}
+	return checkpointKey(p.Job) + ":" + qualify(p.SourceSchema, p.SourceTable)
 }
 
 // DecodePlan reads a stored plan.
@@ -155,10 +189,49 @@ func (e *Engine) Plan(ctx context.Context, j *catalog.Job, at time.Time, win *Wi
 	return p, nil
 }
 
-// Check validates a job the engine handles (CREATE SYNC JOB).
-func (e *Engine) Check(ctx context.Context, j *catalog.Job) error {
-	_, err := e.Plan(ctx, j, time.Now(), nil)
-	return err
+// Check validates a job the engine handles (CREATE SYNC JOB); it returns
+// a database scan's source tables that have no same-name target table.
+func (e *Engine) Check(ctx context.Context, j *catalog.Job) ([]string, error) {
+	p, err := e.Plan(ctx, j, time.Now(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return p.Unmatched, nil
+}
+
+// CheckpointKeys are the names under which j's table scans keep their
+// watermarks in the target (one per table of a database scan).
+func (e *Engine) CheckpointKeys(ctx context.Context, j *catalog.Job) []string {
+	if j.Kind != "database" {
+		return []string{checkpointKey(j.Name)}
+	}
+	// The tables as they are now, without checking them: a table that
+	// would no longer pass still has its watermark to forget.
+	src, err := e.cfg.Open(ctx, j.Source)
+	if err != nil {
+		return nil
+	}
+	defer src.Close()
+	dst, err := e.cfg.Open(ctx, j.Target)
+	if err != nil {
+		return nil
+	}
+	defer dst.Close()
+	sin, err1 := introspector(src)
+	din, err2 := introspector(dst)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	tasks, _, err := batch.TasksFor(ctx, j, sin, din)
+	if err != nil {
+		return nil
+	}
+	p := &Plan{Job: j.Name}
+	var keys []string
+	for _, t := range tasks {
+		keys = append(keys, p.forTask(t).checkpointKey())
+	}
+	return keys
 }
 
 func (e *Engine) check(ctx context.Context, j *catalog.Job, p *Plan) error {
@@ -189,6 +262,9 @@ func (e *Engine) check(ctx context.Context, j *catalog.Job, p *Plan) error {
 	defer dst.Close()
 	switch p.Kind {
 	case KindScan:
+		if j.Kind == "database" {
+			return e.checkDatabaseScan(ctx, j, p, src, dst)
+		}
 		return e.checkScan(ctx, p, src, dst)
 	case KindExport:
 		if err := objectStore(dst); err != nil {
@@ -273,6 +349,34 @@ func keyIndexes(t schema.Table) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkDatabaseScan resolves a database scan's tables (as a database
+// batch job does: same-name tables, TABLES and EXCLUDE) and checks each.
+func (e *Engine) checkDatabaseScan(ctx context.Context, j *catalog.Job, p *Plan, src, dst *batch.Endpoint) error {
+	sin, err := introspector(src)
+	if err != nil {
+		return err
+	}
+	din, err := introspector(dst)
+	if err != nil {
+		return err
+	}
+	tasks, unmatched, err := batch.TasksFor(ctx, j, sin, din)
+	if err != nil {
+		return err
+	}
+	if len(tasks) == 0 {
+		return planErr("42P01", "A database scan copies the source tables that have a same-name table at the target: create them (RUN DDL TASK) or name them with TABLES (a AS b).",
+			"no source table of %s has a same-name table in %s", p.Source, p.Target)
+	}
+	for _, t := range tasks {
+		if err := e.checkScan(ctx, p.forTask(t), src, dst); err != nil {
+			return err
+		}
+	}
+	p.Tables, p.Unmatched = tasks, unmatched
+	return nil
 }
 
 // IncrementalKinds names the column types INCREMENTAL ON takes.

@@ -66,7 +66,7 @@ func (r *run) resolveTables(ctx context.Context) (*tableSide, error) {
 		}
 	}
 	ts.applier, _ = connectors.As[cdc.ChangeApplier](r.dst.Conn)
-	ts.spec = cdc.ApplySpec{Job: checkpointKey(p.Job), TimeZone: p.Options["source_timezone"]}
+	ts.spec = cdc.ApplySpec{Job: p.checkpointKey(), TimeZone: p.Options["source_timezone"]}
 	return ts, nil
 }
 
@@ -159,6 +159,15 @@ func (r *run) scanTable(ctx context.Context) error {
 		expDone <- err
 	}()
 	rd := data.NewReader(pr)
+	// Rows read again past a watermark, or a whole table copied again
+	// onto last fire's rows, mostly exist at the target: write them as
+	// upserts at once. Into an emptied target, or on a first scan, they
+	// go as plain inserts (the applier falls back to upserts on a key it
+	// finds).
+	op := cdc.Insert
+	if !oneTx && (wm != "" || ts.inc == nil) {
+		op = cdc.Update
+	}
 	var (
 		chunk   []cdc.MappedChange
 		last    string // the largest incremental value read
@@ -211,6 +220,30 @@ func (r *run) scanTable(ctx context.Context) error {
 		}
 		return nil
 	}
+	// Without a pre-action (one transaction) rows go over import_parallel
+	// transactions at once; SQLite has one writer at a time.
+	var ln *lanes
+	if n := runoptsInt(p.Options, "import_parallel"); !oneTx && n > 1 && r.dst.Type != "sqlite" {
+		prev := wm
+		if ts.inc == nil {
+			prev = fullCopy
+		}
+		ln = newLanes(ts, int(n), prev, func(pos string, rows int64) {
+			st.rows.Add(rows)
+			if ts.inc != nil {
+				r.e.cfg.Catalog.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Value: pos, Rows: st.rows.Load()})
+			}
+		})
+	}
+	lanePos := func() string {
+		if ts.inc == nil {
+			return fullCopy
+		}
+		if last == "" {
+			return wm
+		}
+		return last
+	}
 	var serr error
 	for {
 		rec, err := rd.Read()
@@ -230,7 +263,17 @@ func (r *run) scanTable(ctx context.Context) error {
 				vals[i] = append(make([]byte, 0, len(rec[i])), rec[i]...)
 			}
 		}
-		chunk = append(chunk, cdc.MappedChange{Target: ts.target, Op: cdc.Insert, New: cdc.Row{Values: vals}})
+		c := cdc.MappedChange{Target: ts.target, Op: op, New: cdc.Row{Values: vals}}
+		if ln != nil {
+			ln.add(c)
+			if ln.full() {
+				if serr = ln.flush(ctx, lanePos()); serr != nil {
+					break
+				}
+			}
+			continue
+		}
+		chunk = append(chunk, c)
 		pending++
 		if len(chunk) >= applyChunk {
 			if serr = commit(false); serr != nil {
@@ -243,13 +286,21 @@ func (r *run) scanTable(ctx context.Context) error {
 	if serr == nil && eerr != nil {
 		serr = eerr
 	}
-	if serr == nil {
+	switch {
+	case ln != nil && serr == nil:
+		if pos := lanePos(); pos != "" {
+			serr = ln.flush(ctx, pos)
+		}
+		serr = errors.Join(serr, ln.wait())
+	case ln != nil:
+		ln.wait()
+	case serr == nil:
 		serr = commit(true)
 	}
 	if tx != nil {
 		tx.Rollback()
 		if oneTx && serr != nil {
-			r.e.cfg.Catalog.FinishStage(context.WithoutCancel(ctx), r.id, 1, StagePreAction, catalog.StageFailed, 0, 0, "rolled back with ScanTable")
+			r.e.cfg.Catalog.FinishStage(context.WithoutCancel(ctx), r.id, r.task, StagePreAction, catalog.StageFailed, 0, 0, "rolled back with ScanTable")
 		}
 	}
 	if serr != nil {
