@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/flowgate/flowgate/catalog"
@@ -33,8 +34,14 @@ func (t *temporalFlags) register(fs *flag.FlagSet) {
 }
 
 func (t *temporalFlags) options(key []byte, log *slog.Logger) temporal.Options {
-	return temporal.Options{Address: t.address, Namespace: t.namespace, TaskQueue: t.taskQueue, CAFile: t.caFile, CertFile: t.certFile,
+	o := temporal.Options{Address: t.address, Namespace: t.namespace, TaskQueue: t.taskQueue, CAFile: t.caFile, CertFile: t.certFile,
 		KeyFile: t.keyFile, ServerName: t.serverName, Key: key, Logger: log}
+	// A tuning knob without a flag: the history length past which a CDC
+	// run's workflow continues as new at its next restart.
+	if n, err := strconv.Atoi(os.Getenv("FLOWGATE_TEMPORAL_CDC_HISTORY_LIMIT")); err == nil && n > 0 {
+		o.CDCHistoryLimit = n
+	}
+	return o
 }
 
 // workerMain is `flowgate worker`: it copies partitions for gateways of

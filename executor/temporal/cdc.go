@@ -179,7 +179,7 @@ func (g *Engine) ExecuteCDC(ctx context.Context, runID, job string, fromSnapshot
 			return fmt.Errorf("record run workflow: %w", err)
 		}
 		in := CDCRunInput{RunID: runID, Job: job, Note: "temporal workflow " + wid, GatewayQueue: g.o.GatewayQueue(), DataQueue: g.o.DataQueue(),
-			FromSnapshot: fromSnapshot}
+			FromSnapshot: fromSnapshot, HistoryLimit: g.o.CDCHistoryLimit}
 		if _, err := g.c.ExecuteWorkflow(bg, client.StartWorkflowOptions{ID: wid, TaskQueue: g.o.GatewayQueue()}, WorkflowCDCRun, in); err != nil {
 			return fmt.Errorf("start temporal workflow %s: %w", wid, err)
 		}

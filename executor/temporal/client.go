@@ -36,6 +36,9 @@ type Options struct {
 	Key                                   []byte // the catalog's secret key
 	Identity                              string
 	Logger                                *slog.Logger
+	// CDCHistoryLimit is the history length past which a CDCRun workflow
+	// continues as new at its next restart (0: 2,000 events).
+	CDCHistoryLimit int
 }
 
 // DataQueue is where partition copies run (workers).

@@ -17,7 +17,7 @@ var testKey = bytes.Repeat([]byte{0x5a}, 32)
 // workflow code: a change that would break runs in flight (a new activity
 // call, another order) fails here. Record a new history
 // (FLOWGATE_RECORD_HISTORY=1 go test ./tests/temporal -run
-// 'TestTemporalWaitStopRetry|TestTemporalCDCWorkerKill9') only together
+// 'TestTemporalWaitStopRetry|TestTemporalCDCWorker') only together
 // with a new Version.
 func TestReplayRecordedHistories(t *testing.T) {
 	codec, err := NewCodec(testKey)

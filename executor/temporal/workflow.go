@@ -230,6 +230,9 @@ type CDCRunInput struct {
 	// most maxFailures of the latest; Attempts counts the pipelines begun.
 	Failures []time.Time `json:"failures,omitempty"`
 	Attempts int         `json:"attempts"`
+	// HistoryLimit is the history length past which the run continues
+	// as new at its next restart (0: continueAfter).
+	HistoryLimit int `json:"history_limit,omitempty"`
 }
 
 // CDCBegin is what the gateway hands an attempt: the job's definition
@@ -350,7 +353,11 @@ func CDCRun(ctx workflow.Context, in CDCRunInput) (RunResult, error) {
 		if err := workflow.Sleep(ctx, delay); err != nil && ctx.Err() != nil {
 			return end(nil, catalog.RunTerminated, "execution terminated gracefully")
 		}
-		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfter {
+		limit := in.HistoryLimit
+		if limit <= 0 {
+			limit = continueAfter
+		}
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > limit {
 			return RunResult{}, workflow.NewContinueAsNewError(ctx, WorkflowCDCRun, in)
 		}
 	}

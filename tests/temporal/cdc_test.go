@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,12 +67,7 @@ func TestTemporalCDCWorkerKill9TakenOver(t *testing.T) {
 		t.Errorf("RUN ... WAIT NOTICEs lack the snapshot or the stream:\n%s", joined)
 	}
 	var msg string
-	queryRow(t, conn, fmt.Sprintf(`SELECT message FROM dataflow.runs WHERE run_id = '%s'`, runID), &msg)
-	m := regexp.MustCompile(`temporal workflow (flowgate-cdc-[^ ;]+)`).FindStringSubmatch(msg)
-	if m == nil {
-		t.Fatalf("run message names no workflow: %s", msg)
-	}
-	wid := m[1]
+	wid := runWorkflow(t, conn, runID, "flowgate-cdc-")
 	var stored string
 	queryRow(t, dst, `SELECT count(*)::text FROM items`, &stored)
 	if stored != "20000" {
@@ -175,7 +169,7 @@ func TestTemporalCDCWorkerKill9TakenOver(t *testing.T) {
 	// The source ends the replication connection: the pipeline fails, the
 	// workflow waits restart_delay (a timer) and starts the next attempt,
 	// which goes on from the checkpoint.
-	exec1(t, src, `SELECT pg_terminate_backend(pid) FROM pg_stat_replication`)
+	endWalsender(t, src)
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		st = getStatus(t, conn, "feed")
@@ -269,7 +263,7 @@ func TestTemporalCDCWorkerKill9TakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	blob, kinds := rawHistory(t, raw, wid)
+	blob, kinds := rawHistory(t, raw, wid, "")
 	for _, secret := range []string{pg.Password, srcDB, dstDB, "public.items", "price"} {
 		if secret != "" && strings.Contains(string(blob), secret) {
 			t.Errorf("workflow history holds %q in clear", secret)
@@ -279,7 +273,7 @@ func TestTemporalCDCWorkerKill9TakenOver(t *testing.T) {
 		t.Errorf("history of %s lacks the restart or the STOP: %s", wid, h)
 	}
 	if os.Getenv("FLOWGATE_RECORD_HISTORY") != "" {
-		recordHistory(t, raw, wid, "cdcrun-kill-stop.json")
+		recordHistory(t, raw, wid, "", "cdcrun-kill-stop.json")
 	}
 }
 
@@ -343,13 +337,27 @@ func waitEqual(t testing.TB, src, dst *pgx.Conn, table string, within time.Durat
 	}
 }
 
+// endWalsender ends the replication connections of src's database, as
+// a source restart would.
+func endWalsender(t testing.TB, src *pgx.Conn) {
+	t.Helper()
+	var n int
+	queryRow(t, src, `SELECT count(pg_terminate_backend(active_pid)) FROM pg_replication_slots WHERE database = current_database() AND active_pid IS NOT NULL`, &n)
+	if n == 0 {
+		t.Fatal("no walsender to end")
+	}
+}
+
 // A worker holding another secret key cannot run a CDC pipeline: the run
 // says so (its message names the key) and waits; a worker with the
 // gateway's key then takes the pipeline and the target follows the source.
+// With a short history limit, the restart after a source failure
+// continues the workflow as new, and the run goes on.
 func TestTemporalCDCWorkerWithWrongKey(t *testing.T) {
 	pg := testbed.Postgres(t)
 	srcDB, dstDB, src, dst := itemsPair(t, pg, 500)
 	c := newCluster(t)
+	c.gatewayEnv = []string{"FLOWGATE_TEMPORAL_CDC_HISTORY_LIMIT=10"}
 	g := c.gateway()
 	c.worker(c.otherKey())
 	conn := g.connect()
@@ -381,8 +389,49 @@ func TestTemporalCDCWorkerWithWrongKey(t *testing.T) {
 	c.worker("")
 	exec1(t, src, `UPDATE items SET qty = 2 WHERE id <= 100`)
 	waitEqual(t, src, dst, "items", 90*time.Second)
+
+	// The source fails: the restart continues the workflow as new.
+	wid := runWorkflow(t, conn, runID, "flowgate-cdc-")
+	raw, err := client.Dial(client.Options{HostPort: server.GetFrontendHostPort(), Namespace: server.GetDefaultNamespace()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	first, err := raw.DescribeWorkflowExecution(context.Background(), wid, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstRun := first.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	endWalsender(t, src)
+	deadline = time.Now().Add(time.Minute)
+	for {
+		d, err := raw.DescribeWorkflowExecution(context.Background(), wid, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetWorkflowExecutionInfo().GetExecution().GetRunId() != firstRun {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the workflow did not continue as new after a restart\n%s", g.logs())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	_, kinds := rawHistory(t, raw, wid, firstRun)
+	if len(kinds) == 0 || kinds[len(kinds)-1] != "WorkflowExecutionContinuedAsNew" {
+		t.Errorf("first run's history: %v", kinds)
+	}
+	exec1(t, src, `DELETE FROM items WHERE id > 400`)
+	exec1(t, src, `UPDATE items SET id = id + 10000 WHERE id <= 10`)
+	waitEqual(t, src, dst, "items", 90*time.Second)
 	exec1(t, conn, `STOP SYNC JOB wkc`)
-	if status, msg := waitRun(t, conn, runID, 2*time.Minute); status != "terminated" {
+	if status, msg := waitRun(t, conn, runID, 2*time.Minute); status != "terminated" || !strings.Contains(msg, wid) {
 		t.Fatalf("after STOP: %s: %s", status, msg)
+	}
+	if st := getStatus(t, conn, "wkc"); st.restarts < 1 || st.deletes < 100 {
+		t.Errorf("cdc_status after the continued run: %+v", st)
+	}
+	if os.Getenv("FLOWGATE_RECORD_HISTORY") != "" {
+		recordHistory(t, raw, wid, firstRun, "cdcrun-continue-as-new.json")
 	}
 }

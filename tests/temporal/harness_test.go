@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -94,8 +95,9 @@ type cluster struct {
 	t                  testing.TB
 	queue              string
 	dir                string
-	key                string // the secret key file gateways and workers share
-	address, namespace string // the shared server's unless set
+	key                string   // the secret key file gateways and workers share
+	address, namespace string   // the shared server's unless set
+	gatewayEnv         []string // the gateway's environment, added to the test's
 }
 
 func newCluster(t testing.TB) *cluster {
@@ -126,7 +128,7 @@ type gateway struct {
 func (c *cluster) gateway() *gateway {
 	c.t.Helper()
 	g := &gateway{port: freePort(c.t), dir: c.dir}
-	g.t = c.t
+	g.t, g.env = c.t, c.gatewayEnv
 	g.args = append([]string{"--engine", "temporal", "--listen", fmt.Sprintf("127.0.0.1:%d", g.port), "--catalog", filepath.Join(c.dir, "flowgate.db"),
 		"--staging-dir", filepath.Join(c.dir, "staging"), "--metrics-listen", "", "--secret-key-file", c.key}, c.temporalArgs()...)
 	g.startAndWait()
@@ -301,4 +303,17 @@ func lastRun(t testing.TB, conn *pgx.Conn, job string) string {
 	var id string
 	queryRow(t, conn, fmt.Sprintf(`SELECT run_id FROM dataflow.runs WHERE job = '%s' ORDER BY started_at DESC LIMIT 1`, job), &id)
 	return id
+}
+
+// runWorkflow is the workflow id a run's message names ("temporal
+// workflow <prefix>...").
+func runWorkflow(t testing.TB, conn *pgx.Conn, runID, prefix string) string {
+	t.Helper()
+	var msg string
+	queryRow(t, conn, fmt.Sprintf(`SELECT message FROM dataflow.runs WHERE run_id = '%s'`, runID), &msg)
+	m := regexp.MustCompile(`temporal workflow (` + regexp.QuoteMeta(prefix) + `[^ ;]+)`).FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("run message names no workflow: %s", msg)
+	}
+	return m[1]
 }

@@ -14,12 +14,12 @@ import (
 )
 
 // recordHistory saves a finished workflow's history (payloads sealed with
-// the tests' key) as testdata/name for executor/temporal's replay test:
+// the tests' key; its latest run when runID is "") as testdata/name for executor/temporal's replay test:
 // run with FLOWGATE_RECORD_HISTORY=1 after a deliberate change to the
 // workflow.
-func recordHistory(t *testing.T, c client.Client, wid, name string) {
+func recordHistory(t *testing.T, c client.Client, wid, runID, name string) {
 	t.Helper()
-	it := c.GetWorkflowHistory(context.Background(), wid, "", false, 0)
+	it := c.GetWorkflowHistory(context.Background(), wid, runID, false, 0)
 	h := &historypb.History{}
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -45,9 +45,9 @@ func recordHistory(t *testing.T, c client.Client, wid, name string) {
 
 // rawHistory reads a workflow's history as Temporal stores it (no codec):
 // the events marshalled end to end, and their types.
-func rawHistory(t *testing.T, c client.Client, wid string) (blob []byte, kinds []string) {
+func rawHistory(t *testing.T, c client.Client, wid, runID string) (blob []byte, kinds []string) {
 	t.Helper()
-	it := c.GetWorkflowHistory(context.Background(), wid, "", false, 0)
+	it := c.GetWorkflowHistory(context.Background(), wid, runID, false, 0)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -276,14 +275,8 @@ func TestTemporalWaitStopRetryAndSealedHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	var runMsg string
-	queryRow(t, conn, fmt.Sprintf(`SELECT message FROM dataflow.runs WHERE run_id = '%s'`, runID), &runMsg)
-	m := regexp.MustCompile(`temporal workflow (flowgate-run-[^ ;]+)`).FindStringSubmatch(runMsg)
-	if m == nil {
-		t.Fatalf("run message names no workflow: %s", runMsg)
-	}
-	wid := m[1]
-	blob, kinds := rawHistory(t, raw, wid)
+	wid := runWorkflow(t, conn, runID, "flowgate-run-")
+	blob, kinds := rawHistory(t, raw, wid, "")
 	if events := len(kinds); events < 10 {
 		t.Fatalf("history of %s has %d events", wid, events)
 	}
@@ -296,7 +289,7 @@ func TestTemporalWaitStopRetryAndSealedHistory(t *testing.T) {
 		}
 	}
 	if os.Getenv("FLOWGATE_RECORD_HISTORY") != "" {
-		recordHistory(t, raw, wid, "batchrun-stop-retry.json")
+		recordHistory(t, raw, wid, "", "batchrun-stop-retry.json")
 	}
 }
 
