@@ -63,8 +63,9 @@ type Config struct {
 	// own files and non-admins under the file roots; nil allows any path
 	// to admins and none to others.
 	FileGuard *fileguard.Guard
-	// Remote, when set, runs batch runs' partitions on other processes
-	// (--engine temporal); nil runs everything here.
+	// Remote, when set, runs batch runs' partitions and CDC runs'
+	// pipelines on other processes (--engine temporal; a RemoteEngine that
+	// is also a cdc.Remote takes the CDC runs); nil runs everything here.
 	Remote RemoteEngine
 }
 

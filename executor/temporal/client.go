@@ -1,8 +1,10 @@
 // Package temporal is flowgate's second engine: batch runs become Temporal
 // workflows whose partition copies are activities run by any number of
-// `flowgate worker` processes, while the gateway keeps the catalog (its
-// reads and writes are activities on the gateway's own task queue, which
-// only the gateway serves). docs/scale-out.md describes it.
+// `flowgate worker` processes, and CDC runs workflows whose pipeline is
+// one long activity on a worker (cdc.go), while the gateway keeps the
+// catalog (its reads and writes are activities on the gateway's own task
+// queue, which only the gateway serves, or the gateway's following of
+// heartbeats). docs/scale-out.md describes it.
 package temporal
 
 import (

@@ -22,7 +22,8 @@ import (
 )
 
 // Engine is the gateway's side: batch.Remote (each run attempt is a
-// BatchRun workflow), the gateway's worker for workflows and catalog
+// BatchRun workflow), cdc.Remote (each CDC run a CDCRun workflow), the
+// gateway's worker for workflows and catalog
 // activities, and the watch that turns workers' heartbeats into stage
 // progress and dataflow.workers.
 type Engine struct {
