@@ -48,6 +48,7 @@ type gateway struct {
 	logMu   sync.Mutex
 	log     strings.Builder
 	exited  chan error
+	worker  *exec.Cmd // under FLOWGATE_TEST_TEMPORAL_ADDRESS (engine_test.go)
 }
 
 func freePort(t testing.TB) int {
@@ -66,6 +67,7 @@ func startGateway(t testing.TB, extra ...string) *gateway {
 	g := &gateway{t: t, dir: t.TempDir(), args: extra}
 	g.port = freePort(t)
 	g.metrics = freePort(t)
+	g.underTemporal()
 	g.start()
 	t.Cleanup(g.stop)
 	return g

@@ -156,6 +156,11 @@ type Importer interface {
 	ImportedMarks(ctx context.Context, scope MarkScope, runID string) ([]string, error)
 }
 
+// ErrSnapshotGone is wrapped by Export when ExportSpec.Snapshot names a
+// snapshot that is no longer held (its holder ended): the caller may
+// export again without it.
+var ErrSnapshotGone = errors.New("the exported snapshot is no longer held")
+
 // SnapshotExporter can hold one consistent snapshot open so that several
 // exports (the partitions of a table, read in parallel) see the same state
 // of the database.

@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flowgate/flowgate/connectors/data"
 	"github.com/flowgate/flowgate/connectors/schema"
@@ -165,6 +167,10 @@ func setSnapshot(ctx context.Context, tx pgx.Tx, id string) error {
 		return nil
 	}
 	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+strings.ReplaceAll(id, "'", "''")+"'"); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "22023" { // invalid snapshot identifier
+			return fmt.Errorf("snapshot %s: %w (%w)", id, data.ErrSnapshotGone, err)
+		}
 		return fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	return nil

@@ -48,6 +48,9 @@ type PartitionWork struct {
 	Part        catalog.Partition `json:"part"`
 	Options     map[string]string `json:"options"`
 	SourceWhere string            `json:"source_where,omitempty"`
+	// Snapshot is the source snapshot the run's partitions read, held by
+	// the gateway (HoldSnapshot); empty: each reads its own.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // ID is the partition's mark and its activity id.
@@ -208,6 +211,48 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 	return rt, nil
 }
 
+// HoldSnapshot exports one source snapshot for the partitions of plan
+// (when there are at least two and the source can hold one) and names it
+// in each; release closes it. Every table of the run reads as of that
+// moment. Workers whose snapshot is gone read their own.
+func (e *Engine) HoldSnapshot(ctx context.Context, runID string, plan *RemotePlan) (release func(), err error) {
+	none := func() {}
+	parts := 0
+	for _, t := range plan.Tasks {
+		parts += len(t.Parts)
+	}
+	if parts < 2 {
+		return none, nil
+	}
+	rc, err := e.loadRun(ctx, runID)
+	if err != nil {
+		return none, err
+	}
+	src, err := e.cfg.Open(ctx, rc.plan.Source)
+	if err != nil {
+		return none, err
+	}
+	se, err := connectors.As[data.SnapshotExporter](src.Conn)
+	if err != nil {
+		src.Close()
+		return none, nil
+	}
+	id, rel, err := se.ExportSnapshot(ctx)
+	if err != nil {
+		src.Close()
+		return none, fmt.Errorf("source snapshot: %s", scrub(src, err))
+	}
+	for i := range plan.Tasks {
+		for j := range plan.Tasks[i].Parts {
+			plan.Tasks[i].Parts[j].Snapshot = id
+		}
+	}
+	return func() {
+		rel()
+		src.Close()
+	}, nil
+}
+
 // PartitionCopied records a partition copied by a worker.
 func (e *Engine) PartitionCopied(ctx context.Context, runID string, taskID, seq, rows int64) error {
 	return e.cfg.Catalog.MarkPartitionImported(ctx, runID, taskID, seq, rows)
@@ -351,8 +396,17 @@ func CopyPartition(ctx context.Context, src, dst *Endpoint, w PartitionWork, row
 	if marked[w.ID()] {
 		return 0, false, nil
 	}
-	n, eerr, ierr := PipeTable(ctx, ctx, tc.exporter, tc.partitionSpec(w.Part, ""), tc.importer,
+	n, eerr, ierr := PipeTable(ctx, ctx, tc.exporter, tc.partitionSpec(w.Part, w.Snapshot), tc.importer,
 		tc.importSpec(&data.Marker{RunID: w.RunID, FileID: w.ID()}), rows, bytes)
+	if w.Snapshot != "" && errors.Is(eerr, data.ErrSnapshotGone) {
+		// Its holder (the gateway) went away: this partition reads a
+		// snapshot of its own, as the embedded engine's partitions do
+		// after a restart.
+		rows.Store(0)
+		bytes.Store(0)
+		n, eerr, ierr = PipeTable(ctx, ctx, tc.exporter, tc.partitionSpec(w.Part, ""), tc.importer,
+			tc.importSpec(&data.Marker{RunID: w.RunID, FileID: w.ID()}), rows, bytes)
+	}
 	if isAlreadyImported(ierr) {
 		return 0, false, nil
 	}

@@ -29,6 +29,10 @@ type Gateway struct {
 	Batch   *batch.Engine
 	CDC     *cdc.Engine
 	Sealer  *catalog.Sealer
+	// snapshots are the source snapshots held for running batch runs'
+	// partitions, by run (released by EndRun).
+	snapMu    sync.Mutex
+	snapshots map[string]func()
 }
 
 // BeginRun is batch.Engine.BeginRemote plus the run's endpoints, sealed.
@@ -43,6 +47,12 @@ func (g *Gateway) BeginRun(ctx context.Context, runID, note string) (BeginResult
 	if plan.Ended {
 		return out, nil
 	}
+	release, err := g.Batch.HoldSnapshot(ctx, runID, plan)
+	if err != nil {
+		return out, err
+	}
+	g.keepSnapshot(runID, release)
+	out.Plan = *plan
 	r, err := g.Catalog.GetRun(ctx, runID)
 	if err != nil {
 		return out, err
@@ -74,6 +84,30 @@ func (g *Gateway) seal(ctx context.Context, name string) (SealedEndpoint, error)
 	return SealedEndpoint{Name: d.Name, Type: d.Type, Options: sealed}, nil
 }
 
+// keepSnapshot holds a run's snapshot until EndRun (a BeginRun retried
+// for the same run replaces the one held before).
+func (g *Gateway) keepSnapshot(runID string, release func()) {
+	g.snapMu.Lock()
+	defer g.snapMu.Unlock()
+	if g.snapshots == nil {
+		g.snapshots = map[string]func(){}
+	}
+	if old := g.snapshots[runID]; old != nil {
+		old()
+	}
+	g.snapshots[runID] = release
+}
+
+func (g *Gateway) releaseSnapshot(runID string) {
+	g.snapMu.Lock()
+	release := g.snapshots[runID]
+	delete(g.snapshots, runID)
+	g.snapMu.Unlock()
+	if release != nil {
+		release()
+	}
+}
+
 // PartitionCopied records a copied partition in the catalog.
 func (g *Gateway) PartitionCopied(ctx context.Context, runID string, taskID, seq, rows int64) error {
 	return g.Batch.PartitionCopied(ctx, runID, taskID, seq, rows)
@@ -88,6 +122,7 @@ func (g *Gateway) EndRun(ctx context.Context, in EndInput) (RunResult, error) {
 	// Verification can take long: say it is alive.
 	stop := heartbeatEvery(ctx, 5*time.Second, func() any { return nil })
 	defer stop()
+	g.releaseSnapshot(in.RunID)
 	status, msg, err := g.Batch.EndRemote(ctx, in.RunID, in.Results, cause, in.Note)
 	return RunResult{Status: status, Message: msg}, err
 }
