@@ -323,16 +323,34 @@ func (e *Engine) ApplyRecord(ctx context.Context, runID, job, note string, r Rec
 	return true, nil
 }
 
-// Baseline takes r as applied already: a restarted gateway that follows a
-// run again cannot know what its predecessor applied of the attempt, and
-// adds the attempt's counters only from here on (what the dead gateway
-// had not applied yet is not counted, rather than counted twice).
-func (e *Engine) Baseline(runID string, r Record) {
+// Baseline applies the first Record a restarted gateway sees of a run it
+// follows again. It cannot know what its predecessor applied of that
+// attempt: what is idempotent (the stream's state, positions, stages,
+// statuses, bad records, offsets) is applied again; the attempt's
+// counters and operations so far are taken as applied (what the dead
+// gateway had not applied of them is not counted, rather than counted
+// twice), and the counters go on from there.
+func (e *Engine) Baseline(ctx context.Context, runID, job, note string, r Record) error {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	if _, ok := e.applied[runID]; !ok {
-		e.applied[runID] = &applied{last: r, old: map[string]bool{}}
+	if _, ok := e.applied[runID]; ok {
+		return nil
 	}
+	p := Record{Attempt: r.Attempt, Ops: r.Ops, Reports: r.Reports - 1}
+	p.Progress.Inserts, p.Progress.Updates, p.Progress.Deletes = r.Progress.Inserts, r.Progress.Updates, r.Progress.Deletes
+	p.Progress.Tables = r.Progress.Tables
+	again := r
+	if r.Start != nil {
+		// Never reset the counters the dead gateway may have added to.
+		start := *r.Start
+		start.FromSnapshot = false
+		again.Start = &start
+	}
+	if err := e.apply(ctx, runID, job, note, &p, &again); err != nil {
+		return err
+	}
+	e.applied[runID] = &applied{last: r, old: map[string]bool{}}
+	return nil
 }
 
 // forget drops what ApplyRecord kept of a run.

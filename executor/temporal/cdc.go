@@ -289,8 +289,11 @@ func (g *Engine) cdcProgress(ctx context.Context, f *cdcFollow) {
 			continue
 		}
 		if f.baseline {
+			if err := g.cdc.Baseline(ctx, f.runID, f.job, f.note, rec); err != nil {
+				g.log.Warn("record CDC progress", "run", f.runID, "err", err)
+				continue
+			}
 			f.baseline = false
-			g.cdc.Baseline(f.runID, rec)
 			if rec.Status == catalog.RunRunning {
 				f.ready()
 			}

@@ -242,11 +242,41 @@ func TestTemporalCDCWorkerKill9TakenOver(t *testing.T) {
 	if stages != "Snapshot completed, Stream completed" {
 		t.Errorf("stages after STOP: %s", stages)
 	}
-	// RESTART continues from the checkpoint on a worker.
+	// RESTART continues from the checkpoint on a worker; the gateway is
+	// killed (-9) as soon as the run has its workflow, before it applied
+	// anything the pipeline recorded: the restarted gateway catches up
+	// (the stream's state names the new run).
 	exec1(t, src, `INSERT INTO items VALUES (6000003, 'while stopped', 1, 1, now())`)
 	exec1(t, conn, `RESTART SYNC JOB feed`)
 	run2 := lastRun(t, conn, "feed")
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var m string
+		queryRow(t, conn, fmt.Sprintf(`SELECT coalesce(message, '') FROM dataflow.runs WHERE run_id = '%s'`, run2), &m)
+		if strings.Contains(m, "temporal workflow flowgate-cdc-") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("RESTART's run names no workflow after 30s: %s", m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the workflow starts; the gateway's first look is 1 s away
+	g.kill9()
+	g.startAndWait()
+	conn = g.connect()
 	waitEqual(t, src, dst, "items", 60*time.Second)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		st = getStatus(t, conn, "feed")
+		if st.run == run2 && st.status == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after RESTART and a gateway kill: cdc_status %+v, want run %s running\n%s", st, run2, g.logs())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	exec1(t, conn, `STOP SYNC JOB feed`)
 	if status, msg := waitRun(t, conn, run2, 2*time.Minute); status != "terminated" || !strings.Contains(msg, "temporal workflow flowgate-cdc-"+run2) {
 		t.Fatalf("RESTART's run after STOP: %s: %s", status, msg)
