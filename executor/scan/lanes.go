@@ -22,8 +22,8 @@ type lanes struct {
 	seed   maphash.Seed
 	bufs   [][]cdc.MappedChange
 	rows   int
-	prev   string        // the watermark committed last
-	flight chan error    // the round in flight; nil when none
+	prev   string     // the watermark committed last
+	flight chan error // the round in flight; nil when none
 	onDone func(pos string, rows int64)
 }
 
