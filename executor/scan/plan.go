@@ -207,22 +207,12 @@ func (e *Engine) CheckpointKeys(ctx context.Context, j *catalog.Job) []string {
 	}
 	// The tables as they are now, without checking them: a table that
 	// would no longer pass still has its watermark to forget.
-	src, err := e.cfg.Open(ctx, j.Source)
+	src, dst, closeBoth, err := e.openBoth(ctx, j)
 	if err != nil {
 		return nil
 	}
-	defer src.Close()
-	dst, err := e.cfg.Open(ctx, j.Target)
-	if err != nil {
-		return nil
-	}
-	defer dst.Close()
-	sin, err1 := introspector(src)
-	din, err2 := introspector(dst)
-	if err1 != nil || err2 != nil {
-		return nil
-	}
-	tasks, _, err := batch.TasksFor(ctx, j, sin, din)
+	defer closeBoth()
+	tasks, _, err := databaseTasks(ctx, j, src, dst)
 	if err != nil {
 		return nil
 	}
@@ -250,16 +240,11 @@ func (e *Engine) check(ctx context.Context, j *catalog.Job, p *Plan) error {
 			return err
 		}
 	}
-	src, err := e.cfg.Open(ctx, j.Source)
+	src, dst, closeBoth, err := e.openBoth(ctx, j)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	dst, err := e.cfg.Open(ctx, j.Target)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
+	defer closeBoth()
 	switch p.Kind {
 	case KindScan:
 		if j.Kind == "database" {
@@ -354,15 +339,7 @@ func keyIndexes(t schema.Table) ([]int, error) {
 // checkDatabaseScan resolves a database scan's tables (as a database
 // batch job does: same-name tables, TABLES and EXCLUDE) and checks each.
 func (e *Engine) checkDatabaseScan(ctx context.Context, j *catalog.Job, p *Plan, src, dst *batch.Endpoint) error {
-	sin, err := introspector(src)
-	if err != nil {
-		return err
-	}
-	din, err := introspector(dst)
-	if err != nil {
-		return err
-	}
-	tasks, unmatched, err := batch.TasksFor(ctx, j, sin, din)
+	tasks, unmatched, err := databaseTasks(ctx, j, src, dst)
 	if err != nil {
 		return err
 	}
@@ -377,6 +354,32 @@ func (e *Engine) checkDatabaseScan(ctx context.Context, j *catalog.Job, p *Plan,
 	}
 	p.Tables, p.Unmatched = tasks, unmatched
 	return nil
+}
+
+// openBoth opens j's source and target; closeBoth closes both.
+func (e *Engine) openBoth(ctx context.Context, j *catalog.Job) (src, dst *batch.Endpoint, closeBoth func(), err error) {
+	if src, err = e.cfg.Open(ctx, j.Source); err != nil {
+		return nil, nil, nil, err
+	}
+	if dst, err = e.cfg.Open(ctx, j.Target); err != nil {
+		src.Close()
+		return nil, nil, nil, err
+	}
+	return src, dst, func() { dst.Close(); src.Close() }, nil
+}
+
+// databaseTasks lists a database job's tables as a database batch job
+// does (same-name tables, TABLES and EXCLUDE).
+func databaseTasks(ctx context.Context, j *catalog.Job, src, dst *batch.Endpoint) ([]batch.TaskPlan, []string, error) {
+	sin, err := introspector(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	din, err := introspector(dst)
+	if err != nil {
+		return nil, nil, err
+	}
+	return batch.TasksFor(ctx, j, sin, din)
 }
 
 // IncrementalKinds names the column types INCREMENTAL ON takes.
