@@ -59,6 +59,8 @@ type Config struct {
 	BatchMetrics *batch.Metrics // nil disables job metrics
 	CDCMetrics   *cdc.Metrics   // nil disables CDC metrics
 	StagingDir   string         // local staging directory for batch runs
+	// SharedStaging: StagingDir is mounted on every Temporal worker too.
+	SharedStaging bool
 	// FileGuard keeps sqlite and file datasources away from the gateway's
 	// own files and non-admins under the file roots; nil allows any path
 	// to admins and none to others.
@@ -109,7 +111,7 @@ func New(cfg Config) *Executor {
 		cfg.Auth = AuthTrustLoopback
 	}
 	e := &Executor{cat: cfg.Catalog, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, guard: cfg.FileGuard, remote: cfg.Remote}
-	bc := batch.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger, Metrics: cfg.BatchMetrics}
+	bc := batch.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, SharedStaging: cfg.SharedStaging, Logger: cfg.Logger, Metrics: cfg.BatchMetrics}
 	if cfg.Remote != nil {
 		bc.Remote = cfg.Remote
 	}

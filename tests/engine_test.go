@@ -39,7 +39,8 @@ func (g *gateway) underTemporal() {
 	}
 	flags := []string{"--temporal-address", temporalAddress, "--temporal-namespace", temporalNamespace,
 		"--temporal-task-queue", fmt.Sprintf("fgt-%d-%d", os.Getpid(), g.port), "--secret-key-file", key}
-	g.args = append(append(g.args, "--engine", "temporal"), flags...)
+	// Every process here sees the same staging directory.
+	g.args = append(append(g.args, "--engine", "temporal", "--shared-staging"), flags...)
 	w := exec.Command(flowgateBin, append([]string{"worker"}, flags...)...)
 	w.Stderr = &prefixWriter{g: g, prefix: "worker: "}
 	if err := w.Start(); err != nil {

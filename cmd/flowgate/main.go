@@ -37,6 +37,7 @@ type config struct {
 	listen        string
 	catalog       string
 	stagingDir    string
+	sharedStaging bool
 	metricsListen string
 	secretKeyFile string
 	tlsCert       string
@@ -62,6 +63,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.listen, "listen", envOr("FLOWGATE_LISTEN", "127.0.0.1:5433"), "address of the PostgreSQL protocol listener (FLOWGATE_LISTEN)")
 	fs.StringVar(&c.catalog, "catalog", envOr("FLOWGATE_CATALOG", "./flowgate.db"), "SQLite catalog file (FLOWGATE_CATALOG)")
 	fs.StringVar(&c.stagingDir, "staging-dir", envOr("FLOWGATE_STAGING_DIR", "./flowgate-staging"), "local staging directory for batch runs (FLOWGATE_STAGING_DIR)")
+	fs.BoolVar(&c.sharedStaging, "shared-staging", envOr("FLOWGATE_SHARED_STAGING", "") == "true" || envOr("FLOWGATE_SHARED_STAGING", "") == "1",
+		"under --engine temporal: the staging directory (and file datasources used as staging) is mounted at the same path on every worker, so runs may stage there; without it such runs are refused and s3 staging is the way (FLOWGATE_SHARED_STAGING=true)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", envOr("FLOWGATE_METRICS_LISTEN", "127.0.0.1:9187"), "address of /metrics; empty turns metrics off (FLOWGATE_METRICS_LISTEN)")
 	fs.StringVar(&c.secretKeyFile, "secret-key-file", envOr("FLOWGATE_SECRET_KEY_FILE", ""), "file holding the 32-byte key that encrypts secrets; default <catalog>.key, created on first start (FLOWGATE_SECRET_KEY_FILE; FLOWGATE_SECRET_KEY holds the key itself)")
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("FLOWGATE_TLS_CERT", ""), "TLS certificate (PEM); with --tls-key enables SSL (FLOWGATE_TLS_CERT)")
@@ -69,7 +72,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.auth, "auth", envOr("FLOWGATE_AUTH", "trust"), "trust: loopback clients need no password, others use SCRAM; password: every client uses SCRAM (FLOWGATE_AUTH)")
 	fs.StringVar(&c.fileRoots, "file-roots", envOr("FLOWGATE_FILE_ROOTS", ""), "directories (comma- or colon-separated, absolute) under which manage users may create sqlite and file datasources; without it only admin may (FLOWGATE_FILE_ROOTS)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("FLOWGATE_LOG_LEVEL", "info"), "debug, info, warn or error (FLOWGATE_LOG_LEVEL)")
-	fs.StringVar(&c.engine, "engine", envOr("FLOWGATE_ENGINE", "embedded"), "embedded: runs execute in the gateway; temporal: batch runs (staging 'none') and CDC runs are Temporal workflows whose partition copies and CDC pipelines run on `flowgate worker` processes (FLOWGATE_ENGINE)")
+	fs.StringVar(&c.engine, "engine", envOr("FLOWGATE_ENGINE", "embedded"), "embedded: runs execute in the gateway; temporal: batch and CDC runs are Temporal workflows whose partition exports, imports and copies and CDC pipelines run on `flowgate worker` processes (FLOWGATE_ENGINE)")
 	c.temporal.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -193,7 +196,7 @@ func run(ctx context.Context, cfg config) error {
 		log.Info("engine temporal", "address", o.Address, "namespace", o.Namespace, "gateway_queue", o.GatewayQueue(), "data_queue", o.DataQueue())
 	}
 	ex := executor.New(executor.Config{Catalog: cat, Auth: mode, Logger: log, Metrics: metrics,
-		BatchMetrics: batch.NewMetrics(reg), CDCMetrics: cdc.NewMetrics(reg), StagingDir: cfg.stagingDir, FileGuard: guard, Remote: remote})
+		BatchMetrics: batch.NewMetrics(reg), CDCMetrics: cdc.NewMetrics(reg), StagingDir: cfg.stagingDir, SharedStaging: cfg.sharedStaging, FileGuard: guard, Remote: remote})
 	if err := ex.Start(ctx); err != nil {
 		return err
 	}

@@ -70,8 +70,11 @@ type Config struct {
 	StagingDir string
 	Logger     *slog.Logger
 	Metrics    *Metrics
-	// Remote, when set, runs distributed runs' partitions on workers.
+	// Remote, when set, runs every run's partitions on workers.
 	Remote Remote
+	// SharedStaging says StagingDir (and file datasources used for
+	// staging) are mounted at the same path on every worker.
+	SharedStaging bool
 }
 
 // Engine starts, stops and retries runs.
@@ -254,7 +257,10 @@ func (e *Engine) Start(ctx context.Context, j *catalog.Job, trigger string) (*Ha
 	if err != nil {
 		return nil, err
 	}
-	if e.cfg.Remote != nil && Distributed(plan) {
+	if e.cfg.Remote != nil {
+		if err := e.checkRemoteStaging(ctx, plan); err != nil {
+			return nil, err
+		}
 		if err := e.cfg.Remote.Check(ctx); err != nil {
 			return nil, planErr("08006", "Runs already started wait for it and go on; start this one when it is back, or run the gateway with --engine embedded.",
 				"cannot start the run: %s", err.Error())
@@ -301,7 +307,7 @@ func (e *Engine) launch(job, id string, plan *RunPlan) *Handle {
 			e.mu.Unlock()
 			cancel(nil)
 		}()
-		if e.cfg.Remote != nil && Distributed(plan) {
+		if e.cfg.Remote != nil {
 			e.executeRemote(ctx, id, plan, a)
 			return
 		}
@@ -377,7 +383,10 @@ func (e *Engine) Retry(ctx context.Context, runID, stage string) (*Handle, error
 	if err := json.Unmarshal(r.Plan, &plan); err != nil {
 		return nil, fmt.Errorf("run %s: decode plan: %w", runID, err)
 	}
-	if e.cfg.Remote != nil && Distributed(&plan) {
+	if e.cfg.Remote != nil {
+		if err := e.checkRemoteStaging(ctx, &plan); err != nil {
+			return nil, err
+		}
 		if err := e.cfg.Remote.Check(ctx); err != nil {
 			return nil, planErr("08006", "Retry when it is back, or run the gateway with --engine embedded.", "cannot retry the run: %s", err.Error())
 		}

@@ -111,16 +111,6 @@ func (tc *taskCtx) export(ctx context.Context, feed *fileFeed, parts []catalog.P
 		return st.end(ctx, err)
 	}
 	defer release()
-	compression := tc.rc.opts["compression"]
-	asParquet := tc.rc.opts["batch_file_format"] == "parquet"
-	cols := make([]string, len(tc.pairs))
-	for i, p := range tc.pairs {
-		cols[i] = p.Src.Name
-	}
-	suffix := fileSuffix(compression)
-	if asParquet {
-		suffix = ".parquet"
-	}
 	var (
 		errOnce  sync.Once
 		firstErr error
@@ -129,36 +119,17 @@ func (tc *taskCtx) export(ctx context.Context, feed *fileFeed, parts []catalog.P
 		errOnce.Do(func() { firstErr = err; st.cancel(err) })
 	}
 	one := func(p catalog.Partition) error {
-		var buf bytes.Buffer
-		lc := &liveCounter{w: &buf, stageRows: &st.rows}
-		n, err := tc.exporter.Export(sctx, tc.partitionSpec(p, snap), lc)
-		if err == nil && n != lc.rows {
-			err = fmt.Errorf("exporter reported %d rows but %d were written", n, lc.rows)
-		}
-		if err != nil {
-			lc.undo()
-			return fmt.Errorf("partition %d: %w", p.Seq, err)
-		}
-		var packed []byte
-		if asParquet {
-			packed, err = csvToParquet(buf.Bytes(), cols, compression)
-		} else {
-			packed, err = compress(compression, buf.Bytes())
-		}
-		if err != nil {
-			lc.undo()
-			return fmt.Errorf("partition %d: compress: %w", p.Seq, err)
-		}
-		buf = bytes.Buffer{}
-		uri, err := tc.rc.store.put(sctx, partitionFileName(tc.rc.plan.Job, tc.rc.id, tc.t.ID, p.Seq, suffix), packed)
+		f, err := tc.stagePartition(sctx, p, snap, &st.rows)
 		if err == nil {
-			err = cat.AddExportFile(bg, tc.rc.id, catalog.ExportFile{TaskID: tc.t.ID, Seq: p.Seq, URI: uri, Rows: n, Bytes: int64(len(packed))})
+			if err = cat.AddExportFile(bg, tc.rc.id, f); err != nil {
+				st.rows.Add(-f.Rows)
+				err = fmt.Errorf("partition %d: %w", p.Seq, err)
+			}
 		}
 		if err != nil {
-			lc.undo()
-			return fmt.Errorf("partition %d: %w", p.Seq, err)
+			return err
 		}
-		st.bytes.Add(int64(len(packed)))
+		st.bytes.Add(f.Bytes)
 		if feed != nil {
 			feed.signal()
 		}
@@ -174,6 +145,49 @@ func (tc *taskCtx) export(ctx context.Context, feed *fileFeed, parts []catalog.P
 		tc.rc.operation(ctx, tc, "export", st)
 	}
 	return st.end(ctx, err)
+}
+
+// stagePartition exports partition p into one staged file of the run's
+// store, counting its rows into rows as they go (taken back on failure).
+// The file is not in the catalog yet.
+func (tc *taskCtx) stagePartition(ctx context.Context, p catalog.Partition, snap string, rows *atomic.Int64) (catalog.ExportFile, error) {
+	compression := tc.rc.opts["compression"]
+	asParquet := tc.rc.opts["batch_file_format"] == "parquet"
+	suffix := fileSuffix(compression)
+	if asParquet {
+		suffix = ".parquet"
+	}
+	var buf bytes.Buffer
+	lc := &liveCounter{w: &buf, stageRows: rows}
+	n, err := tc.exporter.Export(ctx, tc.partitionSpec(p, snap), lc)
+	if err == nil && n != lc.rows {
+		err = fmt.Errorf("exporter reported %d rows but %d were written", n, lc.rows)
+	}
+	if err != nil {
+		lc.undo()
+		return catalog.ExportFile{}, fmt.Errorf("partition %d: %w", p.Seq, err)
+	}
+	var packed []byte
+	if asParquet {
+		cols := make([]string, len(tc.pairs))
+		for i, p := range tc.pairs {
+			cols[i] = p.Src.Name
+		}
+		packed, err = csvToParquet(buf.Bytes(), cols, compression)
+	} else {
+		packed, err = compress(compression, buf.Bytes())
+	}
+	if err != nil {
+		lc.undo()
+		return catalog.ExportFile{}, fmt.Errorf("partition %d: compress: %w", p.Seq, err)
+	}
+	buf = bytes.Buffer{}
+	uri, err := tc.rc.store.put(ctx, partitionFileName(tc.rc.plan.Job, tc.rc.id, tc.t.ID, p.Seq, suffix), packed)
+	if err != nil {
+		lc.undo()
+		return catalog.ExportFile{}, fmt.Errorf("partition %d: %w", p.Seq, err)
+	}
+	return catalog.ExportFile{TaskID: tc.t.ID, Seq: p.Seq, URI: uri, Rows: n, Bytes: int64(len(packed))}, nil
 }
 
 // importFiles loads every staged partition not yet in the target. Each
@@ -390,7 +404,7 @@ func (tc *taskCtx) importOne(ctx context.Context, st *stage, f catalog.ExportFil
 	cat := tc.rc.e.cfg.Catalog
 	bg := context.WithoutCancel(ctx)
 	id := markID(f)
-	n, err := tc.importFile(ctx, f, id, st)
+	n, err := tc.importFile(ctx, f, id, &st.rows, &st.bytes)
 	if isAlreadyImported(err) {
 		// Another attempt committed it after the marks were read.
 		n, err = f.Rows, nil

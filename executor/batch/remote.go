@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -32,10 +33,29 @@ type Remote interface {
 	Check(ctx context.Context) error
 }
 
-// Distributed reports whether a run's partitions go to workers: runs with
-// staging = 'none'. A staged run keeps its files in the gateway's staging
-// store and runs inside the gateway under either engine.
-func Distributed(plan *RunPlan) bool { return plan.Options["staging"] == "none" }
+// checkRemoteStaging refuses, under a Remote engine, a run whose files
+// would be staged on the gateway's own disk (its staging directory or a
+// file datasource), which workers on other machines cannot read, unless
+// SharedStaging says every worker mounts it at the same path.
+func (e *Engine) checkRemoteStaging(ctx context.Context, plan *RunPlan) error {
+	st := plan.Options["staging"]
+	if st == "none" || e.cfg.SharedStaging {
+		return nil
+	}
+	where := "the gateway's staging directory " + e.cfg.StagingDir
+	if st != "" {
+		d, err := e.cfg.Catalog.GetDatasource(ctx, st)
+		if err != nil {
+			return fmt.Errorf("staging datasource %q: %w", st, err)
+		}
+		if d.Type == "s3" {
+			return nil
+		}
+		where = "the directory of file datasource " + st
+	}
+	return planErr("55000", "Stage in object storage (ALTER SYNC JOB "+plan.Job+" SET (staging = '<an s3 datasource>')), stream with staging = 'none', or start the gateway with --shared-staging if every worker mounts that directory at the same path.",
+		"job %s stages its files in %s, which flowgate workers on other machines cannot read", plan.Job, where)
+}
 
 // PartitionWork is one partition of a run to copy. It travels in workflow
 // payloads (encrypted): names and a key range, never rows or secrets.
@@ -51,7 +71,19 @@ type PartitionWork struct {
 	// Snapshot is the source snapshot the run's partitions read, held by
 	// the gateway (HoldSnapshot); empty: each reads its own.
 	Snapshot string `json:"snapshot,omitempty"`
+	// Staged is the partition's file from an earlier attempt of a staged
+	// run: only its import is left.
+	Staged *catalog.ExportFile `json:"staged,omitempty"`
+	// StagingDir is the gateway's staging directory (shared with the
+	// workers) for runs staged there; a staging datasource travels
+	// beside the work instead.
+	StagingDir string `json:"staging_dir,omitempty"`
 }
+
+// IsStaged tells whether the partition goes through a staged file
+// (ExportTable into the store, then ImportTable from it) rather than a
+// stream.
+func (w PartitionWork) IsStaged() bool { return w.Options["staging"] != "none" }
 
 // ID is the partition's mark and its activity id.
 func (w PartitionWork) ID() string { return partitionID(w.Task.ID, w.Part.Seq) }
@@ -112,6 +144,9 @@ func (e *Engine) BeginRemote(ctx context.Context, runID, note string) (*RemotePl
 		return nil, err
 	}
 	perTask := max(1, int(rc.opts.Int("parallel_export")))
+	if rc.opts["staging"] != "none" && len(splitList(rc.opts["import_order_by"])) > 0 {
+		perTask = 1 // staged files load one at a time in key order, as in the embedded engine
+	}
 	out := &RemotePlan{Parallel: max(1, int(rc.opts.Int("batch_parallel_size"))) * perTask, PerTask: perTask}
 	release, err := rc.open(ctx)
 	if err != nil {
@@ -166,6 +201,25 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 	if err == nil {
 		marked, err = tc.importedMarks(ctx)
 	}
+	staged := map[int64]catalog.ExportFile{}
+	var stagingDir string
+	if err == nil && rc.opts["staging"] != "none" {
+		if parts == nil {
+			err = planErr("55000", "Retry it under --engine embedded.", "run %s staged %s before runs had partitions; workers cannot import such files", rc.id, t.SourceTable)
+		}
+		var files []catalog.ExportFile
+		if err == nil {
+			files, err = cat.ExportFiles(bg, rc.id, t.ID)
+		}
+		for _, f := range files {
+			if f.State == "present" {
+				staged[f.Seq] = f
+			}
+		}
+		if rc.opts["staging"] == "" && err == nil {
+			stagingDir, err = filepath.Abs(rc.e.cfg.StagingDir)
+		}
+	}
 	if err != nil {
 		rt.Failed = scrub(rc.src, err)
 		return rt, nil
@@ -181,8 +235,12 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 			}
 			continue
 		}
-		rt.Parts = append(rt.Parts, PartitionWork{RunID: rc.id, Job: rc.plan.Job, Source: rc.plan.Source, Target: rc.plan.Target,
-			Task: t, Part: p, Options: rc.plan.Options, SourceWhere: rc.plan.SourceWhere})
+		w := PartitionWork{RunID: rc.id, Job: rc.plan.Job, Source: rc.plan.Source, Target: rc.plan.Target,
+			Task: t, Part: p, Options: rc.plan.Options, SourceWhere: rc.plan.SourceWhere, StagingDir: stagingDir}
+		if f, ok := staged[p.Seq]; ok {
+			w.Staged = &f
+		}
+		rt.Parts = append(rt.Parts, w)
 	}
 	if !anyDone && rc.opts.Bool("enable_pk_duplicate_detect") {
 		if err := tc.detectDuplicates(ctx); err != nil {
@@ -253,9 +311,18 @@ func (e *Engine) HoldSnapshot(ctx context.Context, runID string, plan *RemotePla
 	}, nil
 }
 
-// PartitionCopied records a partition copied by a worker.
+// PartitionCopied records a partition copied by a worker (and its staged
+// file imported, for a staged run).
 func (e *Engine) PartitionCopied(ctx context.Context, runID string, taskID, seq, rows int64) error {
+	if err := e.cfg.Catalog.MarkFileImported(ctx, runID, taskID, seq); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return err
+	}
 	return e.cfg.Catalog.MarkPartitionImported(ctx, runID, taskID, seq, rows)
+}
+
+// FileStaged records a partition's file staged by a worker.
+func (e *Engine) FileStaged(ctx context.Context, runID string, f catalog.ExportFile) error {
+	return e.cfg.Catalog.AddExportFile(ctx, runID, f)
 }
 
 // EndRemote finishes a run's attempt in the gateway: the tasks' copy
@@ -375,18 +442,90 @@ func withNote(msg, note string) string {
 	return msg + "; " + note
 }
 
+// workTask is the task of w on a worker, with its staging store when w
+// is staged (staging: the staging datasource, nil for the directory).
+func workTask(ctx context.Context, src, dst, staging *Endpoint, w PartitionWork) (*taskCtx, error) {
+	plan := &RunPlan{Job: w.Job, Source: w.Source, Target: w.Target, Tasks: []TaskPlan{w.Task}, Options: w.Options, SourceWhere: w.SourceWhere}
+	rc := &runCtx{id: w.RunID, plan: plan, opts: runopts.Values(w.Options), src: src, dst: dst}
+	if w.IsStaged() {
+		var conn any
+		if staging != nil {
+			conn = staging.Conn
+		} else if w.StagingDir == "" {
+			return nil, fmt.Errorf("partition %s: staged run without a staging store", w.ID())
+		}
+		var err error
+		if rc.store, err = storeFor(conn, w.StagingDir); err != nil {
+			return nil, err
+		}
+	}
+	tc, err := rc.prepareTask(ctx, w.Task)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s: %s", w.ID(), scrub(src, err))
+	}
+	if err := tc.checkPartitionKey([]catalog.Partition{w.Part}); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+// StagePartition exports one partition of a staged run into its file in
+// the staging store (ExportTable on a worker), counting rows as it goes.
+// The gateway records the file (FileStaged).
+func StagePartition(ctx context.Context, src, dst, staging *Endpoint, w PartitionWork, rows *atomic.Int64) (catalog.ExportFile, error) {
+	tc, err := workTask(ctx, src, dst, staging, w)
+	if err != nil {
+		return catalog.ExportFile{}, err
+	}
+	f, err := tc.stagePartition(ctx, w.Part, w.Snapshot, rows)
+	if w.Snapshot != "" && errors.Is(err, data.ErrSnapshotGone) {
+		f, err = tc.stagePartition(ctx, w.Part, "", rows) // as in CopyPartition
+	}
+	if err != nil {
+		return f, fmt.Errorf("export: %w", connectors.ScrubError(err, src.Secrets...))
+	}
+	return f, nil
+}
+
+// LoadStaged imports a partition's staged file (w.Staged) in one target
+// transaction with the partition's mark (ImportTable on a worker). A
+// partition already marked in the target is not loaded again: done is
+// false and n is 0.
+func LoadStaged(ctx context.Context, src, dst, staging *Endpoint, w PartitionWork, rows, bytes *atomic.Int64) (n int64, done bool, err error) {
+	if w.Staged == nil {
+		return 0, false, fmt.Errorf("partition %s has no staged file", w.ID())
+	}
+	tc, err := workTask(ctx, src, dst, staging, w)
+	if err != nil {
+		return 0, false, err
+	}
+	marked, err := tc.importedMarks(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	if marked[w.ID()] {
+		return 0, false, nil
+	}
+	n, err = tc.importFile(ctx, *w.Staged, w.ID(), rows, bytes)
+	if isAlreadyImported(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("partition %d: import %s: %w", w.Part.Seq, w.Staged.URI, connectors.ScrubError(err, dst.Secrets...))
+	}
+	if n != w.Staged.Rows {
+		return 0, false, fmt.Errorf("partition %d: imported %d rows from %s, exported %d", w.Part.Seq, n, w.Staged.URI, w.Staged.Rows)
+	}
+	return n, true, nil
+}
+
 // CopyPartition copies one partition from src to dst in one target
 // transaction with its mark, counting into rows and bytes as it goes. A
 // partition already marked in the target (an earlier attempt committed
 // it) is not loaded again: done is false and n is 0.
 func CopyPartition(ctx context.Context, src, dst *Endpoint, w PartitionWork, rows, bytes *atomic.Int64) (n int64, done bool, err error) {
-	plan := &RunPlan{Job: w.Job, Source: w.Source, Target: w.Target, Tasks: []TaskPlan{w.Task}, Options: w.Options, SourceWhere: w.SourceWhere}
-	rc := &runCtx{id: w.RunID, plan: plan, opts: runopts.Values(w.Options), src: src, dst: dst}
-	tc, err := rc.prepareTask(ctx, w.Task)
+	tc, err := workTask(ctx, src, dst, nil, w)
 	if err != nil {
-		return 0, false, fmt.Errorf("partition %s: %s", w.ID(), scrub(src, err))
-	}
-	if err := tc.checkPartitionKey([]catalog.Partition{w.Part}); err != nil {
 		return 0, false, err
 	}
 	marked, err := tc.importedMarks(ctx)

@@ -487,7 +487,9 @@ func (f *fileFeed) signal() {
 	}
 }
 
-func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id string, st *stage) (int64, error) {
+// importFile loads staged file f in one target transaction with mark id,
+// counting into rows and bytes (rows taken back on failure).
+func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id string, rows, bytesRead *atomic.Int64) (int64, error) {
 	r, err := tc.rc.store.open(ctx, f.URI)
 	if err != nil {
 		return 0, err
@@ -508,14 +510,12 @@ func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id stri
 		return 0, err
 	}
 	defer dr.Close()
-	counted := &countingReader{r: dr, n: &st.bytes}
-	before := st.rows.Load()
+	counted := &countingReader{r: dr, n: bytesRead}
 	n, err := tc.importer.Import(ctx, tc.importSpec(&data.Marker{RunID: tc.rc.id, FileID: id}), counted)
 	if err != nil {
-		st.rows.Store(before)
 		return 0, err
 	}
-	st.rows.Add(n)
+	rows.Add(n)
 	return n, nil
 }
 

@@ -64,8 +64,17 @@ func (g *Gateway) BeginRun(ctx context.Context, runID, note string) (BeginResult
 	if out.Source, err = g.seal(ctx, p.Source); err != nil {
 		return out, err
 	}
-	out.Target, err = g.seal(ctx, p.Target)
-	return out, err
+	if out.Target, err = g.seal(ctx, p.Target); err != nil {
+		return out, err
+	}
+	if st := p.Options["staging"]; st != "" && st != "none" {
+		sealed, err := g.seal(ctx, st)
+		if err != nil {
+			return out, err
+		}
+		out.Staging = &sealed
+	}
+	return out, nil
 }
 
 func (g *Gateway) seal(ctx context.Context, name string) (SealedEndpoint, error) {
@@ -111,6 +120,11 @@ func (g *Gateway) releaseSnapshot(runID string) {
 // PartitionCopied records a copied partition in the catalog.
 func (g *Gateway) PartitionCopied(ctx context.Context, runID string, taskID, seq, rows int64) error {
 	return g.Batch.PartitionCopied(ctx, runID, taskID, seq, rows)
+}
+
+// FileStaged records a partition's file staged by a worker.
+func (g *Gateway) FileStaged(ctx context.Context, runID string, f catalog.ExportFile) error {
+	return g.Batch.FileStaged(ctx, runID, f)
 }
 
 // EndRun is batch.Engine.EndRemote.
@@ -198,30 +212,79 @@ func (d *Data) open(e SealedEndpoint, raw []byte) (*batch.Endpoint, error) {
 	return ep, nil
 }
 
-// CopyPartition copies one partition, heartbeating its progress; a
-// cancelled copy rolls its transaction back.
-func (d *Data) CopyPartition(ctx context.Context, in CopyInput) (CopyResult, error) {
-	src, releaseSrc, err := d.acquire(in.Source)
-	if err != nil {
-		return CopyResult{}, retryable(err)
+// endpoints opens a partition's source, target and staging datasource
+// (when it travels with the work); release gives them back.
+func (d *Data) endpoints(in CopyInput) (src, dst, staging *batch.Endpoint, release func(), err error) {
+	var releases []func()
+	release = func() {
+		for _, r := range releases {
+			r()
+		}
 	}
-	defer releaseSrc()
-	dst, releaseDst, err := d.acquire(in.Target)
-	if err != nil {
-		return CopyResult{}, retryable(err)
+	for _, e := range []struct {
+		sealed *SealedEndpoint
+		ep     **batch.Endpoint
+	}{{&in.Source, &src}, {&in.Target, &dst}, {in.Staging, &staging}} {
+		if e.sealed == nil {
+			continue
+		}
+		ep, r, err := d.acquire(*e.sealed)
+		if err != nil {
+			release()
+			return nil, nil, nil, func() {}, err
+		}
+		*e.ep = ep
+		releases = append(releases, r)
 	}
-	defer releaseDst()
+	return src, dst, staging, release, nil
+}
+
+// copyActivity runs one partition step on this worker, heartbeating its
+// rows and bytes; a cancelled step rolls its transaction back.
+func (d *Data) copyActivity(ctx context.Context, in CopyInput, step func(src, dst, staging *batch.Endpoint, rows, bytes *atomic.Int64) error) error {
+	src, dst, staging, release, err := d.endpoints(in)
+	if err != nil {
+		return retryable(err)
+	}
+	defer release()
 	var rows, bytes atomic.Int64
 	stop := heartbeatEvery(ctx, 2*time.Second, func() any { return Progress{Rows: rows.Load(), Bytes: bytes.Load()} })
-	n, loaded, err := batch.CopyPartition(ctx, src, dst, in.Work, &rows, &bytes)
+	err = step(src, dst, staging, &rows, &bytes)
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
-			return CopyResult{}, ctx.Err()
+			return ctx.Err()
 		}
-		return CopyResult{}, retryable(err)
+		return retryable(err)
 	}
-	return CopyResult{Rows: n, Loaded: loaded}, nil
+	return nil
+}
+
+// CopyPartition copies one partition (staging = 'none').
+func (d *Data) CopyPartition(ctx context.Context, in CopyInput) (out CopyResult, err error) {
+	err = d.copyActivity(ctx, in, func(src, dst, _ *batch.Endpoint, rows, bytes *atomic.Int64) (err error) {
+		out.Rows, out.Loaded, err = batch.CopyPartition(ctx, src, dst, in.Work, rows, bytes)
+		return err
+	})
+	return out, err
+}
+
+// StagePartition exports one partition of a staged run into its file.
+func (d *Data) StagePartition(ctx context.Context, in CopyInput) (out catalog.ExportFile, err error) {
+	err = d.copyActivity(ctx, in, func(src, dst, staging *batch.Endpoint, rows, _ *atomic.Int64) (err error) {
+		out, err = batch.StagePartition(ctx, src, dst, staging, in.Work, rows)
+		return err
+	})
+	return out, err
+}
+
+// LoadStaged imports one partition's staged file.
+func (d *Data) LoadStaged(ctx context.Context, in CopyInput) (out CopyResult, err error) {
+	err = d.copyActivity(ctx, in, func(src, dst, staging *batch.Endpoint, rows, bytes *atomic.Int64) (err error) {
+		out.Rows, out.Loaded, err = batch.LoadStaged(ctx, src, dst, staging, in.Work, rows, bytes)
+		return err
+	})
+	return out, err
 }
 
 // heartbeatEvery heartbeats with details() until stop is called.

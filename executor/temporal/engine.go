@@ -167,19 +167,23 @@ func (g *Engine) running(ctx context.Context, wid string) bool {
 	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
-var partitionActivityID = regexp.MustCompile(`^t(\d+)-p(\d+)$`)
+var partitionActivityID = regexp.MustCompile(`^t(\d+)-p(\d+)(?:-export|-import)?$`)
 
-// progress turns the copies' heartbeats into the stages' live counts
-// (catalog and WAIT's NOTICEs) and counts copies per worker.
+// progress turns the partition steps' heartbeats into the stages' live
+// counts (catalog and WAIT's NOTICEs) and counts steps per worker. A
+// streamed copy counts for both stages; a staged run's export and import
+// count for their own.
 func (g *Engine) progress(ctx context.Context, runID, wid string, plan *batch.RunPlan, started time.Time, report func(batch.Progress)) {
 	d, err := g.c.DescribeWorkflowExecution(ctx, wid, "")
 	if err != nil {
 		return
 	}
-	live := map[int64]Progress{}
+	type live struct{ export, imp Progress }
+	byTask := map[int64]*live{}
 	busy := map[string]int64{}
 	for _, pa := range d.GetPendingActivities() {
-		if pa.GetActivityType().GetName() != ActivityPartitionRun {
+		kind := pa.GetActivityType().GetName()
+		if kind != ActivityPartitionRun && kind != ActivityStagePartition && kind != ActivityLoadStaged {
 			continue
 		}
 		m := partitionActivityID.FindStringSubmatch(pa.GetActivityId())
@@ -191,11 +195,21 @@ func (g *Engine) progress(ctx context.Context, runID, wid string, plan *batch.Ru
 			busy[pa.GetLastWorkerIdentity()]++
 		}
 		var hb Progress
-		if pa.GetHeartbeatDetails() != nil && g.dc.FromPayloads(pa.GetHeartbeatDetails(), &hb) == nil {
-			p := live[task]
-			p.Rows += hb.Rows
-			p.Bytes += hb.Bytes
-			live[task] = p
+		if pa.GetHeartbeatDetails() == nil || g.dc.FromPayloads(pa.GetHeartbeatDetails(), &hb) != nil {
+			continue
+		}
+		l := byTask[task]
+		if l == nil {
+			l = &live{}
+			byTask[task] = l
+		}
+		if kind != ActivityLoadStaged {
+			l.export.Rows += hb.Rows
+			l.export.Bytes += hb.Bytes
+		}
+		if kind != ActivityStagePartition {
+			l.imp.Rows += hb.Rows
+			l.imp.Bytes += hb.Bytes
 		}
 	}
 	g.mu.Lock()
@@ -206,6 +220,7 @@ func (g *Engine) progress(ctx context.Context, runID, wid string, plan *batch.Ru
 	if err != nil {
 		return
 	}
+	staged := plan.Options["staging"] != "none"
 	for _, t := range plan.Tasks {
 		running := false
 		for _, s := range stages {
@@ -220,16 +235,32 @@ func (g *Engine) progress(ctx context.Context, runID, wid string, plan *batch.Ru
 		if err != nil {
 			continue
 		}
-		rows := live[t.ID].Rows
+		l := byTask[t.ID]
+		if l == nil {
+			l = &live{}
+		}
+		var imported int64
 		for _, p := range parts {
 			if p.Imported {
-				rows += p.Rows
+				imported += p.Rows
 			}
 		}
-		for _, st := range []string{batch.StageExport, batch.StageImport} {
-			g.cat.StageProgress(ctx, runID, t.ID, st, rows, live[t.ID].Bytes)
-			report(batch.Progress{RunID: runID, TaskID: t.ID, Table: t.SourceTable, Stage: st, Rows: rows, Total: totals[t.ID][st],
-				RowsPerSec: float64(rows) / max(time.Since(started).Seconds(), 1e-3)})
+		exported := imported
+		if staged {
+			exported = 0
+			files, _ := g.cat.ExportFiles(ctx, runID, t.ID)
+			for _, f := range files {
+				exported += f.Rows
+			}
+		}
+		for _, st := range []struct {
+			name string
+			rows int64
+			live Progress
+		}{{batch.StageExport, exported + l.export.Rows, l.export}, {batch.StageImport, imported + l.imp.Rows, l.imp}} {
+			g.cat.StageProgress(ctx, runID, t.ID, st.name, st.rows, st.live.Bytes)
+			report(batch.Progress{RunID: runID, TaskID: t.ID, Table: t.SourceTable, Stage: st.name, Rows: st.rows, Total: totals[t.ID][st.name],
+				RowsPerSec: float64(st.rows) / max(time.Since(started).Seconds(), 1e-3)})
 		}
 	}
 }

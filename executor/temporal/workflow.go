@@ -21,6 +21,11 @@ const (
 	ActivityPartitionRun = "flowgate.CopyPartition"
 	ActivityPartitionMk  = "flowgate.PartitionCopied"
 	ActivityEndRun       = "flowgate.EndRun"
+	// A staged run's partition: ExportTable into its file, the file
+	// recorded in the catalog, ImportTable from it.
+	ActivityStagePartition = "flowgate.StagePartition"
+	ActivityFileStaged     = "flowgate.FileStaged"
+	ActivityLoadStaged     = "flowgate.LoadStaged"
 )
 
 // RunInput starts a BatchRun workflow: ids and queue names only.
@@ -50,13 +55,17 @@ type BeginResult struct {
 	Plan   batch.RemotePlan `json:"plan"`
 	Source SealedEndpoint   `json:"source"`
 	Target SealedEndpoint   `json:"target"`
+	// Staging is the staging datasource of a run staged in one (s3, or a
+	// shared file directory).
+	Staging *SealedEndpoint `json:"staging,omitempty"`
 }
 
 // CopyInput is one partition copy.
 type CopyInput struct {
-	Work   batch.PartitionWork `json:"work"`
-	Source SealedEndpoint      `json:"source"`
-	Target SealedEndpoint      `json:"target"`
+	Work    batch.PartitionWork `json:"work"`
+	Source  SealedEndpoint      `json:"source"`
+	Target  SealedEndpoint      `json:"target"`
+	Staging *SealedEndpoint     `json:"staging,omitempty"`
 }
 
 // CopyResult is a partition copy's outcome.
@@ -152,8 +161,13 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 				continue
 			}
 			queue = append(queue[:i], queue[i+1:]...)
-			f := workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, w.ID()), ActivityPartitionRun,
-				CopyInput{Work: w, Source: begin.Source, Target: begin.Target})
+			var f workflow.Future
+			if w.IsStaged() {
+				f = stagedCopy(ctx, in, begin, w)
+			} else {
+				f = workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, w.ID()), ActivityPartitionRun,
+					CopyInput{Work: w, Source: begin.Source, Target: begin.Target})
+			}
 			running++
 			busy[w.Task.ID]++
 			sel.AddFuture(f, func(f workflow.Future) {
@@ -185,6 +199,38 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 		return RunResult{}, err
 	}
 	return res, nil
+}
+
+// stagedCopy copies a partition of a staged run: ExportTable into its
+// file on a worker (unless an earlier attempt staged it), the file
+// recorded by the gateway, then ImportTable from the file on a worker
+// (any worker: the store is shared). Its future ends as a copy's does.
+func stagedCopy(ctx workflow.Context, in RunInput, begin BeginResult, w batch.PartitionWork) workflow.Future {
+	f, set := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		// Blocking calls here take this coroutine's context; the file is
+		// recorded even while the run is being stopped.
+		keep, _ := workflow.NewDisconnectedContext(ctx)
+		gw := gatewayActivity(keep, in.GatewayQueue)
+		if w.Staged == nil {
+			var file catalog.ExportFile
+			err := workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, w.ID()+"-export"), ActivityStagePartition,
+				CopyInput{Work: w, Source: begin.Source, Target: begin.Target, Staging: begin.Staging}).Get(ctx, &file)
+			if err == nil {
+				err = workflow.ExecuteActivity(gw, ActivityFileStaged, in.RunID, file).Get(gw, nil)
+			}
+			if err != nil {
+				set.Set(nil, err)
+				return
+			}
+			w.Staged = &file
+		}
+		var out CopyResult
+		err := workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, w.ID()+"-import"), ActivityLoadStaged,
+			CopyInput{Work: w, Source: begin.Source, Target: begin.Target, Staging: begin.Staging}).Get(ctx, &out)
+		set.Set(out, err)
+	})
+	return f
 }
 
 // failureMessage is the cause a user should read: the innermost
