@@ -64,7 +64,14 @@ func freePort(t testing.TB) int {
 // startGateway runs flowgate with a fresh catalog; extra args are appended.
 func startGateway(t testing.TB, extra ...string) *gateway {
 	t.Helper()
-	g := &gateway{t: t, dir: t.TempDir(), args: extra}
+	return startGatewayEnv(t, nil, extra...)
+}
+
+// startGatewayEnv is startGateway with env (KEY=value) added to the
+// gateway's environment.
+func startGatewayEnv(t testing.TB, env []string, extra ...string) *gateway {
+	t.Helper()
+	g := &gateway{t: t, dir: t.TempDir(), args: extra, env: env}
 	g.port = freePort(t)
 	g.metrics = freePort(t)
 	g.underTemporal()

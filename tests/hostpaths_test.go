@@ -218,3 +218,68 @@ func TestFileRootsForManageUsers(t *testing.T) {
 	// Admin is not bound by the roots.
 	mustExec(t, admin, "CREATE DATASOURCE out TYPE sqlite OPTIONS (path "+sqlString(filepath.Join(outside, "x.db"))+")")
 }
+
+// FLOWGATE_FILE_ROOTS does what --file-roots does, and takes more than one
+// root (comma- or colon-separated).
+func TestFileRootsFromEnvironment(t *testing.T) {
+	base := t.TempDir()
+	first, second, outside := filepath.Join(base, "first"), filepath.Join(base, "second"), filepath.Join(base, "outside")
+	for _, d := range []string{first, second, outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := startGatewayEnv(t, []string{"FLOWGATE_FILE_ROOTS=" + first + "," + second})
+	ctx := context.Background()
+	admin := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, admin, "CREATE USER ops PASSWORD 'ops-pass-123' ROLE manage")
+	ops := g.connect(t, "ops", pgx.QueryExecModeExec)
+
+	mustExec(t, ops, "CREATE DATASOURCE a TYPE sqlite OPTIONS (path "+sqlString(filepath.Join(first, "a.db"))+")")
+	mustExec(t, ops, "CREATE DATASOURCE b TYPE file OPTIONS (path "+sqlString(second)+")")
+	_, err := ops.Exec(ctx, "CREATE DATASOURCE c TYPE sqlite OPTIONS (path "+sqlString(filepath.Join(outside, "c.db"))+")")
+	wantMessage(t, err, "42501", "outside the file roots")
+}
+
+// A mysql datasource may not set the driver's allowAllFiles: with it the
+// driver sends any file a server names in a LOCAL INFILE request, so a
+// server the datasource's creator controls could read the gateway's
+// catalog and key file. Refused at CREATE and ALTER for everyone, and a
+// datasource stored with it earlier cannot be opened.
+func TestMySQLAllowAllFilesRefused(t *testing.T) {
+	g := startGateway(t)
+	ctx := context.Background()
+	admin := g.connect(t, "admin", pgx.QueryExecModeExec)
+	for _, extparam := range []string{"allowAllFiles=true", "timeout=5s&allowAllFiles=1"} {
+		_, err := admin.Exec(ctx, "CREATE DATASOURCE m TYPE mysql OPTIONS (host '127.0.0.1', database 'd', user 'u', extparam "+sqlString(extparam)+")")
+		wantMessage(t, err, "22023", "allowAllFiles is refused")
+	}
+	mustExec(t, admin, "CREATE DATASOURCE m TYPE mysql OPTIONS (host '127.0.0.1', database 'd', user 'u', extparam 'allowAllFiles=false')")
+	_, err := admin.Exec(ctx, "ALTER DATASOURCE m SET OPTIONS (extparam 'allowAllFiles=true')")
+	wantMessage(t, err, "22023", "allowAllFiles is refused")
+	admin.Close(ctx)
+	g.stop()
+
+	db, err := sql.Open("sqlite3", filepath.Join(g.dir, "flowgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Exec(`UPDATE datasources SET options = json_set(options, '$.extparam', 'allowAllFiles=true') WHERE name = 'm'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("updated %d rows", n)
+	}
+	db.Close()
+
+	g.restart()
+	admin = g.connect(t, "admin", pgx.QueryExecModeExec)
+	if r := testDatasource(t, admin, "m"); r.OK || !strings.Contains(deref(r.Message), "allowAllFiles is refused") {
+		t.Fatalf("TEST DATASOURCE of a stored allowAllFiles: ok=%v %q", r.OK, deref(r.Message))
+	}
+	_, err = admin.Exec(ctx, "IMPORT TABLES FROM m")
+	if err == nil || !strings.Contains(err.Error(), "allowAllFiles is refused") {
+		t.Fatalf("IMPORT TABLES from a stored allowAllFiles: %v", err)
+	}
+}

@@ -38,6 +38,14 @@ func config(opts map[string]string) (*driver.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extparam: %w", err)
 	}
+	if cfg.AllowAllFiles {
+		// The driver would then send any file the server names in a LOCAL
+		// INFILE request (the server may ask in answer to any query), so a
+		// datasource on a server its creator controls could read the
+		// gateway's catalog and key file. Checked here, not only at CREATE,
+		// so datasources stored earlier cannot be opened either.
+		return nil, fmt.Errorf("extparam allowAllFiles is refused: it would let the server read any file on the gateway's host; flowgate's own loads need no local files")
+	}
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(opts["host"], opts["port"])
 	cfg.User = opts["user"]

@@ -108,6 +108,8 @@ func TestOptions(t *testing.T) {
 		{"servertimezone", "+8", "offset must look like"},
 		{"extparam", "loc=Local", "managed by flowgate"},
 		{"extparam", "timeout=banana", "extparam"},
+		{"extparam", "allowAllFiles=true", "allowAllFiles is refused"},
+		{"extparam", "timeout=5s&allowAllFiles=1", "allowAllFiles is refused"},
 	} {
 		_, err := mysql.Type().Validate(map[string]string{"host": "h", "database": "d", "user": "u", tc.k: tc.v})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -31,7 +31,7 @@ func Type() connectors.Type {
 			{Name: "servertimezone", Check: checkTimeZone, Example: "Asia/Shanghai",
 				Description: "Time zone the server's DATETIME/TIMESTAMP values are in: an IANA name, UTC, or an offset like +08:00. Empty means UTC."},
 			{Name: "extparam", Check: checkExtParam, Example: "timeout=5s&charset=utf8mb4",
-				Description: "Extra go-sql-driver/mysql DSN parameters in URL query form (key=value&key=value), e.g. timeout, readTimeout, tls, charset, or server variables."},
+				Description: "Extra go-sql-driver/mysql DSN parameters in URL query form (key=value&key=value), e.g. timeout, readTimeout, tls, charset, or server variables. allowAllFiles is refused: it would let the server read files on the gateway's host."},
 		},
 		Open: Open,
 	}
