@@ -232,8 +232,9 @@ func Mask(opts map[string]string, t Type) map[string]string {
 // token: bounded by the start or end of s or by a character that is not a
 // letter, digit or '_'. Its URL-escaped forms (a DSN a server echoed) are
 // masked the same way. Text around a secret is never changed, so a short
-// password such as "x" or "public" leaves "text" and "public.t" alone
-// unless it stands there on its own.
+// password such as "x" or "public" leaves "text", "public_t" and
+// "republic" alone; "public.t" does hold "public" as a token and becomes
+// "********.t".
 func MaskText(s string, secrets ...string) string {
 	for _, secret := range secrets {
 		if secret == "" {
