@@ -222,12 +222,25 @@ func TestBatchJobPostgresToPostgres(t *testing.T) {
 	if n := count(t, dst, "SELECT count(*) FROM orders2"); n != 5000 {
 		t.Fatalf("re-verify changed the target: %d rows", n)
 	}
-	// md5diff (one checksum per side, no row list) sees the same two
-	// changed rows: reload with the trigger in place.
+	// md5diff finds the same two changed rows: reload with the trigger in
+	// place. On a table with a key it checksums key ranges like hashdiff
+	// and lists the rows; only a keyless table gets one checksum per side.
 	mustExec(t, c, `ALTER SYNC JOB drift SET (algorithm = 'md5diff')`)
 	mustPG(t, dst, "TRUNCATE orders2")
-	if r := runJob(t, c, "RUN SYNC JOB drift WAIT"); r.Status != "data_inconsistent" {
-		t.Fatalf("md5diff with two changed target rows = %+v %s", r, deref(r.Message))
+	r4 := runJob(t, c, "RUN SYNC JOB drift WAIT")
+	if r4.Status != "data_inconsistent" {
+		t.Fatalf("md5diff with two changed target rows = %+v %s", r4, deref(r4.Message))
+	}
+	rows, err = c.Query(ctx, "SELECT key || ':' || side FROM dataflow.run_diffs WHERE run_id = $1 ORDER BY 1", r4.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys, " "); got != `["17"]:source ["17"]:target ["4242"]:source ["4242"]:target` {
+		t.Fatalf("md5diff diffs = %s", got)
 	}
 	// countdiff sees one extra target row.
 	mustExec(t, c, `ALTER SYNC JOB drift SET (algorithm = 'countdiff', enable_pk_duplicate_detect = off)`)
