@@ -30,6 +30,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz=FuzzSplit -fuzztime=60s ./parser/
 	$(GO) test -run '^$$' -fuzz=FuzzParse -fuzztime=60s ./parser/
 	$(GO) test -run '^$$' -fuzz=FuzzWire -fuzztime=60s ./wire/
+	$(GO) test -run '^$$' -fuzz='^FuzzParseDDL$$' -fuzztime=60s ./connectors/mysql/
+	$(GO) test -run '^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=60s ./connectors/mysql/binlog/
+	$(GO) test -run '^$$' -fuzz='^FuzzDecodeJSON$$' -fuzztime=60s ./connectors/mysql/binlog/
+	$(GO) test -run '^$$' -fuzz='^FuzzJSONText$$' -fuzztime=60s ./connectors/kafka/
 
 docs:
 	$(GO) run ./connectors/gendocs > docs/datasources.md
