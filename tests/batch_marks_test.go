@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -110,5 +111,117 @@ func TestBatchMarksPlacesAndPreActions(t *testing.T) {
 	}
 	if n := count(t, rig.dst, "SELECT count(DISTINCT id) FROM shaped"); n != rows || count(t, rig.dst, "SELECT count(*) FROM shaped") != rows {
 		t.Fatalf("recreated table rows: %d distinct", n)
+	}
+}
+
+// partition_column cuts a table by a NOT NULL column that is not its key
+// (a non-unique one: ranges of equal values are merged); a table with
+// neither a primary key nor partition_column is one partition, and the
+// stages and dataflow.run_partitions say why; a nullable or unknown
+// partition_column fails the run naming the column.
+func TestBatchPartitionColumnAndKeylessTable(t *testing.T) {
+	ctx := context.Background()
+	rig := newPGRig(t, "pcsrc", "pcdst")
+	const rows = 2000
+	const keyless = `CREATE TABLE logbook (at int NOT NULL, msg text)`
+	mustPG(t, rig.src, ordersDDL, keyless,
+		fmt.Sprintf("INSERT INTO orders (id, customer, amount, note) SELECT i, (i * 7919) %% 50, CASE WHEN i %% 3 = 0 THEN NULL ELSE i END, 'n' || i FROM generate_series(1, %d) i", rows),
+		"INSERT INTO logbook SELECT i % 10, 'm' || i FROM generate_series(1, 1500) i")
+	mustPG(t, rig.dst, ordersDDL, keyless)
+	_, c := rig.start(t, pgx.QueryExecModeExec)
+
+	// Staged (the default local staging directory) and streamed.
+	for job, staging := range map[string]string{"pc_staged": "", "pc_stream": ", staging = 'none'"} {
+		mustPG(t, rig.dst, "TRUNCATE orders")
+		mustExec(t, c, fmt.Sprintf(`CREATE SYNC JOB %s FROM src.orders TO dst.orders MODE BATCH
+			WITH (partition_column = 'customer', export_batch_rows = 400, parallel_export = 2, algorithm = 'hashdiff'%s)`, job, staging))
+		r := runJob(t, c, "RUN SYNC JOB "+job+" WAIT")
+		if r.Status != "completed" {
+			t.Fatalf("%s = %+v %s", job, r, deref(r.Message))
+		}
+		parts := rowsOf(t, c, "SELECT key_columns || '|' || coalesce(lower, '-') || '|' || coalesce(upper, '-') || '|' || rows || '|' || imported FROM dataflow.run_partitions WHERE run_id = '"+r.RunID+"' ORDER BY seq")
+		t.Logf("%s partitions (key|lower|upper|rows|imported): %v", job, parts)
+		if len(parts) < 3 {
+			t.Fatalf("%s: %d partitions, want about %d/400: %v", job, len(parts), rows, parts)
+		}
+		// Each partition holds the source rows of its customer range, and
+		// together they are the table, each row once.
+		var sum int64
+		for _, p := range parts {
+			f := strings.Split(p, "|")
+			if !strings.Contains(f[0], "customer") || strings.Contains(f[0], "id") || f[4] != "true" {
+				t.Fatalf("%s: partition %s is not an imported range of customer", job, p)
+			}
+			cond := "true"
+			if lo := strings.Trim(f[1], `[]"`); lo != "-" {
+				cond += " AND customer >= " + lo
+			}
+			if hi := strings.Trim(f[2], `[]"`); hi != "-" {
+				cond += " AND customer < " + hi
+			}
+			n, err := strconv.ParseInt(f[3], 10, 64)
+			if err != nil || n == 0 || n != count(t, rig.src, "SELECT count(*) FROM orders WHERE "+cond) {
+				t.Fatalf("%s: partition %s: %d rows, the source has %d where %s", job, p, n, count(t, rig.src, "SELECT count(*) FROM orders WHERE "+cond), cond)
+			}
+			sum += n
+		}
+		if sum != rows || count(t, rig.dst, "SELECT count(DISTINCT id) FROM orders") != rows || count(t, rig.dst, "SELECT count(*) FROM orders") != rows {
+			t.Fatalf("%s: partitions hold %d rows, target %d", job, sum, count(t, rig.dst, "SELECT count(*) FROM orders"))
+		}
+		if msg := stageMessage(t, c, r.RunID, "ImportTable"); msg != fmt.Sprintf("imported %d of %d partitions", len(parts), len(parts)) {
+			t.Fatalf("%s: import message %q", job, msg)
+		}
+	}
+
+	// A text partition_column with repeated values: cut at split points,
+	// equal points merged; every row once. (Seven values make at most
+	// eight ranges: the split points may start at the lowest value, which
+	// leaves the range below it empty.)
+	const tagged = `CREATE TABLE tagged (id int PRIMARY KEY, region text NOT NULL)`
+	mustPG(t, rig.src, tagged, "INSERT INTO tagged SELECT i, 'r' || lpad((i % 7)::text, 2, '0') FROM generate_series(1, 2000) i")
+	mustPG(t, rig.dst, tagged)
+	mustExec(t, c, "CREATE SYNC JOB bytext FROM src.tagged TO dst.tagged MODE BATCH WITH (partition_column = 'region', export_batch_rows = 250, algorithm = 'hashdiff')")
+	if r := runJob(t, c, "RUN SYNC JOB bytext WAIT"); r.Status != "completed" {
+		t.Fatalf("bytext = %+v %s", r, deref(r.Message))
+	} else {
+		parts := rowsOf(t, c, "SELECT coalesce(lower, '-') || '|' || coalesce(upper, '-') || '|' || rows FROM dataflow.run_partitions WHERE run_id = '"+r.RunID+"' ORDER BY seq")
+		t.Logf("bytext partitions: %v", parts)
+		if len(parts) < 4 || len(parts) > 8 || count(t, rig.dst, "SELECT count(*) FROM tagged") != 2000 || count(t, c, "SELECT sum(rows) FROM dataflow.run_partitions WHERE run_id = $1", r.RunID) != 2000 {
+			t.Fatalf("bytext: partitions %v, %d rows in the target", parts, count(t, rig.dst, "SELECT count(*) FROM tagged"))
+		}
+	}
+
+	// No primary key and no partition_column: one stream, and it says so.
+	mustExec(t, c, "CREATE SYNC JOB keyless FROM src.logbook TO dst.logbook MODE BATCH WITH (export_batch_rows = 100, parallel_export = 4, algorithm = 'countdiff')")
+	r := runJob(t, c, "RUN SYNC JOB keyless WAIT")
+	if r.Status != "completed" {
+		t.Fatalf("keyless = %+v %s", r, deref(r.Message))
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM logbook"); n != 1500 {
+		t.Fatalf("logbook rows = %d", n)
+	}
+	var note string
+	mustScan(t, c.QueryRow(ctx, "SELECT coalesce(note, '') FROM dataflow.run_partitions WHERE run_id = $1", r.RunID), &note)
+	if count(t, c, "SELECT count(*) FROM dataflow.run_partitions WHERE run_id = $1", r.RunID) != 1 || !strings.Contains(note, "no primary key and no partition_column") {
+		t.Fatalf("keyless partitions: note %q", note)
+	}
+	for _, st := range []string{"ExportTable", "ImportTable"} {
+		if msg := stageMessage(t, c, r.RunID, st); !strings.Contains(msg, "as one stream: no primary key and no partition_column") {
+			t.Fatalf("keyless %s message %q", st, msg)
+		}
+	}
+
+	// A partition_column that may be NULL, or is no column: the run fails
+	// before anything is copied, naming it.
+	mustPG(t, rig.dst, "TRUNCATE orders")
+	for col, want := range map[string]string{"amount": `partition_column "amount" of orders may be NULL`, "nosuch": `partition_column "nosuch" is not a column`} {
+		mustExec(t, c, fmt.Sprintf("CREATE SYNC JOB bad_%s FROM src.orders TO dst.orders MODE BATCH WITH (partition_column = '%s')", col, col))
+		r := runJob(t, c, "RUN SYNC JOB bad_"+col+" WAIT")
+		if r.Status != "failed" || !strings.Contains(deref(r.Message), want) {
+			t.Fatalf("partition_column = '%s': %s %q, want failed %q", col, r.Status, deref(r.Message), want)
+		}
+	}
+	if n := count(t, rig.dst, "SELECT count(*) FROM orders"); n != 0 {
+		t.Fatalf("a failed partition_column copied %d rows", n)
 	}
 }
