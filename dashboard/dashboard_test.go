@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -604,5 +605,86 @@ func TestCDCLagSamples(t *testing.T) {
 	var lag int64
 	if err := db.QueryRow(`SELECT count(*), max(lag_ms) FROM dataflow_cdc_lag WHERE job = 'stream'`).Scan(&n, &lag); err != nil || n != 1 || lag != 700 {
 		t.Fatalf("after pruning: %d samples, lag %d, %v", n, lag, err)
+	}
+}
+
+// A failed run's page shows the database's error on its stage, the bad
+// records it skipped, and RETRY RUN as text; the runs list filters by job
+// and by status (the other runs are not on the page).
+func TestFailedRunPageAndRunFilters(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed, err := f.cat.CreateRun(ctx, "check", "manual", map[string]any{}, []catalog.RunTask{{ID: 1, SourceTable: "c", TargetTable: "c"}},
+		[]string{"ExportTable", "ImportTable", "TableDataDiff"})
+	must(err)
+	must(f.cat.SetRunStatus(ctx, failed, catalog.RunRunning, ""))
+	_, err = f.cat.StartStage(ctx, failed, 1, "ExportTable")
+	must(err)
+	must(f.cat.FinishStage(ctx, failed, 1, "ExportTable", catalog.StageCompleted, 10, 100, ""))
+	_, err = f.cat.StartStage(ctx, failed, 1, "ImportTable")
+	must(err)
+	const dbErr = `ERROR: new row for relation "c" violates check constraint "no_473" (SQLSTATE 23514)`
+	must(f.cat.FinishStage(ctx, failed, 1, "ImportTable", catalog.StageFailed, 4, 40, dbErr))
+	for i, rec := range []string{"7,<not a number>", "8,\"unterminated"} {
+		_, err := f.cat.AddRunError(ctx, catalog.RunError{RunID: failed, TaskID: 1, Position: fmt.Sprintf("c.csv:%d", i+2), Error: "bad value in column id", Record: rec})
+		must(err)
+	}
+	must(f.cat.SetRunStatus(ctx, failed, catalog.RunFailed, "ImportTable of c failed"))
+	s := newServer(t, f, true, false)
+
+	r := do(t, s, "GET", "/runs/"+failed, local, nil)
+	if r.code != 200 {
+		t.Fatalf("GET /runs/%s = %d", failed, r.code)
+	}
+	for _, w := range []string{
+		"violates check constraint &#34;no_473&#34; (SQLSTATE 23514)", // the stage's message, escaped
+		"<h2>Bad records</h2>", "c.csv:2", "c.csv:3", "bad value in column id", "7,&lt;not a number&gt;",
+		"RETRY RUN &#39;" + failed + "&#39;", "ImportTable of c failed",
+	} {
+		if !strings.Contains(r.body, w) {
+			t.Errorf("the failed run's page lacks %q", w)
+		}
+	}
+	if strings.Contains(r.body, "<not a number>") {
+		t.Errorf("a bad record is not escaped")
+	}
+	var api map[string]any
+	jsonOf(t, do(t, s, "GET", "/api/runs/"+failed, local, nil).body, &api)
+	if b, _ := json.Marshal(api); !strings.Contains(string(b), "no_473") {
+		t.Errorf("/api/runs/%s lacks the stage's error: %s", failed, b)
+	}
+
+	for _, c := range []struct {
+		query     string
+		want, not []string
+	}{
+		{"job=orders", []string{f.runID}, []string{f.live, f.bad, failed}},
+		{"status=failed", []string{failed}, []string{f.runID, f.live, f.bad}},
+		{"job=check&status=data_inconsistent", []string{f.bad}, []string{failed, f.runID, f.live}},
+		{"status=running", []string{f.live}, []string{f.runID, f.bad, failed}},
+	} {
+		body := do(t, s, "GET", "/runs?"+c.query, local, nil).body
+		for _, id := range c.want {
+			if !strings.Contains(body, id) {
+				t.Errorf("/runs?%s lacks run %s", c.query, id)
+			}
+		}
+		for _, id := range c.not {
+			if strings.Contains(body, id) {
+				t.Errorf("/runs?%s shows run %s", c.query, id)
+			}
+		}
+		api := do(t, s, "GET", "/api/runs?"+c.query, local, nil).body
+		for _, id := range c.not {
+			if strings.Contains(api, id) {
+				t.Errorf("/api/runs?%s lists run %s", c.query, id)
+			}
+		}
 	}
 }
