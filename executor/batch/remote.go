@@ -90,10 +90,14 @@ func (w PartitionWork) ID() string { return partitionID(w.Task.ID, w.Part.Seq) }
 
 // RemoteTask is what BeginRemote left to do for one task.
 type RemoteTask struct {
-	TaskID int64           `json:"task_id"`
-	Copy   bool            `json:"copy"`   // its export/import stages started
-	Failed string          `json:"failed"` // BeginRemote recorded this failure
-	Parts  []PartitionWork `json:"parts"`  // partitions to copy
+	TaskID int64  `json:"task_id"`
+	Copy   bool   `json:"copy"`   // its export/import stages started
+	Failed string `json:"failed"` // BeginRemote recorded this failure
+	// FailedStage is StageImport when only the import failed (a staged
+	// run's partitions are still exported, so RETRY starts at the
+	// import); "" is every stage.
+	FailedStage string          `json:"failed_stage,omitempty"`
+	Parts       []PartitionWork `json:"parts"` // partitions to copy
 }
 
 // RemotePlan is BeginRemote's answer.
@@ -106,9 +110,10 @@ type RemotePlan struct {
 
 // TaskResult is how a task's partition copies went.
 type TaskResult struct {
-	TaskID int64  `json:"task_id"`
-	Copy   bool   `json:"copy"`
-	Failed string `json:"failed"`
+	TaskID      int64  `json:"task_id"`
+	Copy        bool   `json:"copy"`
+	Failed      string `json:"failed"`
+	FailedStage string `json:"failed_stage,omitempty"` // as in RemoteTask
 }
 
 func (e *Engine) loadRun(ctx context.Context, runID string) (*runCtx, error) {
@@ -125,7 +130,15 @@ func (e *Engine) loadRun(ctx context.Context, runID string) (*runCtx, error) {
 	if err != nil {
 		started = time.Now()
 	}
-	return &runCtx{e: e, id: runID, plan: plan, opts: runopts.Values(plan.Options), watch: &activeRun{watchers: map[int]func(Progress){}}, started: started}, nil
+	// Progress goes to the run's watchers (RUN ... WAIT) when this
+	// gateway follows the run.
+	e.mu.Lock()
+	watch := e.active[plan.Job]
+	e.mu.Unlock()
+	if watch == nil || watch.id != runID {
+		watch = &activeRun{watchers: map[int]func(Progress){}}
+	}
+	return &runCtx{e: e, id: runID, plan: plan, opts: runopts.Values(plan.Options), watch: watch, started: started}, nil
 }
 
 // BeginRemote starts a run's attempt in the gateway: status running with
@@ -187,7 +200,11 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 		return rt, nil
 	}
 	rt.Copy = true
+	staging := rc.opts["staging"] != "none"
 	for _, name := range []string{StageExport, StageImport} {
+		if staging && !pending(name) {
+			continue // a staged run's export done before: only the import is left
+		}
 		if _, err := cat.StartStage(bg, rc.id, t.ID, name); err != nil {
 			return rt, err
 		}
@@ -245,6 +262,12 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 	if !anyDone && rc.opts.Bool("enable_pk_duplicate_detect") {
 		if err := tc.detectDuplicates(ctx); err != nil {
 			rt.Failed = err.Error()
+			if staging {
+				// As in the embedded engine, the files are still staged.
+				rt.FailedStage = StageImport
+			} else {
+				rt.Parts = nil
+			}
 			return rt, nil
 		}
 	}
@@ -392,24 +415,66 @@ func (rc *runCtx) endTask(ctx context.Context, t TaskPlan, r TaskResult, stages 
 				done++
 			}
 		}
-		if failed == "" && done < len(parts) {
-			failed = fmt.Sprintf("%d of %d partitions are not in the target", len(parts)-done, len(parts))
-		}
-		status, note := catalog.StageCompleted, partitionNote("copied", done, len(parts), parts)
-		if failed != "" {
-			status, note = catalog.StageFailed, failed
-		}
-		for _, name := range []string{StageExport, StageImport} {
-			if err := cat.FinishStage(bg, rc.id, t.ID, name, status, rows, 0, note); err != nil {
+		exportFailed, importFailed := failed, failed
+		exportRows, exportNote := rows, partitionNote("copied", done, len(parts), parts)
+		if rc.opts["staging"] != "none" {
+			if r.FailedStage == StageImport {
+				exportFailed = ""
+			}
+			files, err := cat.ExportFiles(bg, rc.id, t.ID)
+			if err != nil {
 				return taskOutcome{catalog.RunFailed, err.Error()}
 			}
+			fileRows := map[int64]int64{}
+			for _, f := range files {
+				if f.State == "present" || f.Imported {
+					fileRows[f.Seq] = f.Rows
+				}
+			}
+			exportRows = 0
+			staged := 0
+			for _, p := range parts {
+				if n, ok := fileRows[p.Seq]; ok {
+					exportRows += n
+					staged++
+				} else if p.Imported {
+					exportRows += p.Rows
+					staged++
+				}
+			}
+			if exportFailed == "" && staged < len(parts) {
+				exportFailed = fmt.Sprintf("%d of %d partitions are not staged", len(parts)-staged, len(parts))
+			}
+			exportNote = partitionNote("exported", staged, len(parts), parts)
 		}
-		if failed == "" {
-			tc := &taskCtx{rc: rc, t: t}
-			st := &stage{tc: tc, started: rc.started}
-			st.rows.Store(rows)
-			rc.operation(ctx, tc, "export", st)
-			rc.operation(ctx, tc, "import", st)
+		if importFailed == "" && done < len(parts) {
+			importFailed = fmt.Sprintf("%d of %d partitions are not in the target", len(parts)-done, len(parts))
+		}
+		failed = importFailed
+		tc := &taskCtx{rc: rc, t: t}
+		for _, s := range []struct {
+			name, failed, note, op string
+			rows                   int64
+		}{{StageExport, exportFailed, exportNote, "export", exportRows}, {StageImport, importFailed, partitionNote("copied", done, len(parts), parts), "import", rows}} {
+			if findStage(stages, t.ID, s.name).Status != catalog.StageRunning {
+				continue // not part of this attempt
+			}
+			status, note := catalog.StageCompleted, s.note
+			if s.failed != "" {
+				status, note = catalog.StageFailed, s.failed
+			}
+			if err := cat.FinishStage(bg, rc.id, t.ID, s.name, status, s.rows, 0, note); err != nil {
+				return taskOutcome{catalog.RunFailed, err.Error()}
+			}
+			p := Progress{RunID: rc.id, TaskID: t.ID, Table: t.SourceTable, Stage: s.name, Rows: s.rows, RowsPerSec: float64(s.rows) / elapsed(rc.started), Done: true}
+			if s.failed != "" {
+				p = Progress{RunID: rc.id, TaskID: t.ID, Table: t.SourceTable, Stage: s.name, Message: "failed: " + s.failed}
+			} else {
+				st := &stage{tc: tc, started: rc.started}
+				st.rows.Store(s.rows)
+				rc.operation(ctx, tc, s.op, st)
+			}
+			rc.watch.report(p)
 		}
 	}
 	if failed != "" {

@@ -72,6 +72,9 @@ type CopyInput struct {
 type CopyResult struct {
 	Rows   int64 `json:"rows"`
 	Loaded bool  `json:"loaded"` // false: an earlier attempt had committed it
+	// StagedOnly: the partition's file was staged, and its import left
+	// for RETRY (the task's import had failed).
+	StagedOnly bool `json:"staged_only,omitempty"`
 }
 
 // Progress is a partition copy's heartbeat.
@@ -135,9 +138,9 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	index := map[int64]int{}
 	var queue []batch.PartitionWork
 	for i, t := range begin.Plan.Tasks {
-		results[i] = batch.TaskResult{TaskID: t.TaskID, Copy: t.Copy, Failed: t.Failed}
+		results[i] = batch.TaskResult{TaskID: t.TaskID, Copy: t.Copy, Failed: t.Failed, FailedStage: t.FailedStage}
 		index[t.TaskID] = i
-		if t.Failed == "" {
+		if t.Failed == "" || t.FailedStage == batch.StageImport {
 			queue = append(queue, t.Parts...)
 		}
 	}
@@ -152,8 +155,10 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 		for i := 0; i < len(queue) && running < max(1, begin.Plan.Parallel) && ctx.Err() == nil; {
 			w := queue[i]
 			r := &results[index[w.Task.ID]]
-			if r.Failed != "" {
-				queue = append(queue[:i], queue[i+1:]...) // the task failed: its other partitions wait for RETRY
+			if r.Failed != "" && (r.FailedStage != batch.StageImport || !w.IsStaged() || w.Staged != nil) {
+				// The task failed: its other partitions wait for RETRY
+				// (a staged run whose import failed still stages them).
+				queue = append(queue[:i], queue[i+1:]...)
 				continue
 			}
 			if busy[w.Task.ID] >= perTask {
@@ -163,7 +168,7 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 			queue = append(queue[:i], queue[i+1:]...)
 			var f workflow.Future
 			if w.IsStaged() {
-				f = stagedCopy(ctx, in, begin, w)
+				f = stagedCopy(ctx, in, begin, w, func() bool { return r.Failed != "" })
 			} else {
 				f = workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, w.ID()), ActivityPartitionRun,
 					CopyInput{Work: w, Source: begin.Source, Target: begin.Target})
@@ -175,9 +180,22 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 				busy[w.Task.ID]--
 				var out CopyResult
 				if err := f.Get(ctx, &out); err != nil {
-					if ctx.Err() == nil && r.Failed == "" {
-						r.Failed = failureMessage(err)
+					var imp importFailure
+					switch {
+					case ctx.Err() != nil:
+					case errors.As(err, &imp):
+						if r.Failed == "" {
+							r.Failed, r.FailedStage = failureMessage(err), batch.StageImport
+						}
+					default:
+						if r.Failed == "" {
+							r.Failed = failureMessage(err)
+						}
+						r.FailedStage = ""
 					}
+					return
+				}
+				if out.StagedOnly {
 					return
 				}
 				marks = append(marks, workflow.ExecuteActivity(gw, ActivityPartitionMk, in.RunID, w.Task.ID, w.Part.Seq, out.Rows))
@@ -205,7 +223,7 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 // file on a worker (unless an earlier attempt staged it), the file
 // recorded by the gateway, then ImportTable from the file on a worker
 // (any worker: the store is shared). Its future ends as a copy's does.
-func stagedCopy(ctx workflow.Context, in RunInput, begin BeginResult, w batch.PartitionWork) workflow.Future {
+func stagedCopy(ctx workflow.Context, in RunInput, begin BeginResult, w batch.PartitionWork, importFailed func() bool) workflow.Future {
 	f, set := workflow.NewFuture(ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		// Blocking calls here take this coroutine's context; the file is
@@ -225,13 +243,27 @@ func stagedCopy(ctx workflow.Context, in RunInput, begin BeginResult, w batch.Pa
 			}
 			w.Staged = &file
 		}
+		if importFailed() {
+			set.Set(CopyResult{StagedOnly: true}, nil)
+			return
+		}
 		var out CopyResult
-		err := workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, w.ID()+"-import"), ActivityLoadStaged,
-			CopyInput{Work: w, Source: begin.Source, Target: begin.Target, Staging: begin.Staging}).Get(ctx, &out)
-		set.Set(out, err)
+		if err := workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, w.ID()+"-import"), ActivityLoadStaged,
+			CopyInput{Work: w, Source: begin.Source, Target: begin.Target, Staging: begin.Staging}).Get(ctx, &out); err != nil {
+			set.Set(nil, importFailure{err})
+			return
+		}
+		set.Set(out, nil)
 	})
 	return f
 }
+
+// importFailure is a staged partition's failed ImportTable: its export
+// stands, and the other partitions are still staged.
+type importFailure struct{ err error }
+
+func (e importFailure) Error() string { return e.err.Error() }
+func (e importFailure) Unwrap() error { return e.err }
 
 // failureMessage is the cause a user should read: the innermost
 // application error's message, not Temporal's wrapping.

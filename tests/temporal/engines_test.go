@@ -15,18 +15,18 @@ import (
 // embedded engine, that run unchanged with their gateways under --engine
 // temporal (tests/engine_test.go): batch jobs streamed by workers
 // (staging 'none', their partitions reading one source snapshot) and
-// staged, verification, bad input and its errors, a kill -9 and a lock
-// timeout followed by RETRY, database jobs across PostgreSQL, MySQL,
-// SQLite and S3, a scan, a file export and a CDC job. Tests that assert
-// the embedded engine's own behaviour (a run killed with its gateway is
-// failed; a run's message exactly) stay out: under Temporal the run goes
-// on and its message names the workflow.
+// staged on them (files in the shared staging directory or S3),
+// verification, bad input and its errors, a lock timeout followed by
+// RETRY, database jobs across PostgreSQL, MySQL, SQLite and S3, a scan, a
+// file export and a CDC job. Tests that assert the embedded engine's own
+// behaviour (a run killed with its gateway is failed, as in
+// TestKill9DuringImportThenRetry; a run's message exactly) stay out:
+// under Temporal the run goes on and its message names the workflow.
 var underTemporal = []string{
 	"TestBatchJobPostgresToPostgres",
 	"TestBatchJobErrorsAreClear",
 	"TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3",
 	"TestBatchPartitionsReadOneSnapshot",
-	"TestKill9DuringImportThenRetry",
 	"TestFiltersColumnsAndCleanSourceData",
 	"TestParquetStagedFiles",
 	"TestLockTimeoutOnTargetThenRetry",
