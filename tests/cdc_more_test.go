@@ -247,6 +247,43 @@ func TestCDCChecksAndLostSlot(t *testing.T) {
 		t.Fatalf("wal_level: %q hint %q", pe.Message, pe.Hint)
 	}
 
+	// Checked again at RUN: a table that lost what CDC needs after CREATE.
+	for _, db := range []*pgx.Conn{rig.src, rig.dst} {
+		mustPG(t, db, "CREATE TABLE later (id int PRIMARY KEY, v text)", "CREATE TABLE later2 (id int PRIMARY KEY, v text)")
+	}
+	mustExec(t, c, "CREATE SYNC JOB later FROM src.public.later TO dst.public.later MODE CDC")
+	mustExec(t, c, "CREATE SYNC JOB later2 FROM src.public.later2 TO dst.public.later2 MODE CDC")
+	mustPG(t, rig.src, "ALTER TABLE later REPLICA IDENTITY NOTHING", "ALTER TABLE later2 DROP CONSTRAINT later2_pkey")
+	for job, text := range map[string]string{"later": "REPLICA IDENTITY", "later2": "no primary key"} {
+		_, err := c.Exec(ctx, "RUN SYNC JOB "+job)
+		pe := wantCode(t, err, "55000")
+		if !strings.Contains(pe.Message, text) || !strings.Contains(pe.Hint, "ALTER TABLE") {
+			t.Errorf("RUN %s: %q hint %q", job, pe.Message, pe.Hint)
+		}
+		if n := count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = $1", job); n != 0 {
+			t.Errorf("RUN %s refused but made %d runs", job, n)
+		}
+	}
+
+	// A slot of that name that flowgate did not make (another plugin): the
+	// run fails saying so, and the slot stays.
+	mustPG(t, rig.src, "SELECT pg_create_logical_replication_slot('theirs', 'test_decoding')")
+	mustExec(t, c, "CREATE SYNC JOB taken FROM src.public.orders TO dst.public.orders MODE CDC WITH (slot_name = 'theirs')")
+	taken := runJob(t, c, "RUN SYNC JOB taken WAIT")
+	if st, msg := runStatusOf(t, c, taken.RunID); st != "failed" || !strings.Contains(msg, `"theirs" already exists`) || !strings.Contains(msg, "slot_name") {
+		t.Fatalf("a foreign slot: run %s: %s", st, msg)
+	}
+	if n := count(t, rig.src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'theirs' AND plugin = 'test_decoding'"); n != 1 {
+		t.Fatal("RUN replaced a slot flowgate did not create")
+	}
+	mustExec(t, c, "DROP SYNC JOB taken")
+	if n := count(t, rig.src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'theirs'"); n != 1 {
+		t.Fatal("DROP removed a slot flowgate did not create")
+	}
+	if n := count(t, rig.src, "SELECT count(*) FROM pg_publication WHERE pubname = 'flowgate_taken'"); n != 0 {
+		t.Fatal("the failed RUN left its publication")
+	}
+
 	// The slot is dropped while the job is stopped.
 	mustExec(t, c, "CREATE SYNC JOB j FROM src.public.orders TO dst.public.orders MODE CDC WITH (publication_name = 'mine')")
 	runJob(t, c, "RUN SYNC JOB j WAIT")
@@ -260,6 +297,9 @@ func TestCDCChecksAndLostSlot(t *testing.T) {
 	if _, msg := runStatusOf(t, c, run.RunID); !strings.Contains(msg, "FROM SNAPSHOT") {
 		t.Fatalf("lost slot: %q", msg)
 	}
+	// FROM SNAPSHOT empties the target first: a row only the target has
+	// goes.
+	mustPG(t, rig.dst, "INSERT INTO orders VALUES (777777, 'only at the target', 1, 1, NULL, now())")
 	runJob(t, c, "RESTART SYNC JOB j FROM SNAPSHOT")
 	waitSame(t, 20*time.Second, "after FROM SNAPSHOT", func() []string { return rowsOf(t, rig.src, "SELECT * FROM orders ORDER BY id") },
 		func() []string { return rowsOf(t, rig.dst, "SELECT * FROM orders ORDER BY id") })

@@ -302,10 +302,12 @@ func (c *Conn) OpenStream(ctx context.Context, spec cdc.StreamSpec) (_ cdc.Chang
 		}
 		s.start = from
 	} else {
-		// A new stream starts afresh: a slot of that name is a leftover
-		// of an earlier start of this job.
-		if err := c.dropSlot(ctx, spec.Slot); err != nil {
-			return nil, setup, fmt.Errorf("open stream %s: drop the old slot: %w", spec.Slot, err)
+		// A new stream starts afresh: a pgoutput slot of that name in this
+		// database is a leftover of an earlier start of this job (made
+		// before a crash could record it); any other slot of that name is
+		// someone else's and stays.
+		if err := c.dropLeftoverSlot(ctx, spec); err != nil {
+			return nil, setup, fmt.Errorf("open stream %s: %w", spec.Slot, err)
 		}
 		if s.conn, err = c.replConnect(ctx); err != nil {
 			return nil, setup, fmt.Errorf("open stream %s: %w", spec.Slot, err)
@@ -452,6 +454,45 @@ func positionLost(spec cdc.StreamSpec, why string) error {
 	return &lostError{cdcError(
 		fmt.Sprintf("replication slot %q %s: %v", spec.Slot, why, cdc.ErrPositionLost),
 		fmt.Sprintf("RESTART SYNC JOB %s FROM SNAPSHOT recovers: it copies the tables again and creates a new slot.", job))}
+}
+
+// dropLeftoverSlot drops a slot named spec.Slot before a new stream
+// creates it again, when it can be a leftover of this job: a logical slot
+// with pgoutput in this database. A slot of another database or plugin,
+// or a physical one, was never made by flowgate for this job (slot names
+// are per server): it stays, and the job is refused with 55000.
+func (c *Conn) dropLeftoverSlot(ctx context.Context, spec cdc.StreamSpec) error {
+	var plugin, db *string
+	var ours bool
+	err := c.pool.QueryRow(ctx, `SELECT s.plugin::text, s.database::text, coalesce(s.database = current_database(), false)
+		FROM pg_replication_slots s WHERE s.slot_name = $1`, spec.Slot).Scan(&plugin, &db, &ours)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("replication slot: %w", err)
+	case plugin == nil || *plugin != "pgoutput" || !ours:
+		what := "a physical slot"
+		if plugin != nil {
+			what = fmt.Sprintf("a slot of plugin %s", *plugin)
+		}
+		if db != nil {
+			what += fmt.Sprintf(" in database %q", *db)
+		}
+		job := spec.Job
+		if job == "" {
+			job = "<job>"
+		} else if !plainIdent.MatchString(job) {
+			job = pgx.Identifier{job}.Sanitize()
+		}
+		return cdcError(fmt.Sprintf("replication slot %q already exists: %s, not one flowgate made for this job", spec.Slot, what),
+			fmt.Sprintf("Name another slot for the job (ALTER SYNC JOB %s SET (slot_name = '...')), or drop that one if nothing uses it: SELECT pg_drop_replication_slot('%s');",
+				job, spec.Slot))
+	}
+	if err := c.dropSlot(ctx, spec.Slot); err != nil {
+		return fmt.Errorf("drop the old slot: %w", err)
+	}
+	return nil
 }
 
 // dropSlot ends a walsender still using the slot and drops it; a missing

@@ -83,6 +83,22 @@ func dropSlots(t *testing.T, pg *testbed.PG, db string) {
 	}
 }
 
+// dropInactiveSlot drops a slot once no walsender uses it any more.
+func (e *cdcEnv) dropInactiveSlot(t *testing.T, slot string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		_, err := e.admin.Exec(context.Background(), "SELECT pg_drop_replication_slot($1)", slot)
+		var pe *pgconn.PgError
+		if err == nil || i == 100 || !errors.As(err, &pe) || pe.Code != "55006" {
+			if err != nil {
+				t.Fatalf("drop slot %s: %v", slot, err)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (e *cdcEnv) exec(t *testing.T, sqls ...string) {
 	t.Helper()
 	for _, q := range sqls {
@@ -920,7 +936,8 @@ func TestCDCPositionLost(t *testing.T) {
 		t.Errorf("from before the confirmed position: %v", err)
 	}
 
-	e.exec(t, "SELECT pg_drop_replication_slot('"+sp.Slot+"')")
+	// The closed stream's walsender may not have exited yet.
+	e.dropInactiveSlot(t, sp.Slot)
 	from.From = pos[1]
 	_, setup, err := e.src.OpenStream(ctx, from)
 	t.Logf("error: %v", err)
@@ -1037,17 +1054,54 @@ func TestCDCDrop(t *testing.T) {
 		t.Errorf("dropping again: %v", err)
 	}
 
-	// Both created, both dropped; a leftover slot of a new stream is
-	// replaced.
+	// A slot of that name that flowgate cannot have made for the job (of
+	// another plugin, or of another database: slot names are per server)
+	// is left alone and the stream refused; nothing is left behind.
 	sp2 := spec("drop2", "d", "d2")
-	e.exec(t, "SELECT pg_create_logical_replication_slot('"+sp2.Slot+"', 'test_decoding')")
+	other := e.pg.NewDatabase(t, "cdcother")
+	t.Cleanup(func() { dropSlots(t, e.pg, other) })
+	otherAdmin := e.pg.Connect(t, other)
+	for _, mk := range []struct {
+		conn *pgx.Conn
+		sql  string
+		want string
+	}{
+		{e.admin, "SELECT pg_create_logical_replication_slot('" + sp2.Slot + "', 'test_decoding')", "plugin test_decoding"},
+		{otherAdmin, "SELECT pg_create_logical_replication_slot('" + sp2.Slot + "', 'pgoutput')", `database "` + other + `"`},
+		{e.admin, "SELECT pg_create_physical_replication_slot('" + sp2.Slot + "')", "a physical slot"},
+	} {
+		if _, err := mk.conn.Exec(ctx, mk.sql); err != nil {
+			t.Fatal(err)
+		}
+		_, setup, err := e.src.OpenStream(ctx, sp2)
+		pe := pgErr(t, err, "55000")
+		if !strings.Contains(pe.Message, "already exists") || !strings.Contains(pe.Message, mk.want) || !strings.Contains(pe.Hint, "slot_name") {
+			t.Errorf("%s: %q hint %q", mk.sql, pe.Message, pe.Hint)
+		}
+		if setup != (cdc.Setup{}) || slots(sp2.Slot) != 1 || pubs(sp2.Publication) != 0 {
+			t.Errorf("%s: setup %+v, %d slots, %d publications; want the slot kept and no publication", mk.sql, setup, slots(sp2.Slot), pubs(sp2.Publication))
+		}
+		if _, err := mk.conn.Exec(ctx, "SELECT pg_drop_replication_slot('"+sp2.Slot+"')"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Both created, both dropped; a leftover pgoutput slot of this
+	// database (a start that crashed before recording it) is replaced.
+	e.exec(t, "SELECT pg_create_logical_replication_slot('"+sp2.Slot+"', 'pgoutput')")
+	var leftover string
+	if err := e.admin.QueryRow(ctx, "SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1", sp2.Slot).Scan(&leftover); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, "CREATE TABLE filler AS SELECT generate_series(1, 1000) g")
 	s2, setup2 := open(t, e.src, sp2)
 	if setup2 != (cdc.Setup{CreatedSlot: true, CreatedPublication: true}) {
 		t.Errorf("setup %+v", setup2)
 	}
-	var plugin string
-	if err := e.admin.QueryRow(ctx, "SELECT plugin FROM pg_replication_slots WHERE slot_name = $1", sp2.Slot).Scan(&plugin); err != nil || plugin != "pgoutput" {
-		t.Errorf("slot plugin %q, %v", plugin, err)
+	var replaced bool
+	if err := e.admin.QueryRow(ctx, "SELECT restart_lsn > $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1 AND plugin = 'pgoutput'",
+		sp2.Slot, leftover).Scan(&replaced); err != nil || !replaced {
+		t.Errorf("the leftover slot was not replaced: %v, %v", replaced, err)
 	}
 	if got := pubTables(sp2.Publication); got != "d,d2" {
 		t.Errorf("publication tables %q", got)
