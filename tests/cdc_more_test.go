@@ -357,15 +357,26 @@ func TestCDCMillionRowTransaction(t *testing.T) {
 	start := time.Now()
 	mustPG(t, rig.src, `INSERT INTO orders SELECT g, 'customer ' || g, g % 100, g * 0.01, repeat('x', 50), now() FROM generate_series(1, 1000000) g`)
 	var peak int64
+	var partial []int64 // counts a reader of the target saw between none and all
+	polls := 0
 	waitFor(t, 300*time.Second, "the million rows", func() bool {
 		if rss := vmHWM(t, g.cmd.Process.Pid); rss > peak {
 			peak = rss
 		}
-		return count(t, rig.dst, "SELECT count(*) FROM orders") == 1000000
+		polls++
+		n := count(t, rig.dst, "SELECT count(*) FROM orders")
+		if n != 0 && n != 1000000 {
+			partial = append(partial, n)
+		}
+		return n == 1000000
 	})
-	t.Logf("1,000,000-row transaction applied in %s; gateway peak RSS %d MB", time.Since(start).Round(time.Millisecond), peak>>20)
+	t.Logf("1,000,000-row transaction applied in %s (%d looks at the target); gateway peak RSS %d MB",
+		time.Since(start).Round(time.Millisecond), polls, peak>>20)
 	if peak > 300<<20 {
 		t.Fatalf("gateway peak RSS %d MB, want < 300 MB", peak>>20)
+	}
+	if len(partial) > 0 {
+		t.Fatalf("a reader of the target saw part of the source transaction: %v rows", partial)
 	}
 	runJob(t, c, "STOP SYNC JOB big")
 }
@@ -383,4 +394,120 @@ func vmHWM(t testing.TB, pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// The limits of the restart strategies while the target is down:
+// fixed-delay gives up after restart_attempts restarts; failure-rate
+// gives up when more than max_failures_per_interval failures fall within
+// failure_rate_interval, and keeps restarting (then catches up) when its
+// failures are further apart than that.
+func TestCDCRestartLimits(t *testing.T) {
+	ctx := context.Background()
+	pg := testbed.Postgres(t)
+	srcDB := pg.NewDatabase(t, "cdclimsrc")
+	dropSlotsAfter(t, pg, srcDB)
+	src := pg.Connect(t, srcDB)
+	target := testbed.OwnPostgres(t)
+	dstDB := target.NewDatabase(t, "cdclimdst")
+	dst := target.Connect(t, dstDB)
+	for _, tb := range []string{"fixed", "rate", "spread"} {
+		ddl := fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, v text)", tb)
+		mustPG(t, src, ddl, fmt.Sprintf("INSERT INTO %s SELECT g, 'v' FROM generate_series(1, 100) g", tb))
+		mustPG(t, dst, ddl)
+	}
+	dst.Close(ctx)
+
+	g := startGateway(t)
+	c := g.connect(t, "admin", pgx.QueryExecModeExec)
+	mustExec(t, c, pgDS("src", pg, srcDB))
+	mustExec(t, c, pgDS("dst", target.PG, dstDB))
+	runs := map[string]string{}
+	for job, with := range map[string]string{
+		"fixed":  "restart_strategy = 'fixed-delay', restart_delay = 1, restart_attempts = 2",
+		"rate":   "restart_strategy = 'failure-rate', restart_delay = 1, failure_rate_interval = 60, max_failures_per_interval = 2",
+		"spread": "restart_strategy = 'failure-rate', restart_delay = 2, failure_rate_interval = 1, max_failures_per_interval = 1",
+	} {
+		mustExec(t, c, fmt.Sprintf("CREATE SYNC JOB %s FROM src.public.%s TO dst.public.%s MODE CDC WITH (%s)", job, job, job, with))
+		run := runJob(t, c, "RUN SYNC JOB "+job+" WAIT")
+		if run.Status != "running" {
+			t.Fatalf("%s: %s %s", job, run.Status, deref(run.Message))
+		}
+		runs[job] = run.RunID
+	}
+
+	target.Stop(t)
+	mustPG(t, src, "INSERT INTO fixed VALUES (1000, 'down')", "INSERT INTO rate VALUES (1000, 'down')", "INSERT INTO spread VALUES (1000, 'down')")
+	for _, job := range []string{"fixed", "rate"} {
+		waitFor(t, 30*time.Second, job+" to give up", func() bool {
+			s, _ := runStatusOf(t, c, runs[job])
+			return s == "failed"
+		})
+		if st := getCDCStatus(t, c, job); st.Restarts != 2 {
+			t.Errorf("%s failed after %d restarts, want 2", job, st.Restarts)
+		}
+		if _, msg := runStatusOf(t, c, runs[job]); !strings.Contains(msg, "dst") {
+			t.Errorf("%s failed with %q, which does not name the target", job, msg)
+		}
+	}
+	waitFor(t, 30*time.Second, "spread to restart three times", func() bool { return getCDCStatus(t, c, "spread").Restarts >= 3 })
+	if s, msg := runStatusOf(t, c, runs["spread"]); s != "restarting" {
+		t.Fatalf("spread is %s: %s", s, msg)
+	}
+	target.Start(t)
+	waitSame(t, 30*time.Second, "spread after the target came back", func() []string {
+		return rowsOf(t, src, "SELECT * FROM spread ORDER BY id")
+	}, func() []string {
+		d := target.Connect(t, dstDB)
+		defer d.Close(ctx)
+		return rowsOf(t, d, "SELECT * FROM spread ORDER BY id")
+	})
+	waitFor(t, 10*time.Second, "spread to run", func() bool {
+		s, _ := runStatusOf(t, c, runs["spread"])
+		return s == "running"
+	})
+	runJob(t, c, "STOP SYNC JOB spread")
+}
+
+// A database job snapshots its tables parallelism at a time, all in the
+// slot's exported snapshot, while several sessions change every table:
+// afterwards each target table equals its source (no change missing or
+// applied on top of a snapshot that already had it).
+func TestCDCParallelSnapshot(t *testing.T) {
+	ctx := context.Background()
+	rig := newPGRig(t, "cdcparsrc", "cdcpardst")
+	dropSlotsAfter(t, rig.pg, rig.srcDB)
+	tables := []string{"p1", "p2", "p3"}
+	for _, tb := range tables {
+		ddl := strings.Replace(cdcOrdersDDL, "orders", tb, 1)
+		mustPG(t, rig.src, ddl, fmt.Sprintf(`INSERT INTO %s SELECT g, 'c' || g, g %% 7, g * 1.5, repeat('n', 40), now() FROM generate_series(1, 150000) g`, tb))
+		mustPG(t, rig.dst, ddl)
+	}
+	_, c := rig.start(t, pgx.QueryExecModeExec)
+	stop := make(chan struct{})
+	wg := workloadOn(t, rig.pg.DSNFor(rig.srcDB), tables, 3, 1, 160000, stop)
+	mustExec(t, c, "CREATE SYNC JOB par FROM DATABASE src SCHEMA public TO DATABASE dst SCHEMA public MODE CDC WITH (parallelism = 3)")
+	run := runJob(t, c, "RUN SYNC JOB par WAIT")
+	if run.Status != "running" {
+		t.Fatalf("after RUN ... WAIT the run is %s: %s", run.Status, deref(run.Message))
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	for _, tb := range tables {
+		q := "SELECT * FROM " + tb + " ORDER BY id"
+		waitSame(t, 60*time.Second, tb, func() []string { return rowsOf(t, rig.src, q) }, func() []string { return rowsOf(t, rig.dst, q) })
+	}
+	// The three snapshots overlapped: each began before any ended.
+	var overlapped bool
+	var n, rows int64
+	mustScan(t, c.QueryRow(ctx, `SELECT max(started_at) < min(finished_at), count(*), sum(rows) FROM dataflow.run_stages
+		WHERE run_id = $1 AND stage = 'Snapshot' AND status = 'completed'`, run.RunID), &overlapped, &n, &rows)
+	if n != 3 || rows < 3*150000-30000 || !overlapped {
+		t.Fatalf("snapshot stages: %d completed, %d rows, overlapping %v", n, rows, overlapped)
+	}
+	if st := getCDCStatus(t, c, "par"); st.Events == 0 || st.Updates == 0 || st.Deletes == 0 {
+		t.Fatalf("cdc_status: %+v", st)
+	}
+	runJob(t, c, "STOP SYNC JOB par")
+	mustExec(t, c, "DROP SYNC JOB par")
 }

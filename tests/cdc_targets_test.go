@@ -160,6 +160,36 @@ func TestCDCPostgresIntoMySQLAndSQLite(t *testing.T) {
 	check("snapshot")
 	changeKinds(t, src)
 	check("stream")
+
+	// A column added at the source mid-stream is added to every target
+	// with the mapped type and filled from then on.
+	mustPG(t, src, "ALTER TABLE kinds ADD COLUMN extra numeric(10,2)", "INSERT INTO kinds (id, txt, extra) VALUES (40, 'new', 9.99)",
+		"UPDATE kinds SET extra = 1.25 WHERE id = 1")
+	want := func() []string { return rowsOf(t, src, "SELECT id, extra::text FROM kinds ORDER BY id") }
+	waitSame(t, 20*time.Second, "ADD COLUMN into PostgreSQL", want, func() []string {
+		return rowsOrError(dw, "SELECT id, extra::text FROM kinds ORDER BY id")
+	})
+	sqlOrError := func(db *sql.DB, q string) func() []string {
+		return func() []string {
+			if _, err := db.Exec("SELECT extra FROM kinds LIMIT 1"); err != nil {
+				return []string{"error: " + err.Error()}
+			}
+			return sqlRows(t, db, q)
+		}
+	}
+	waitSame(t, 20*time.Second, "ADD COLUMN into MySQL", want, sqlOrError(mdb, "SELECT id, CAST(extra AS CHAR) FROM kinds ORDER BY id"))
+	waitSame(t, 20*time.Second, "ADD COLUMN into SQLite", want, sqlOrError(ldb, "SELECT id, CAST(extra AS TEXT) FROM kinds ORDER BY id"))
+	var myType, liteType string
+	if err := mdb.QueryRow("SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'kinds' AND column_name = 'extra'").Scan(&myType); err != nil {
+		t.Fatal(err)
+	}
+	if err := ldb.QueryRow("SELECT type FROM pragma_table_info('kinds') WHERE name = 'extra'").Scan(&liteType); err != nil {
+		t.Fatal(err)
+	}
+	if myType != "decimal(10,2)" || liteType != "NUMERIC(10,2)" {
+		t.Fatalf("added column types: MySQL %s, SQLite %s", myType, liteType)
+	}
+	check("after ADD COLUMN")
 	for _, job := range []string{"cdc_my", "cdc_lite", "cdc_pgdw"} {
 		runJob(t, c, "STOP SYNC JOB "+job)
 		mustExec(t, c, "DROP SYNC JOB "+job)

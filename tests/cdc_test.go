@@ -20,6 +20,12 @@ const cdcOrdersDDL = `CREATE TABLE orders (id bigint PRIMARY KEY, customer text,
 // workload runs inserts, updates, deletes and key changes on orders from
 // several sessions until stop closes; ids are drawn from [lo, hi).
 func workload(t testing.TB, pgDSN string, sessions, lo, hi int, stop <-chan struct{}) *sync.WaitGroup {
+	return workloadOn(t, pgDSN, []string{"orders"}, sessions, lo, hi, stop)
+}
+
+// workloadOn is workload over several tables shaped like orders, each
+// statement on one of them at random.
+func workloadOn(t testing.TB, pgDSN string, tables []string, sessions, lo, hi int, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for s := 0; s < sessions; s++ {
 		wg.Add(1)
@@ -50,6 +56,9 @@ func workload(t testing.TB, pgDSN string, sessions, lo, hi int, stop <-chan stru
 					q = fmt.Sprintf(`DELETE FROM orders WHERE id = %d`, id)
 				default: // move a row to a free key
 					q = fmt.Sprintf(`UPDATE orders SET id = %d WHERE id = %d AND NOT EXISTS (SELECT 1 FROM orders WHERE id = %d)`, id+hi, id, id+hi)
+				}
+				if len(tables) > 1 {
+					q = strings.ReplaceAll(q, "orders", tables[r.Intn(len(tables))])
 				}
 				if _, err := c.Exec(ctx, q); err != nil {
 					t.Errorf("workload: %s: %v", q, err)
