@@ -51,6 +51,7 @@ type streamer struct {
 	ins, upd, del  int64
 	opCounts       map[change.Op]int64 // since the last commit, for the metrics
 	checkpointedAt time.Time
+	idleBeat       change.Position // a heartbeat's position not checkpointed yet
 	// Where the attempt's time went, logged at its end.
 	applyTime, commitTime time.Duration
 	idleTime              time.Duration // waiting for the source
@@ -147,6 +148,9 @@ func (s *streamer) run(ctx context.Context) error {
 				if err := s.commit(ctx); err != nil {
 					return s.rejected(ctx, err)
 				}
+			}
+			if err := s.checkpointIdle(ctx); err != nil {
+				return err
 			}
 			if time.Since(s.lastReport) >= 500*time.Millisecond {
 				s.reportProgress(ctx, false)
@@ -335,26 +339,44 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 		}
 	case change.EventHeartbeat:
 		s.sincePos = ev.Position
-		if s.tx != nil || s.inSourceTx {
-			return nil
-		}
-		if c, err := s.ep.source.ComparePositions(ev.Position, s.committed); err != nil || c <= 0 {
-			return err
-		}
-		// Idle and caught up: checkpoint the source's position (at most
-		// once a second) so the source frees what lies before it.
-		if time.Since(s.checkpointedAt) < time.Second {
-			return nil
-		}
-		tx, err := s.ep.applier.Begin(ctx, s.spec)
-		if err != nil {
-			return remote(s.ep.dst, err)
-		}
-		s.tx, s.txStart = tx, time.Now()
-		s.lastPos, s.lastCommit = ev.Position, time.Time{}
-		return s.commit(ctx)
+		// Everything before it was delivered: once what is open is
+		// committed, the position may be checkpointed.
+		s.idleBeat = ev.Position
+		return s.checkpointIdle(ctx)
 	}
 	return nil
+}
+
+// checkpointIdle checkpoints the last heartbeat's position when the
+// stream is idle and caught up (nothing open, nothing newer committed),
+// at most once a second, so the source frees what lies before it (a
+// PostgreSQL slot's confirmed_flush_lsn advances). A heartbeat that comes
+// sooner, or while a target transaction is open, waits for the ticker:
+// sources send the next one only after a while (a walsender after the
+// next status update).
+func (s *streamer) checkpointIdle(ctx context.Context) error {
+	if s.idleBeat == "" || s.tx != nil || s.inSourceTx {
+		return nil
+	}
+	c, err := s.ep.source.ComparePositions(s.idleBeat, s.committed)
+	if err != nil {
+		return err
+	}
+	if c <= 0 {
+		s.idleBeat = ""
+		return nil
+	}
+	if time.Since(s.checkpointedAt) < time.Second {
+		return nil
+	}
+	tx, err := s.ep.applier.Begin(ctx, s.spec)
+	if err != nil {
+		return remote(s.ep.dst, err)
+	}
+	s.tx, s.txStart = tx, time.Now()
+	s.lastPos, s.lastCommit = s.idleBeat, time.Time{}
+	s.idleBeat = ""
+	return s.commit(ctx)
 }
 
 // idle reports whether nothing more waits to be applied: no event is
