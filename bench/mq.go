@@ -468,6 +468,26 @@ func (m cpuMeter) String() string {
 	return fmt.Sprintf("CPU: gateway %.1f s, bench process %.1f s", procCPU(m.pid)-m.gw, procCPU(os.Getpid())-m.self)
 }
 
+// machineCPU is the busy time of every core so far (user, nice, system,
+// irq, softirq), in seconds, from /proc/stat: the servers' share too.
+func machineCPU() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 8 {
+		return 0
+	}
+	var busy float64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		v, _ := strconv.ParseFloat(f[i], 64)
+		busy += v
+	}
+	return busy / 100
+}
+
 // procCPU is the user and system time of a process in seconds, from
 // /proc (clock ticks of 1/100 s); 0 when it cannot be read.
 func procCPU(pid int) float64 {

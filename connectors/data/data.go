@@ -55,6 +55,11 @@ type ExportSpec struct {
 	// range, so the key must be NOT NULL when a bound is set.
 	Key          []schema.Column
 	Lower, Upper []string
+	// Binary asks a PostgreSQL exporter for COPY's binary format instead
+	// of flowgate CSV, for an importer given the same: only between two
+	// PostgreSQL datasources whose columns have the same built-in types
+	// (each value is then sent and received without text conversion).
+	Binary bool
 }
 
 // Bounded reports whether the spec reads one key range rather than the
@@ -135,6 +140,9 @@ type ImportSpec struct {
 	// marks_schema); "" = flowgate's own schema where allowed, else the
 	// target schema.
 	MarksSchema string
+	// Binary: the rows are in PostgreSQL's binary COPY format (see
+	// ExportSpec.Binary).
+	Binary bool
 }
 
 // MarkScope says where a target's marks may be: the target schema and

@@ -74,7 +74,7 @@ func (c *Conn) exportSelect(spec data.ExportSpec) string {
 			fmt.Fprintf(&b, "array_to_json(%s)", q)
 			continue
 		}
-		if col.Type.Kind == schema.TimestampTZ && !dataIsUTC(spec.TimeZone) {
+		if col.Type.Kind == schema.TimestampTZ && !dataIsUTC(spec.TimeZone) && !spec.Binary {
 			fmt.Fprintf(&b, "CASE WHEN isfinite(%[1]s) THEN (%[1]s AT TIME ZONE 'UTC')::text || '+00' ELSE %[1]s::text END", q)
 			continue
 		}
@@ -122,7 +122,11 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
-	tag, err := conn.Conn().PgConn().CopyTo(ctx, w, "COPY ("+sel+") TO STDOUT (FORMAT csv)")
+	format := "csv"
+	if spec.Binary {
+		format = "binary"
+	}
+	tag, err := conn.Conn().PgConn().CopyTo(ctx, w, "COPY ("+sel+") TO STDOUT (FORMAT "+format+")")
 	if err != nil {
 		return tag.RowsAffected(), fmt.Errorf("export %s: %w", name, err)
 	}

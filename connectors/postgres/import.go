@@ -65,7 +65,11 @@ func (c *Conn) Import(ctx context.Context, spec data.ImportSpec, r io.Reader) (i
 	if len(cols) > 0 {
 		q += " (" + strings.Join(cols, ", ") + ")"
 	}
-	q += " FROM STDIN (FORMAT csv)"
+	if spec.Binary {
+		q += " FROM STDIN (FORMAT binary)"
+	} else {
+		q += " FROM STDIN (FORMAT csv)"
+	}
 	tag, err := conn.Conn().PgConn().CopyFrom(ctx, r, q)
 	if err != nil {
 		return 0, fmt.Errorf("import %s: %w", name, explainCopyError(err))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/catalog"
-	"github.com/flowgate/flowgate/connectors/data"
 )
 
 // workers runs fn for each item, n at a time, stopping at the first
@@ -547,8 +546,8 @@ func (tc *taskCtx) streamCopy(ctx context.Context, parts []catalog.Partition) er
 			delete(live, p.Seq)
 			mu.Unlock()
 		}()
-		n, eerr, ierr := PipeTable(ectx, ictx, tc.exporter, tc.partitionSpec(p, snap), tc.importer,
-			tc.importSpec(&data.Marker{RunID: tc.rc.id, FileID: partitionID(tc.t.ID, p.Seq)}), &c[0], &c[1])
+		es, is := tc.streamSpecs(p, snap)
+		n, eerr, ierr := PipeTable(ectx, ictx, tc.exporter, es, tc.importer, is, &c[0], &c[1])
 		if isAlreadyImported(ierr) {
 			// Committed by another attempt after the marks were read.
 			ierr, eerr, n = nil, nil, c[0].Load()

@@ -600,16 +600,16 @@ func CopyPartition(ctx context.Context, src, dst *Endpoint, w PartitionWork, row
 	if marked[w.ID()] {
 		return 0, false, nil
 	}
-	n, eerr, ierr := PipeTable(ctx, ctx, tc.exporter, tc.partitionSpec(w.Part, w.Snapshot), tc.importer,
-		tc.importSpec(&data.Marker{RunID: w.RunID, FileID: w.ID()}), rows, bytes)
+	es, is := tc.streamSpecs(w.Part, w.Snapshot)
+	n, eerr, ierr := PipeTable(ctx, ctx, tc.exporter, es, tc.importer, is, rows, bytes)
 	if w.Snapshot != "" && errors.Is(eerr, data.ErrSnapshotGone) {
 		// Its holder (the gateway) went away: this partition reads a
 		// snapshot of its own, as the embedded engine's partitions do
 		// after a restart.
 		rows.Store(0)
 		bytes.Store(0)
-		n, eerr, ierr = PipeTable(ctx, ctx, tc.exporter, tc.partitionSpec(w.Part, ""), tc.importer,
-			tc.importSpec(&data.Marker{RunID: w.RunID, FileID: w.ID()}), rows, bytes)
+		es.Snapshot = ""
+		n, eerr, ierr = PipeTable(ctx, ctx, tc.exporter, es, tc.importer, is, rows, bytes)
 	}
 	if isAlreadyImported(ierr) {
 		return 0, false, nil

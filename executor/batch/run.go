@@ -540,6 +540,9 @@ func PipeTable(ectx, ictx context.Context, exp data.Exporter, es data.ExportSpec
 	// writes keeps the pipe and the target's COPY messages large.
 	buf := bufio.NewWriterSize(pw, 256<<10)
 	counter := &rowCounter{w: buf, rows: rows, bytes: bytes}
+	if es.Binary {
+		counter.bin = &pgBinaryCounter{}
+	}
 	expErr := make(chan error, 1)
 	go func() {
 		n, err := exp.Export(ectx, es, counter)
@@ -563,12 +566,20 @@ type rowCounter struct {
 	rows  *atomic.Int64
 	bytes *atomic.Int64
 	scan  data.RecordScanner
+	bin   *pgBinaryCounter // counts binary COPY tuples instead of CSV records
 }
 
 func (c *rowCounter) Write(p []byte) (int, error) {
 	var n int64
-	for i := c.scan.Next(p, 0); i >= 0; i = c.scan.Next(p, i) {
-		n++
+	if c.bin != nil {
+		var err error
+		if n, err = c.bin.count(p); err != nil {
+			return 0, err
+		}
+	} else {
+		for i := c.scan.Next(p, 0); i >= 0; i = c.scan.Next(p, i) {
+			n++
+		}
 	}
 	w, err := c.w.Write(p)
 	c.rows.Add(n)
