@@ -532,7 +532,14 @@ func TestCDCMySQLSurvivesKill9AndSIGTERM(t *testing.T) {
 	c = g.connect(t, "admin", pgx.QueryExecModeExec)
 	waitSame(t, 90*time.Second, "after 6 kills and a SIGTERM", src, dst)
 	st := getCDCStatus(t, c, "k")
-	if st.Run != run.RunID || st.Status != "running" || st.Restarts < 6 {
+	// The embedded engine's pipeline dies with each gateway and restarts
+	// with the next; under --engine temporal it runs on a worker
+	// throughout and the gateway only follows it.
+	restartsWanted := int64(6)
+	if temporalAddress != "" {
+		restartsWanted = 0
+	}
+	if st.Run != run.RunID || st.Status != "running" || st.Restarts < restartsWanted {
 		t.Fatalf("after the kills: %+v (run %s)", st, run.RunID)
 	}
 	runJob(t, c, "STOP SYNC JOB k")

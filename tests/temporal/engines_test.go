@@ -12,13 +12,15 @@ import (
 )
 
 // underTemporal are end-to-end tests of package tests, written for the
-// embedded engine, that run unchanged with their gateways under --engine
+// embedded engine, that run with their gateways under --engine
 // temporal (tests/engine_test.go): batch jobs streamed by workers
 // (staging 'none', their partitions reading one source snapshot) and
 // staged on them (files in the shared staging directory or S3),
 // verification, bad input and its errors, a lock timeout followed by
 // RETRY, database jobs across PostgreSQL, MySQL, SQLite and S3, a scan, a
-// file export and a CDC job. Tests that assert the embedded engine's own
+// file export, a CDC job from PostgreSQL and one from MySQL whose gateway
+// is killed (-9) five times and stopped once while the pipeline runs on a
+// worker. Tests that assert the embedded engine's own
 // behaviour (a run killed with its gateway is failed, as in
 // TestKill9DuringImportThenRetry; a run's message exactly) stay out:
 // under Temporal the run goes on and its message names the workflow.
@@ -33,6 +35,7 @@ var underTemporal = []string{
 	"TestScanIncrementalPostgresToPostgres",
 	"TestFilesExportWindows",
 	"TestCDCPostgresIntoMySQLAndSQLite",
+	"TestCDCMySQLSurvivesKill9AndSIGTERM",
 }
 
 // TestEmbeddedEngineTestsUnderTemporal runs those tests in a child `go
