@@ -534,6 +534,23 @@ func workTask(ctx context.Context, src, dst, staging *Endpoint, w PartitionWork)
 	return tc, nil
 }
 
+// unmarkedTask is workTask when w's partition is not in the target yet;
+// nil (and no error) when its mark is: an earlier attempt loaded it.
+func unmarkedTask(ctx context.Context, src, dst, staging *Endpoint, w PartitionWork) (*taskCtx, error) {
+	tc, err := workTask(ctx, src, dst, staging, w)
+	if err != nil {
+		return nil, err
+	}
+	marked, err := tc.importedMarks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if marked[w.ID()] {
+		return nil, nil
+	}
+	return tc, nil
+}
+
 // StagePartition exports one partition of a staged run into its file in
 // the staging store (ExportTable on a worker), counting rows as it goes.
 // The gateway records the file (FileStaged).
@@ -560,16 +577,9 @@ func LoadStaged(ctx context.Context, src, dst, staging *Endpoint, w PartitionWor
 	if w.Staged == nil {
 		return 0, false, fmt.Errorf("partition %s has no staged file", w.ID())
 	}
-	tc, err := workTask(ctx, src, dst, staging, w)
-	if err != nil {
+	tc, err := unmarkedTask(ctx, src, dst, staging, w)
+	if tc == nil || err != nil {
 		return 0, false, err
-	}
-	marked, err := tc.importedMarks(ctx)
-	if err != nil {
-		return 0, false, err
-	}
-	if marked[w.ID()] {
-		return 0, false, nil
 	}
 	n, err = tc.importFile(ctx, *w.Staged, w.ID(), rows, bytes)
 	if isAlreadyImported(err) {
@@ -589,16 +599,9 @@ func LoadStaged(ctx context.Context, src, dst, staging *Endpoint, w PartitionWor
 // partition already marked in the target (an earlier attempt committed
 // it) is not loaded again: done is false and n is 0.
 func CopyPartition(ctx context.Context, src, dst *Endpoint, w PartitionWork, rows, bytes *atomic.Int64) (n int64, done bool, err error) {
-	tc, err := workTask(ctx, src, dst, nil, w)
-	if err != nil {
+	tc, err := unmarkedTask(ctx, src, dst, nil, w)
+	if tc == nil || err != nil {
 		return 0, false, err
-	}
-	marked, err := tc.importedMarks(ctx)
-	if err != nil {
-		return 0, false, err
-	}
-	if marked[w.ID()] {
-		return 0, false, nil
 	}
 	es, is := tc.streamSpecs(w.Part, w.Snapshot)
 	n, eerr, ierr := PipeTable(ctx, ctx, tc.exporter, es, tc.importer, is, rows, bytes)
