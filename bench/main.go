@@ -176,6 +176,30 @@ func run(ctx context.Context) error {
 		}
 		fmt.Printf("  CPU: whole machine %.1f s (of %.1f s on %d cores)\n", machineCPU()-busy, binSec*float64(runtime.NumCPU()), runtime.NumCPU())
 		results = append(results, result{name: "raw psql \\copy pipe, binary format (reference)", rows: int64(*rows), seconds: binSec, base: "raw pipe", baseSec: pipeSec, goal: "-"})
+		// Two such pipes at once, each half of the keys: what PostgreSQL
+		// itself gives two concurrent COPYs into one table here.
+		if _, err := dst.Exec(ctx, fmt.Sprintf(lineitemPG, "lineitem_pipe_bin2")); err != nil {
+			return err
+		}
+		fmt.Println("reference: two binary pipes at once, half of the keys each ...")
+		busy = machineCPU()
+		start := time.Now()
+		half := *rows / 2
+		errs := make(chan error, 2)
+		for _, q := range []string{fmt.Sprintf("(SELECT * FROM lineitem WHERE id <= %d)", half), fmt.Sprintf("(SELECT * FROM lineitem WHERE id > %d)", half)} {
+			go func() {
+				_, err := rawPipeOf(q, "lineitem_pipe_bin2", " with (format binary)")
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				return err
+			}
+		}
+		twoSec := time.Since(start).Seconds()
+		fmt.Printf("  CPU: whole machine %.1f s (of %.1f s on %d cores)\n", machineCPU()-busy, twoSec*float64(runtime.NumCPU()), runtime.NumCPU())
+		results = append(results, result{name: "raw binary pipes, 2 at once (reference)", rows: int64(*rows), seconds: twoSec, base: "raw pipe", baseSec: pipeSec, goal: "-"})
 	}
 	job := func(name, table, with string, goal string) error {
 		if _, err := dst.Exec(ctx, fmt.Sprintf(lineitemPG, table)); err != nil {
@@ -285,8 +309,11 @@ func withDB(u, db string) string {
 }
 
 // rawPipe is the baseline: psql's \copy out piped into psql's \copy in.
-func rawPipe(table, with string) (float64, error) {
-	out := exec.Command("psql", withDB(*pgURL, "flowgate_bench_src"), "-X", "-q", "-c", `\copy lineitem to stdout`+with)
+func rawPipe(table, with string) (float64, error) { return rawPipeOf("lineitem", table, with) }
+
+// rawPipeOf pipes src (a table, or a query in parentheses) into table.
+func rawPipeOf(src, table, with string) (float64, error) {
+	out := exec.Command("psql", withDB(*pgURL, "flowgate_bench_src"), "-X", "-q", "-c", `\copy `+src+` to stdout`+with)
 	in := exec.Command("psql", withDB(*pgURL, "flowgate_bench_dst"), "-X", "-q", "-c", `\copy `+table+` from stdin`+with)
 	pipe, err := out.StdoutPipe()
 	if err != nil {
