@@ -218,24 +218,10 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 	if err == nil {
 		marked, err = tc.importedMarks(ctx)
 	}
-	staged := map[int64]catalog.ExportFile{}
+	var staged map[int64]catalog.ExportFile
 	var stagingDir string
-	if err == nil && rc.opts["staging"] != "none" {
-		if parts == nil {
-			err = planErr("55000", "Retry it under --engine embedded.", "run %s staged %s before runs had partitions; workers cannot import such files", rc.id, t.SourceTable)
-		}
-		var files []catalog.ExportFile
-		if err == nil {
-			files, err = cat.ExportFiles(bg, rc.id, t.ID)
-		}
-		for _, f := range files {
-			if f.State == "present" {
-				staged[f.Seq] = f
-			}
-		}
-		if rc.opts["staging"] == "" && err == nil {
-			stagingDir, err = filepath.Abs(rc.e.cfg.StagingDir)
-		}
+	if err == nil && staging {
+		staged, stagingDir, err = rc.stagedFiles(bg, t, parts)
 	}
 	if err != nil {
 		rt.Failed = scrub(rc.src, err)
@@ -290,6 +276,30 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 		}
 	}()
 	return rt, nil
+}
+
+// stagedFiles are a staged task's files still in the store, by
+// partition, and the staging directory workers use (when the run stages
+// in the gateway's own, shared with them).
+func (rc *runCtx) stagedFiles(ctx context.Context, t TaskPlan, parts []catalog.Partition) (map[int64]catalog.ExportFile, string, error) {
+	if parts == nil {
+		return nil, "", planErr("55000", "Retry it under --engine embedded.", "run %s staged %s before runs had partitions; workers cannot import such files", rc.id, t.SourceTable)
+	}
+	files, err := rc.e.cfg.Catalog.ExportFiles(ctx, rc.id, t.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	staged := map[int64]catalog.ExportFile{}
+	for _, f := range files {
+		if f.State == "present" {
+			staged[f.Seq] = f
+		}
+	}
+	var dir string
+	if rc.opts["staging"] == "" {
+		dir, err = filepath.Abs(rc.e.cfg.StagingDir)
+	}
+	return staged, dir, err
 }
 
 // HoldSnapshot exports one source snapshot for the partitions of plan
