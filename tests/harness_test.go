@@ -51,15 +51,8 @@ type gateway struct {
 	worker  *exec.Cmd // under FLOWGATE_TEST_TEMPORAL_ADDRESS (engine_test.go)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort is a port outside the kernel's ephemeral range (see testbed).
+func freePort(t testing.TB) int { return testbed.FreePort(t) }
 
 // startGateway runs flowgate with a fresh catalog; extra args are appended.
 func startGateway(t testing.TB, extra ...string) *gateway {
@@ -82,6 +75,25 @@ func startGatewayEnv(t testing.TB, env []string, extra ...string) *gateway {
 
 func (g *gateway) start() {
 	g.t.Helper()
+	for attempt := 1; ; attempt++ {
+		before := len(g.logs())
+		err := g.launch()
+		if err == nil {
+			return
+		}
+		// Another process took a port between freePort and the bind: try
+		// fresh ports (clients dial g.addr()/g.dsn(), which follow).
+		if attempt < 3 && strings.Contains(g.logs()[before:], "address already in use") {
+			g.t.Logf("flowgate could not bind its ports, trying others: %v", err)
+			g.port, g.metrics = freePort(g.t), freePort(g.t)
+			continue
+		}
+		g.t.Fatalf("%v\n%s", err, g.logs())
+	}
+}
+
+// launch starts the process and waits until it accepts connections.
+func (g *gateway) launch() error {
 	args := append([]string{
 		"--listen", fmt.Sprintf("127.0.0.1:%d", g.port),
 		"--catalog", filepath.Join(g.dir, "flowgate.db"),
@@ -113,15 +125,16 @@ func (g *gateway) start() {
 		c, err := net.DialTimeout("tcp", g.addr(), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		select {
 		case err := <-g.exited:
-			g.t.Fatalf("flowgate exited before accepting connections: %v\n%s", err, g.logs())
+			g.cmd = nil
+			return fmt.Errorf("flowgate exited before accepting connections: %v", err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	g.t.Fatalf("flowgate did not accept connections within 30s\n%s", g.logs())
+	return fmt.Errorf("flowgate did not accept connections within 30s")
 }
 
 func (g *gateway) logs() string {

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -118,15 +119,49 @@ func Main(m *testing.M, cleanups ...func()) {
 	os.Exit(code)
 }
 
-// freePort asks the kernel for a free TCP port on 127.0.0.1. Another process
-// could take it before the server binds it; startup failures say so.
+// freePort returns a free TCP port on 127.0.0.1 below the kernel's
+// ephemeral range (32768 and up on Linux). A port the kernel hands out for
+// :0 is also what it hands out for outgoing connections, and the tests
+// open thousands of those, so such a port was often taken again before the
+// server bound it. Ports are tried from a random start so the test
+// packages that run at once rarely try the same ones.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
+	const lo, hi = 20000, 32767
+	start := lo + mrand.IntN(hi-lo)
+	for i := 0; i < hi-lo; i++ {
+		p := lo + (start-lo+i)%(hi-lo)
+		portMu.Lock()
+		taken := portsGiven[p]
+		portMu.Unlock()
+		if taken {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portMu.Lock()
+		portsGiven[p] = true
+		portMu.Unlock()
+		return p, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("find free port: none free between %d and %d", lo, hi)
+}
+
+var (
+	portMu     sync.Mutex
+	portsGiven = map[int]bool{} // never handed out twice in one process
+)
+
+// FreePort is freePort for test harnesses that start their own servers.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // findBinary looks in PATH, then in the given glob patterns (newest last

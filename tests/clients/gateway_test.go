@@ -40,15 +40,8 @@ type gateway struct {
 	exited chan error
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort is a port outside the kernel's ephemeral range (see testbed).
+func freePort(t testing.TB) int { return testbed.FreePort(t) }
 
 // startGateway starts flowgate and seeds two datasources so the clients
 // have rows to read.

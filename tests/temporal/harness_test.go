@@ -218,15 +218,8 @@ func (c *cluster) worker(key string) *proc {
 	return w
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort is a port outside the kernel's ephemeral range (see testbed).
+func freePort(t testing.TB) int { return testbed.FreePort(t) }
 
 func exec1(t testing.TB, conn *pgx.Conn, sql string, args ...any) {
 	t.Helper()
