@@ -87,12 +87,11 @@ func StartKafka(opts ...KafkaOption) (k *KafkaCluster, stop func(), err error) {
 		return nil, nil, fmt.Errorf(format, args...)
 	}
 	k.dir = dir
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// The port must survive a restart of the cluster, so it is fixed here.
+	k.Port, err = freePort()
 	if err != nil {
 		return fail("kafka port: %w", err)
 	}
-	k.Port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	k.Addr = fmt.Sprintf("127.0.0.1:%d", k.Port)
 	k.opts = []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(k.Port), kfake.DataDir(dir), kfake.ClusterID("testbed-kafka"),
 		kfake.GroupMinSessionTimeout(500 * time.Millisecond), kfake.DefaultNumPartitions(1)}
