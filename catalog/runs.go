@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,6 +36,9 @@ const (
 
 // ActiveRunStatuses are the statuses of a run that still has work going.
 var ActiveRunStatuses = []string{RunCreated, RunRunning, RunTerminating, RunRestarting}
+
+// IsActiveRunStatus reports whether status is one of ActiveRunStatuses.
+func IsActiveRunStatus(status string) bool { return slices.Contains(ActiveRunStatuses, status) }
 
 // Run is one execution of a job.
 type Run struct {
@@ -233,6 +237,20 @@ func (c *Catalog) StageProgress(ctx context.Context, runID string, taskID int64,
 		rows, bytes, Now(), runID, taskID, stage)
 }
 
+// SetStageTimes sets when a stage started and finished (zero: not yet),
+// as the process that ran it saw them.
+func (c *Catalog) SetStageTimes(ctx context.Context, runID string, taskID int64, stage string, started, finished time.Time) error {
+	var s, f any
+	if !started.IsZero() {
+		s = FormatTime(started)
+	}
+	if !finished.IsZero() {
+		f = FormatTime(finished)
+	}
+	return c.updateOne(ctx, `UPDATE run_stages SET started_at = coalesce(?, started_at), finished_at = ? WHERE run_id = ? AND task_id = ? AND stage = ?`,
+		s, f, runID, taskID, stage)
+}
+
 // FinishStage ends a stage.
 func (c *Catalog) FinishStage(ctx context.Context, runID string, taskID int64, stage, status string, rows, bytes int64, message string) error {
 	return c.updateOne(ctx, `UPDATE run_stages SET status = ?, rows = ?, bytes = ?, message = nullif(?, ''), finished_at = ?
@@ -281,6 +299,23 @@ func (c *Catalog) AddExportFile(ctx context.Context, runID string, f ExportFile)
 func (c *Catalog) ClearExportFiles(ctx context.Context, runID string, taskID int64) error {
 	_, err := c.w.ExecContext(ctx, `DELETE FROM export_files WHERE run_id = ? AND task_id = ?`, runID, taskID)
 	return err
+}
+
+// KeepExportFiles forgets a task's files other than those numbered seqs
+// (a re-export on a worker replaced them).
+func (c *Catalog) KeepExportFiles(ctx context.Context, runID string, taskID int64, seqs []int64) error {
+	q := `DELETE FROM export_files WHERE run_id = ? AND task_id = ?`
+	args := []any{runID, taskID}
+	if len(seqs) > 0 {
+		q += ` AND seq NOT IN (?` + strings.Repeat(", ?", len(seqs)-1) + `)`
+		for _, s := range seqs {
+			args = append(args, s)
+		}
+	}
+	if _, err := c.w.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("forget replaced export files: %w", err)
+	}
+	return nil
 }
 
 // MarkFileImported records that a file's rows are in the target.

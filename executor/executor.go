@@ -65,9 +65,10 @@ type Config struct {
 	// own files and non-admins under the file roots; nil allows any path
 	// to admins and none to others.
 	FileGuard *fileguard.Guard
-	// Remote, when set, runs batch runs' partitions and CDC runs'
-	// pipelines on other processes (--engine temporal; a RemoteEngine that
-	// is also a cdc.Remote takes the CDC runs); nil runs everything here.
+	// Remote, when set, runs batch runs' partitions, CDC runs' pipelines
+	// and scan, export and load runs on other processes (--engine
+	// temporal; a RemoteEngine that is also a cdc.Remote takes the CDC
+	// runs, and a scan.Remote the scan runs); nil runs everything here.
 	Remote RemoteEngine
 }
 
@@ -76,7 +77,7 @@ type Config struct {
 // without this process.
 type RemoteEngine interface {
 	batch.Remote
-	Start(*batch.Engine, *cdc.Engine) error
+	Start(*batch.Engine, *cdc.Engine, *scan.Engine) error
 	Stop()
 }
 
@@ -121,7 +122,11 @@ func New(cfg Config) *Executor {
 		cc.Remote = r // CDC pipelines run on the workers too
 	}
 	e.cdc = cdc.New(cc)
-	e.scan = scan.New(scan.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, Logger: cfg.Logger})
+	sc := scan.Config{Catalog: cfg.Catalog, Open: e.openEndpoint, StagingDir: cfg.StagingDir, SharedStaging: cfg.SharedStaging, Logger: cfg.Logger}
+	if r, ok := cfg.Remote.(scan.Remote); ok && cfg.Remote != nil {
+		sc.Remote = r // scan, export and load runs on the workers too
+	}
+	e.scan = scan.New(sc)
 	e.sched = schedule.New(cfg.Catalog, e.fireScheduled, cfg.Logger)
 	return e
 }
@@ -154,7 +159,7 @@ func (e *Executor) Start(ctx context.Context) error {
 // followRemoteRuns serves the remote engine and follows the runs its
 // workflows went on with while the gateway was away.
 func (e *Executor) followRemoteRuns(ctx context.Context) error {
-	if err := e.remote.Start(e.engine, e.cdc); err != nil {
+	if err := e.remote.Start(e.engine, e.cdc, e.scan); err != nil {
 		return err
 	}
 	runs, err := e.cat.ActiveRemoteRuns(ctx)
@@ -162,6 +167,15 @@ func (e *Executor) followRemoteRuns(ctx context.Context) error {
 		return err
 	}
 	for _, r := range runs {
+		if j, err := e.cat.GetJob(ctx, r.Job); err == nil && scan.Handles(j) {
+			plan, err := scan.DecodePlan(r.Plan)
+			if err != nil {
+				return err
+			}
+			e.scan.Attach(r.Job, r.RunID, plan)
+			e.log.Info("following a run on temporal", "run", r.RunID, "workflow", r.WorkflowID)
+			continue
+		}
 		plan, err := batch.DecodePlan(r.Plan)
 		if err != nil {
 			return err

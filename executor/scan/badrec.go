@@ -17,7 +17,7 @@ import (
 // pipeline uses too). A record read again by a RETRY is the same row there
 // (run_id, position), so it is counted once.
 type badRecords struct {
-	cat   *catalog.Catalog
+	cat   Recorder
 	run   string
 	task  int64
 	limit int64

@@ -69,10 +69,14 @@ func stagesOf(kind string) []string {
 
 // Config wires an Engine.
 type Config struct {
-	Catalog    *catalog.Catalog
-	Open       batch.Opener
-	StagingDir string // temporary files of s3 uploads and downloads
-	Logger     *slog.Logger
+	Catalog *catalog.Catalog
+	Open    batch.Opener
+	Remote  Remote // runs elsewhere (Temporal workers); nil runs here
+	// SharedStaging says file datasources' directories are mounted at the
+	// same path on every worker.
+	SharedStaging bool
+	StagingDir    string // temporary files of s3 uploads and downloads
+	Logger        *slog.Logger
 }
 
 // Engine starts, stops and retries scan, export and load runs.
@@ -139,6 +143,9 @@ var (
 func (e *Engine) Start(ctx context.Context, j *catalog.Job, trigger string, at time.Time, win *Window) (*Handle, error) {
 	plan, err := e.Plan(ctx, j, at, win)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.checkRemote(ctx, plan); err != nil {
 		return nil, err
 	}
 	tasks := []catalog.RunTask{{ID: 1, SourceTable: plan.sourceName(), TargetTable: plan.targetName()}}
@@ -239,6 +246,9 @@ func (e *Engine) Retry(ctx context.Context, runID string) (*Handle, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.checkRemote(ctx, plan); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, busy := e.active[r.Job]; busy {
@@ -271,7 +281,8 @@ type run struct {
 	id     string
 	task   int64
 	plan   *Plan
-	a      *activeRun
+	rec    Recorder             // the catalog, or a worker's Accumulator
+	report func(batch.Progress) // WAIT's NOTICEs
 	retry  bool
 	src    *batch.Endpoint
 	dst    *batch.Endpoint
@@ -282,24 +293,34 @@ type run struct {
 }
 
 func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRun, retry bool) {
-	cat := e.cfg.Catalog
+	if e.cfg.Remote != nil {
+		e.follow(ctx, id, plan, a)
+		return
+	}
+	e.attempt(ctx, id, plan, e.cfg.Catalog, a.report, retry)
+}
+
+// attempt runs a run to its end and records it through rec: the same
+// code in the gateway (rec is the catalog) and on a Temporal worker (an
+// Accumulator).
+func (e *Engine) attempt(ctx context.Context, id string, plan *Plan, rec Recorder, report func(batch.Progress), retry bool) {
 	bg := context.WithoutCancel(ctx)
-	r := &run{e: e, id: id, task: 1, plan: plan, a: a, retry: retry, status: catalog.RunCompleted}
+	r := &run{e: e, id: id, task: 1, plan: plan, rec: rec, report: report, retry: retry, status: catalog.RunCompleted}
 	finish := func(status, msg string) {
 		if len(plan.Tables) == 0 {
-			cat.SetTaskStatus(bg, id, 1, status, msg)
+			rec.SetTaskStatus(bg, id, 1, status, msg)
 		}
-		if err := cat.SetRunStatus(bg, id, status, msg); err != nil {
+		if err := rec.SetRunStatus(bg, id, status, msg); err != nil {
 			e.cfg.Logger.Error("record run end", "run", id, "err", err)
 		}
-		a.report(batch.Progress{RunID: id, Done: true, Message: status + ": " + msg})
+		report(batch.Progress{RunID: id, Done: true, Message: status + ": " + msg})
 	}
-	if err := cat.SetRunStatus(bg, id, catalog.RunRunning, ""); err != nil {
+	if err := rec.SetRunStatus(bg, id, catalog.RunRunning, ""); err != nil {
 		e.cfg.Logger.Error("start run", "run", id, "err", err)
 		return
 	}
 	if len(plan.Tables) == 0 {
-		cat.SetTaskStatus(bg, id, 1, catalog.RunRunning, "")
+		rec.SetTaskStatus(bg, id, 1, catalog.RunRunning, "")
 	}
 	var err error
 	if r.src, err = e.cfg.Open(ctx, plan.Source); err != nil {
@@ -312,7 +333,7 @@ func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRu
 		return
 	}
 	defer r.dst.Close()
-	r.bad = &badRecords{cat: cat, run: id, task: 1, limit: runoptsInt(plan.Options, "error_limit")}
+	r.bad = &badRecords{cat: rec, run: id, task: 1, limit: runoptsInt(plan.Options, "error_limit")}
 	r.thr = newThrottle(runoptsInt(plan.Options, "throttle_mbps"))
 	switch {
 	case plan.Kind == KindScan && len(plan.Tables) > 0:
@@ -342,7 +363,7 @@ func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRu
 // task with its own stages and watermark. A table that fails does not
 // stop the others; the run fails naming it.
 func (r *run) scanTables(ctx context.Context) error {
-	cat := r.e.cfg.Catalog
+	cat := r.rec
 	bg := context.WithoutCancel(ctx)
 	var failed []string
 	var rows int64
@@ -414,7 +435,7 @@ type stage struct {
 }
 
 func (r *run) begin(ctx context.Context, name, table string) (*stage, error) {
-	if _, err := r.e.cfg.Catalog.StartStage(context.WithoutCancel(ctx), r.id, r.task, name); err != nil {
+	if _, err := r.rec.StartStage(context.WithoutCancel(ctx), r.id, r.task, name); err != nil {
 		return nil, err
 	}
 	s := &stage{r: r, name: name, table: table, started: time.Now(), stop: make(chan struct{})}
@@ -431,8 +452,8 @@ func (r *run) begin(ctx context.Context, name, table string) (*stage, error) {
 				return
 			case <-t.C:
 			}
-			r.e.cfg.Catalog.StageProgress(context.WithoutCancel(ctx), r.id, r.task, name, s.rows.Load(), s.bytes.Load())
-			r.a.report(s.progress(false))
+			r.rec.StageProgress(context.WithoutCancel(ctx), r.id, r.task, name, s.rows.Load(), s.bytes.Load())
+			r.report(s.progress(false))
 		}
 	}()
 	return s, nil
@@ -456,10 +477,10 @@ func (s *stage) halt() {
 func (s *stage) end(ctx context.Context, err error, msg string) error {
 	s.halt()
 	bg := context.WithoutCancel(ctx)
-	cat := s.r.e.cfg.Catalog
+	cat := s.r.rec
 	if err == nil {
 		cat.FinishStage(bg, s.r.id, s.r.task, s.name, catalog.StageCompleted, s.rows.Load(), s.bytes.Load(), msg)
-		s.r.a.report(s.progress(true))
+		s.r.report(s.progress(true))
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -469,22 +490,22 @@ func (s *stage) end(ctx context.Context, err error, msg string) error {
 	}
 	m := s.r.scrub(err)
 	cat.FinishStage(bg, s.r.id, s.r.task, s.name, catalog.StageFailed, s.rows.Load(), s.bytes.Load(), m)
-	s.r.a.report(batch.Progress{RunID: s.r.id, TaskID: s.r.task, Table: s.table, Stage: s.name, Message: "failed: " + m})
+	s.r.report(batch.Progress{RunID: s.r.id, TaskID: s.r.task, Table: s.table, Stage: s.name, Message: "failed: " + m})
 	return fmt.Errorf("%s: %s", s.name, m)
 }
 
 // skip marks a stage skipped.
 func (r *run) skip(ctx context.Context, name, why string) {
 	bg := context.WithoutCancel(ctx)
-	r.e.cfg.Catalog.StartStage(bg, r.id, r.task, name)
-	r.e.cfg.Catalog.FinishStage(bg, r.id, r.task, name, catalog.StageSkipped, 0, 0, why)
+	r.rec.StartStage(bg, r.id, r.task, name)
+	r.rec.FinishStage(bg, r.id, r.task, name, catalog.StageSkipped, 0, 0, why)
 }
 
 // operation records an import or export for dataflow.operations.
 func (r *run) operation(ctx context.Context, ep *batch.Endpoint, table, op string, s *stage) {
 	o := catalog.Operation{RunID: r.id, Job: r.plan.Job, Datasource: ep.Name, DatasourceType: ep.Type, Table: table,
 		Operation: op, Started: s.started, Finished: time.Now(), Records: s.rows.Load(), Bytes: s.bytes.Load()}
-	if err := r.e.cfg.Catalog.AddOperation(context.WithoutCancel(ctx), o); err != nil {
+	if err := r.rec.AddOperation(context.WithoutCancel(ctx), o); err != nil {
 		r.e.cfg.Logger.Error("record operation", "err", err)
 	}
 }

@@ -36,7 +36,7 @@ func (r *run) partName(name string, n int, o fileformat.Options) string {
 // export writes the source table's rows in the window to objects.
 func (r *run) export(ctx context.Context) error {
 	p := r.plan
-	cat := r.e.cfg.Catalog
+	cat := r.rec
 	bg := context.WithoutCancel(ctx)
 	store, err := storeOf(r.dst, r.e.cfg.StagingDir)
 	if err != nil {
@@ -83,7 +83,7 @@ func (r *run) export(ctx context.Context) error {
 }
 
 func (r *run) prepareObjects(ctx context.Context, store objStore, name string) (string, error) {
-	cat := r.e.cfg.Catalog
+	cat := r.rec
 	bg := context.WithoutCancel(ctx)
 	var notes []string
 	if files, err := cat.ExportFiles(bg, r.id, 1); err != nil {
@@ -133,7 +133,7 @@ func (r *run) prepareObjects(ctx context.Context, store objStore, name string) (
 // writeObjects streams the export into parts of export_batch_rows rows.
 func (r *run) writeObjects(ctx context.Context, st *stage, store objStore, name string, o fileformat.Options) (int, error) {
 	p := r.plan
-	cat := r.e.cfg.Catalog
+	cat := r.rec
 	bg := context.WithoutCancel(ctx)
 	src, err := r.e.sourceTable(ctx, p, r.src)
 	if err != nil {
@@ -270,7 +270,7 @@ func (r *run) writeObjects(ctx context.Context, st *stage, store objStore, name 
 
 // bad is how many bad records the run kept so far.
 func bad(r *run) int64 {
-	n, _ := r.e.cfg.Catalog.CountRunErrors(context.Background(), r.id)
+	n, _ := r.rec.CountRunErrors(context.Background(), r.id)
 	return n
 }
 
@@ -315,7 +315,7 @@ func (e *Engine) RemoveFiles(ctx context.Context, runID string, p *Plan) (int64,
 // files are in exactly that form (fileformat.IsCanonical): no record is
 // parsed, parts are cut at record boundaries.
 func (r *run) writeCanonical(ctx context.Context, st *stage, store objStore, name string, o fileformat.Options, exp data.Exporter, spec data.ExportSpec, per int64) (int, error) {
-	cat := r.e.cfg.Catalog
+	cat := r.rec
 	bg := context.WithoutCancel(ctx)
 	var (
 		ow    objWriter

@@ -40,7 +40,7 @@ func objectKey(job, key string) string {
 // each in one target transaction with its checkpoint.
 func (r *run) load(ctx context.Context) error {
 	p := r.plan
-	cat := r.e.cfg.Catalog
+	cat := r.rec
 	bg := context.WithoutCancel(ctx)
 	store, err := storeOf(r.src, r.e.cfg.StagingDir)
 	if err != nil {

@@ -216,7 +216,7 @@ func (r *run) scanTable(ctx context.Context) error {
 		st.rows.Add(pending)
 		pending = 0
 		if ts.inc != nil {
-			r.e.cfg.Catalog.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Value: pos, Rows: st.rows.Load()})
+			r.rec.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Value: pos, Rows: st.rows.Load()})
 		}
 		return nil
 	}
@@ -231,7 +231,7 @@ func (r *run) scanTable(ctx context.Context) error {
 		ln = newLanes(ts, int(n), prev, func(pos string, rows int64) {
 			st.rows.Add(rows)
 			if ts.inc != nil {
-				r.e.cfg.Catalog.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Value: pos, Rows: st.rows.Load()})
+				r.rec.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Value: pos, Rows: st.rows.Load()})
 			}
 		})
 	}
@@ -300,7 +300,7 @@ func (r *run) scanTable(ctx context.Context) error {
 	if tx != nil {
 		tx.Rollback()
 		if oneTx && serr != nil {
-			r.e.cfg.Catalog.FinishStage(context.WithoutCancel(ctx), r.id, r.task, StagePreAction, catalog.StageFailed, 0, 0, "rolled back with ScanTable")
+			r.rec.FinishStage(context.WithoutCancel(ctx), r.id, r.task, StagePreAction, catalog.StageFailed, 0, 0, "rolled back with ScanTable")
 		}
 	}
 	if serr != nil {
@@ -315,9 +315,9 @@ func (r *run) scanTable(ctx context.Context) error {
 		}
 		if last == "" && wm == "" {
 			// The first scan found nothing: keep no watermark.
-			r.e.cfg.Catalog.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Rows: 0})
+			r.rec.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Rows: 0})
 		} else if st.rows.Load() == 0 {
-			r.e.cfg.Catalog.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Value: wm, Rows: 0})
+			r.rec.SetWatermark(context.WithoutCancel(ctx), p.Job, r.id, catalog.Watermark{SourceTable: qualify(p.SourceSchema, p.SourceTable), Column: ts.inc.Name, Value: wm, Rows: 0})
 		}
 	}
 	if err := st.end(ctx, nil, msg); err != nil {

@@ -117,7 +117,7 @@ func (r *run) compare(ctx context.Context, ts *tableSide, alg, srcWhere, wm, upp
 	}
 	if alg == "countdiff" {
 		if a.Count != b.Count {
-			return false, 0, r.e.cfg.Catalog.AddDiffs(context.WithoutCancel(ctx), r.id, r.task, []catalog.Diff{
+			return false, 0, r.rec.AddDiffs(context.WithoutCancel(ctx), r.id, r.task, []catalog.Diff{
 				{Key: "count", Side: "source", Row: fmt.Sprintf("[%d]", a.Count)}, {Key: "count", Side: "target", Row: fmt.Sprintf("[%d]", b.Count)}})
 		}
 		return true, 0, nil
@@ -162,7 +162,7 @@ func (r *run) compare(ctx context.Context, ts *tableSide, alg, srcWhere, wm, upp
 	if len(diffs) > limit {
 		diffs = diffs[:limit]
 	}
-	return len(diffs) == 0, len(diffs), r.e.cfg.Catalog.AddDiffs(context.WithoutCancel(ctx), r.id, r.task, diffs)
+	return len(diffs) == 0, len(diffs), r.rec.AddDiffs(context.WithoutCancel(ctx), r.id, r.task, diffs)
 }
 
 func jsonVals(vals []*string) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
+	"github.com/flowgate/flowgate/executor/scan"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/activity"
@@ -28,6 +29,7 @@ type Gateway struct {
 	Catalog *catalog.Catalog
 	Batch   *batch.Engine
 	CDC     *cdc.Engine
+	Scan    *scan.Engine
 	Sealer  *catalog.Sealer
 	// snapshots are the source snapshots held for running batch runs'
 	// partitions, by run (released by EndRun).
@@ -192,6 +194,24 @@ func (d *Data) acquire(e SealedEndpoint) (ep *batch.Endpoint, release func(), er
 		o.idle = time.Now()
 		d.mu.Unlock()
 	}, nil
+}
+
+// opener opens the given datasources afresh (each caller closes what it
+// opened), refusing any other name.
+func (d *Data) opener(ends ...SealedEndpoint) batch.Opener {
+	return func(_ context.Context, name string) (*batch.Endpoint, error) {
+		for _, e := range ends {
+			if e.Name != name {
+				continue
+			}
+			raw, err := d.Sealer.Open(e.Options)
+			if err != nil {
+				return nil, fmt.Errorf("datasource %q: cannot open its sealed options: this worker's secret key (--secret-key-file) is not the gateway's", e.Name)
+			}
+			return d.open(e, raw)
+		}
+		return nil, fmt.Errorf("datasource %q is not one of the job's", name)
+	}
 }
 
 func (d *Data) open(e SealedEndpoint, raw []byte) (*batch.Endpoint, error) {

@@ -91,18 +91,7 @@ func (d *Data) CDCPipeline(ctx context.Context, in CDCAttemptInput) (cdc.Record,
 	}
 	// Heartbeat at once: opening the datasources and the slot can be slow.
 	activity.RecordHeartbeat(ctx, acc.Record())
-	ends := map[string]SealedEndpoint{in.Source.Name: in.Source, in.Target.Name: in.Target}
-	open := func(_ context.Context, name string) (*batch.Endpoint, error) {
-		e, ok := ends[name]
-		if !ok {
-			return nil, fmt.Errorf("datasource %q is not one of the job's", name)
-		}
-		raw, err := d.Sealer.Open(e.Options)
-		if err != nil {
-			return nil, fmt.Errorf("datasource %q: cannot open its sealed options: this worker's secret key (--secret-key-file) is not the gateway's", e.Name)
-		}
-		return d.open(e, raw)
-	}
+	open := d.opener(in.Source, in.Target)
 	log := d.Logger
 	if log == nil {
 		log = slog.Default()

@@ -14,6 +14,7 @@ import (
 	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
+	"github.com/flowgate/flowgate/executor/scan"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -22,7 +23,8 @@ import (
 )
 
 // Engine is the gateway's side: batch.Remote (each run attempt is a
-// BatchRun workflow), cdc.Remote (each CDC run a CDCRun workflow), the
+// BatchRun workflow), cdc.Remote (each CDC run a CDCRun workflow),
+// scan.Remote (each scan, export or load run a ScanRun workflow), the
 // gateway's worker for workflows and catalog
 // activities, and the watch that turns workers' heartbeats into stage
 // progress and dataflow.workers.
@@ -32,6 +34,7 @@ type Engine struct {
 	o     Options
 	cat   *catalog.Catalog
 	cdc   *cdc.Engine
+	scan  *scan.Engine
 	log   *slog.Logger
 	w     worker.Worker
 	mu    sync.Mutex
@@ -53,13 +56,13 @@ func NewEngine(c client.Client, codec *Codec, o Options, cat *catalog.Catalog) *
 
 // Start serves the gateway queue (BatchRun workflows and the catalog's
 // activities) and starts recording workers.
-func (g *Engine) Start(b *batch.Engine, c *cdc.Engine) error {
+func (g *Engine) Start(b *batch.Engine, c *cdc.Engine, s *scan.Engine) error {
 	sealer, err := catalog.NewSealer(g.o.Key)
 	if err != nil {
 		return err
 	}
-	g.cdc = c
-	gw := &Gateway{Catalog: g.cat, Batch: b, CDC: c, Sealer: sealer}
+	g.cdc, g.scan = c, s
+	gw := &Gateway{Catalog: g.cat, Batch: b, CDC: c, Scan: s, Sealer: sealer}
 	g.w = worker.New(g.c, g.o.GatewayQueue(), worker.Options{})
 	Register(g.w)
 	RegisterGateway(g.w, gw)

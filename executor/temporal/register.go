@@ -11,6 +11,7 @@ import (
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(BatchRun, workflow.RegisterOptions{Name: WorkflowBatchRun})
 	r.RegisterWorkflowWithOptions(CDCRun, workflow.RegisterOptions{Name: WorkflowCDCRun})
+	r.RegisterWorkflowWithOptions(ScanRun, workflow.RegisterOptions{Name: WorkflowScanRun})
 }
 
 // RegisterGateway registers the catalog's activities.
@@ -22,6 +23,8 @@ func RegisterGateway(r worker.ActivityRegistry, g *Gateway) {
 	r.RegisterActivityWithOptions(g.BeginCDC, activity.RegisterOptions{Name: ActivityBeginCDC})
 	r.RegisterActivityWithOptions(g.CDCRestarting, activity.RegisterOptions{Name: ActivityCDCRestarting})
 	r.RegisterActivityWithOptions(g.EndCDC, activity.RegisterOptions{Name: ActivityEndCDC})
+	r.RegisterActivityWithOptions(g.BeginScan, activity.RegisterOptions{Name: ActivityBeginScan})
+	r.RegisterActivityWithOptions(g.EndScan, activity.RegisterOptions{Name: ActivityEndScan})
 }
 
 // RegisterData registers the activities workers run.
@@ -30,4 +33,5 @@ func RegisterData(r worker.ActivityRegistry, d *Data) {
 	r.RegisterActivityWithOptions(d.StagePartition, activity.RegisterOptions{Name: ActivityStagePartition})
 	r.RegisterActivityWithOptions(d.LoadStaged, activity.RegisterOptions{Name: ActivityLoadStaged})
 	r.RegisterActivityWithOptions(d.CDCPipeline, activity.RegisterOptions{Name: ActivityCDCPipeline})
+	r.RegisterActivityWithOptions(d.ScanAttempt, activity.RegisterOptions{Name: ActivityScanAttempt})
 }

@@ -13,11 +13,11 @@ import (
 // recorded histories are sealed with it.
 var testKey = bytes.Repeat([]byte{0x5a}, 32)
 
-// Recorded BatchRun and CDCRun histories must replay against today's
+// Recorded BatchRun, CDCRun and ScanRun histories must replay against today's
 // workflow code: a change that would break runs in flight (a new activity
 // call, another order) fails here. Record a new history
 // (FLOWGATE_RECORD_HISTORY=1 go test ./tests/temporal -run
-// 'TestTemporalWaitStopRetry|TestTemporalCDCWorker') only together
+// 'TestTemporalWaitStopRetry|TestTemporalCDCWorker|TestTemporalScanRuns') only together
 // with a new Version.
 func TestReplayRecordedHistories(t *testing.T) {
 	codec, err := NewCodec(testKey)

@@ -17,12 +17,14 @@ import (
 // (staging 'none', their partitions reading one source snapshot) and
 // staged on them (files in the shared staging directory or S3),
 // verification, bad input and its errors, a lock timeout followed by
-// RETRY, database jobs across PostgreSQL, MySQL, SQLite and S3, a scan, a
-// file export, a CDC job from PostgreSQL and one from MySQL whose gateway
+// RETRY, database jobs across PostgreSQL, MySQL, SQLite and S3, scans of a
+// table and of a database, a throttled scan (its stage's times come from
+// the worker), a load of S3 objects, a file export, a CDC job from PostgreSQL and one from MySQL whose gateway
 // is killed (-9) five times and stopped once while the pipeline runs on a
 // worker. Tests that assert the embedded engine's own
 // behaviour (a run killed with its gateway is failed, as in
-// TestKill9DuringImportThenRetry; a run's message exactly) stay out:
+// TestKill9DuringImportThenRetry, TestScanKill9ContinuesFromWatermark,
+// TestFilesExportRetryAfterKill; a run's message exactly) stay out:
 // under Temporal the run goes on and its message names the workflow.
 var underTemporal = []string{
 	"TestBatchJobPostgresToPostgres",
@@ -33,6 +35,9 @@ var underTemporal = []string{
 	"TestParquetStagedFiles",
 	"TestLockTimeoutOnTargetThenRetry",
 	"TestScanIncrementalPostgresToPostgres",
+	"TestScanDatabase",
+	"TestScanThrottle",
+	"TestFilesLoadFromObjects",
 	"TestFilesExportWindows",
 	"TestCDCPostgresIntoMySQLAndSQLite",
 	"TestCDCMySQLSurvivesKill9AndSIGTERM",
