@@ -1,10 +1,13 @@
 package temporal
 
 import (
+	"bytes"
+	"compress/flate"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/flowgate/flowgate/catalog"
 	commonpb "go.temporal.io/api/common/v1"
@@ -18,10 +21,15 @@ import (
 // key, so Temporal's history holds nothing readable: not a datasource
 // name, a table, a key range or an error message. The key's fingerprint
 // travels in clear so a process with another key says which one it lacks.
+// Payloads over compressAbove bytes are deflated before sealing (a CDC
+// run's heartbeat grows with its tables, and Temporal refuses payloads
+// over 2 MB).
 const (
-	encodingSealed = "binary/flowgate-sealed"
-	metaEncoding   = "encoding"
-	metaKeyID      = "flowgate-key"
+	encodingSealed         = "binary/flowgate-sealed"
+	encodingSealedDeflated = "binary/flowgate-sealed-deflate"
+	metaEncoding           = "encoding"
+	metaKeyID              = "flowgate-key"
+	compressAbove          = 1024
 )
 
 // ErrWrongKey means a payload was sealed with another secret key.
@@ -56,11 +64,18 @@ func (c *Codec) Encode(ps []*commonpb.Payload) ([]*commonpb.Payload, error) {
 		if err != nil {
 			return nil, fmt.Errorf("seal payload: %w", err)
 		}
+		enc := encodingSealed
+		if len(raw) > compressAbove {
+			if raw, err = deflate(raw); err != nil {
+				return nil, fmt.Errorf("seal payload: %w", err)
+			}
+			enc = encodingSealedDeflated
+		}
 		sealed, err := c.sealer.Seal(raw)
 		if err != nil {
 			return nil, fmt.Errorf("seal payload: %w", err)
 		}
-		out[i] = &commonpb.Payload{Metadata: map[string][]byte{metaEncoding: []byte(encodingSealed), metaKeyID: []byte(c.keyID)}, Data: sealed}
+		out[i] = &commonpb.Payload{Metadata: map[string][]byte{metaEncoding: []byte(enc), metaKeyID: []byte(c.keyID)}, Data: sealed}
 	}
 	return out, nil
 }
@@ -70,7 +85,8 @@ func (c *Codec) Encode(ps []*commonpb.Payload) ([]*commonpb.Payload, error) {
 func (c *Codec) Decode(ps []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(ps))
 	for i, p := range ps {
-		if string(p.GetMetadata()[metaEncoding]) != encodingSealed {
+		enc := string(p.GetMetadata()[metaEncoding])
+		if enc != encodingSealed && enc != encodingSealedDeflated {
 			out[i] = p
 			continue
 		}
@@ -81,6 +97,11 @@ func (c *Codec) Decode(ps []*commonpb.Payload) ([]*commonpb.Payload, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open sealed payload: %w", err)
 		}
+		if enc == encodingSealedDeflated {
+			if raw, err = io.ReadAll(flate.NewReader(bytes.NewReader(raw))); err != nil {
+				return nil, fmt.Errorf("open sealed payload: inflate: %w", err)
+			}
+		}
 		var q commonpb.Payload
 		if err := proto.Unmarshal(raw, &q); err != nil {
 			return nil, fmt.Errorf("open sealed payload: %w", err)
@@ -88,6 +109,21 @@ func (c *Codec) Decode(ps []*commonpb.Payload) ([]*commonpb.Payload, error) {
 		out[i] = &q
 	}
 	return out, nil
+}
+
+func deflate(raw []byte) ([]byte, error) {
+	var b bytes.Buffer
+	w, err := flate.NewWriter(&b, flate.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // DataConverter is Temporal's default converter with payloads sealed.

@@ -2,10 +2,16 @@ package temporal
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/executor/cdc"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -66,5 +72,53 @@ func TestCodecSealsAndNamesTheKey(t *testing.T) {
 	err = b.DataConverter().FromPayload(p, &back)
 	if err == nil || !strings.Contains(err.Error(), KeyID(testKey)) || !strings.Contains(err.Error(), "--secret-key-file") {
 		t.Fatalf("another key: %v", err)
+	}
+}
+
+// A CDC run's heartbeat grows with its tables: payloads over 1 KiB are
+// deflated before sealing, so a 5,000-table Record stays far under
+// Temporal's 2 MB limit, and it comes back whole.
+func TestCodecDeflatesLargePayloads(t *testing.T) {
+	codec, err := NewCodec(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := cdc.Record{Attempt: "wf/run/cdc-0/1", Seq: 42, Tasks: map[int64]string{}}
+	for i := int64(1); i <= 5000; i++ {
+		table := fmt.Sprintf("public.orders_%05d", i)
+		rec.Stages = append(rec.Stages, cdc.RecordStage{TaskID: i, Stage: "Snapshot", Status: "completed", Starts: 1, Rows: 1000 + i, Bytes: 64000 + i,
+			Message: fmt.Sprintf("%d rows copied from %s", 1000+i, table)})
+		rec.Tasks[i] = "running"
+		rec.Progress.Tables = append(rec.Progress.Tables, catalog.CDCTableCounts{SourceTable: table, TargetTable: table, Inserts: i, Updates: 2 * i, Deletes: 3,
+			LastEventAt: time.Date(2026, 12, 3, 8, 0, 0, int(i), time.UTC)})
+	}
+	plain, err := converter.GetDefaultDataConverter().ToPayload(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := codec.DataConverter().ToPayload(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc := string(sealed.GetMetadata()[metaEncoding]); enc != encodingSealedDeflated {
+		t.Fatalf("encoding %q", enc)
+	}
+	t.Logf("5,000 tables: %d bytes as JSON, %d sealed and deflated", len(plain.GetData()), len(sealed.GetData()))
+	if len(sealed.GetData())*4 > len(plain.GetData()) || len(sealed.GetData()) > 1<<20 {
+		t.Errorf("sealed %d bytes for %d of JSON: want under a quarter and under 1 MB", len(sealed.GetData()), len(plain.GetData()))
+	}
+	var back cdc.Record
+	if err := codec.DataConverter().FromPayload(sealed, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, rec) {
+		t.Error("the Record did not come back whole")
+	}
+	small, err := codec.DataConverter().ToPayload("run 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc := string(small.GetMetadata()[metaEncoding]); enc != encodingSealed {
+		t.Errorf("a small payload's encoding %q, want %q", enc, encodingSealed)
 	}
 }
