@@ -134,13 +134,18 @@ func TestTemporalScanRunsOnWorkers(t *testing.T) {
 	if status, msg := waitRun(t, conn, stopID, time.Minute); status != "terminated" {
 		t.Fatalf("stopped scan: %s %s", status, msg)
 	}
+	// RETRY RUN of the stopped run: a new workflow, from the watermark.
+	stoppedWID := runWorkflow(t, conn, stopID, "flowgate-scan-")
 	exec1(t, conn, `ALTER SYNC JOB sc SET (throttle_mbps = 0)`)
-	queryRow(t, conn, `RUN SYNC JOB sc WAIT`, nil, nil, &waitStatus, nil, nil, nil, nil, nil, nil, nil)
-	if waitStatus != "completed" {
-		t.Fatalf("scan after STOP: %s", waitStatus)
+	exec1(t, conn, fmt.Sprintf(`RETRY RUN '%s'`, stopID))
+	if status, msg := waitRun(t, conn, stopID, 2*time.Minute); status != "completed" {
+		t.Fatalf("RETRY RUN of the stopped scan: %s %s", status, msg)
 	}
 	if want, got := fingerprint(t, s, "t1"), fingerprint(t, d, "t1"); want != got {
-		t.Fatalf("after the scan following STOP: target %s, source %s", got, want)
+		t.Fatalf("after RETRY RUN of the stopped scan: target %s, source %s", got, want)
+	}
+	if retried := runWorkflow(t, conn, stopID, "flowgate-scan-"); retried == stoppedWID {
+		t.Errorf("RETRY RUN reused workflow %s", retried)
 	}
 
 	// A load of CSV objects, on a worker.
