@@ -863,7 +863,10 @@ func updateSQL(name string, t *cdc.TargetTable, cols []int, types map[string]str
 }
 
 // castTypes reads the base type of each column of a table (bit as bit
-// varying, whose values the assignment then checks against bit(n)).
+// varying, whose values the assignment then checks against bit(n)). The
+// type modifier -1 names the base type: bpchar, where no modifier names
+// character, which is character(1) and cut every value to its first
+// character.
 func (a *applyTx) castTypes(ctx context.Context, st *statements, name string) (map[string]string, error) {
 	if m, ok := a.types[name]; ok {
 		return m, nil
@@ -872,7 +875,7 @@ func (a *applyTx) castTypes(ctx context.Context, st *statements, name string) (m
 		return nil, err
 	}
 	rows, err := a.tx.Query(ctx, `SELECT attname, format_type(CASE atttypid WHEN 'bit'::regtype THEN 'varbit'::regtype
-		WHEN '_bit'::regtype THEN '_varbit'::regtype ELSE atttypid END, NULL)
+		WHEN '_bit'::regtype THEN '_varbit'::regtype ELSE atttypid END, -1)
 		FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, name)
 	if err != nil {
 		return nil, err

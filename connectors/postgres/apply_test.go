@@ -275,3 +275,24 @@ func TestApplyNUL(t *testing.T) {
 		t.Errorf("NUL: %v", err)
 	}
 }
+
+// char(n) keeps its characters through the multi-row statements, which
+// cast to the column's base type: bpchar, not character (character(1)).
+func TestApplyChar(t *testing.T) {
+	pg := testbed.Postgres(t)
+	tg := target(openApply(t, pg, pg.NewDatabase(t, "applychar"), nil))
+	tg.Exec(t, "CREATE TABLE ch (id int PRIMARY KEY, c char(4), cs char(3)[], other text)")
+	tt := &cdc.TargetTable{Table: cdc.TableRef{Name: "ch"}, Key: []int{0}, Columns: []schema.Column{cdctest.Col("id", schema.Int32),
+		{Name: "c", Type: schema.Type{Kind: schema.Char, Length: 4}}, {Name: "cs", Type: schema.Type{Kind: schema.Array, Elem: &schema.Type{Kind: schema.Char, Length: 3}}},
+		cdctest.Col("other", schema.Text)}}
+	noArr := &cdc.TargetTable{Table: tt.Table, Key: tt.Key, Columns: []schema.Column{tt.Columns[0], tt.Columns[1], tt.Columns[3]}}
+	u := cdctest.Unchanged
+	// Without an array column the rows go as one array per column (unnest).
+	cdctest.Apply(t, tg, "j", "1", cdctest.Ins(noArr, 1, "abcd", "x"), cdctest.Ins(noArr, 2, "ab", "y"), cdctest.Upd(noArr, 3, "wxyz", "z"),
+		cdctest.Upd(noArr, 4, "vw", "w"))
+	cdctest.Want(t, tg, "SELECT id, c, other FROM ch ORDER BY id", `"1" | "abcd" | "x"`, `"2" | "ab  " | "y"`, `"3" | "wxyz" | "z"`, `"4" | "vw  " | "w"`)
+	// An update of some columns casts its VALUES to the base type.
+	cdctest.Apply(t, tg, "j", "2", cdctest.Upd(tt, 1, "efgh", "{abc,de}", u), cdctest.Upd(tt, 2, "ijk", "{fgh}", u))
+	cdctest.Want(t, tg, "SELECT id, c, cs, other FROM ch ORDER BY id",
+		`"1" | "efgh" | "{abc,\"de \"}" | "x"`, `"2" | "ijk " | "{fgh}" | "y"`, `"3" | "wxyz" | NULL | "z"`, `"4" | "vw  " | NULL | "w"`)
+}
