@@ -35,6 +35,15 @@ const (
 	applyMaxArrayRows = 10000
 )
 
+// The smallest runs of rows written with COPY (see copyRows) instead of
+// INSERT statements: upserts through the staging table, and plain
+// inserts straight into the table, which cost less from fewer rows on.
+// Tests lower them.
+var (
+	applyCopyRows       = 2000
+	applyCopyInsertRows = 500
+)
+
 // Begin creates the checkpoint table if it is missing (in its own
 // transaction), then opens the apply transaction on one connection with
 // the session settings of the importer.
@@ -229,6 +238,15 @@ type applyTx struct {
 	// upsertOnly is set once a plain insert met an existing key: from then
 	// on this transaction writes every row with ON CONFLICT.
 	upsertOnly bool
+	// staged names the staging tables this transaction filled: they are
+	// emptied before they are filled again (the commit empties them).
+	staged map[string]bool
+	// mayStage: the user may create temporary tables (read with the
+	// column types).
+	mayStage bool
+	// copyInto names the tables that plain inserts may COPY into: no
+	// row-level security and no rules, which COPY would refuse or skip.
+	copyInto map[string]bool
 }
 
 // statements are statements not yet sent, with the table of each.
@@ -517,6 +535,12 @@ func (a *applyTx) rows(ctx context.Context, st *statements, name string, r *cdc.
 	cols := t.Key
 	if r.Kind == cdc.RunUpsert {
 		cols = allColumns(t)
+	}
+	if r.Kind == cdc.RunUpsert && types != nil {
+		direct := plain && a.copyInto[name] && len(rows) >= applyCopyInsertRows
+		if names, ok := typeNames(t, types); ok && (direct || a.mayStage && len(rows) >= applyCopyRows) {
+			return a.copyRows(ctx, st, name, r, names, rows, plain, direct)
+		}
 	}
 	arrays := types != nil && unnestable(t, cols, types)
 	maxRows := applyMaxParams / len(cols)
@@ -875,20 +899,28 @@ func (a *applyTx) castTypes(ctx context.Context, st *statements, name string) (m
 		return nil, err
 	}
 	rows, err := a.tx.Query(ctx, `SELECT attname, format_type(CASE atttypid WHEN 'bit'::regtype THEN 'varbit'::regtype
-		WHEN '_bit'::regtype THEN '_varbit'::regtype ELSE atttypid END, -1)
-		FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, name)
+		WHEN '_bit'::regtype THEN '_varbit'::regtype ELSE atttypid END, -1),
+		has_database_privilege(current_database(), 'TEMPORARY'), NOT (c.relrowsecurity OR c.relhasrules)
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`, name)
 	if err != nil {
 		return nil, err
 	}
 	m := map[string]string{}
 	var col, typ string
-	if _, err := pgx.ForEachRow(rows, []any{&col, &typ}, func() error {
+	var temp, copyInto bool
+	if _, err := pgx.ForEachRow(rows, []any{&col, &typ, &temp, &copyInto}, func() error {
 		m[col] = typ
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	a.types[name] = m
+	a.mayStage = temp
+	if a.copyInto == nil {
+		a.copyInto = map[string]bool{}
+	}
+	a.copyInto[name] = copyInto
 	return m, nil
 }
 
