@@ -257,10 +257,19 @@ func (r *run) scanTable(ctx context.Context) error {
 		if ts.inc != nil && rec[ts.incAt] != nil {
 			last = string(rec[ts.incAt])
 		}
+		// The reader reuses rec; the row's values are copied into one
+		// buffer of their own (two allocations a row, not one a value).
+		size := 0
+		for i := range ts.pairs {
+			size += len(rec[i])
+		}
+		buf := make([]byte, 0, size)
 		vals := make([][]byte, len(ts.pairs))
 		for i := range ts.pairs {
 			if rec[i] != nil {
-				vals[i] = append(make([]byte, 0, len(rec[i])), rec[i]...)
+				start := len(buf)
+				buf = append(buf, rec[i]...)
+				vals[i] = buf[start:len(buf):len(buf)]
 			}
 		}
 		c := cdc.MappedChange{Target: ts.target, Op: op, New: cdc.Row{Values: vals}}
