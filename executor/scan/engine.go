@@ -167,10 +167,10 @@ func (e *Engine) Start(ctx context.Context, j *catalog.Job, trigger string, at t
 	if err != nil {
 		return nil, err
 	}
-	return e.launch(j.Name, id, plan, false), nil
+	return e.launch(j.Name, id, plan), nil
 }
 
-func (e *Engine) launch(job, id string, plan *Plan, retry bool) *Handle {
+func (e *Engine) launch(job, id string, plan *Plan) *Handle {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	a := &activeRun{id: id, cancel: cancel, done: make(chan struct{}), watchers: map[int]func(batch.Progress){}}
 	e.active[job] = a
@@ -184,7 +184,7 @@ func (e *Engine) launch(job, id string, plan *Plan, retry bool) *Handle {
 			e.mu.Unlock()
 			cancel(nil)
 		}()
-		e.execute(ctx, id, plan, a, retry)
+		e.execute(ctx, id, plan, a)
 	}()
 	return &Handle{RunID: id, Done: a.done, run: a}
 }
@@ -272,7 +272,7 @@ func (e *Engine) Retry(ctx context.Context, runID string) (*Handle, error) {
 	if err := e.cfg.Catalog.SetRunStatus(ctx, runID, catalog.RunRestarting, "retry requested"); err != nil {
 		return nil, err
 	}
-	return e.launch(r.Job, runID, plan, true), nil
+	return e.launch(r.Job, runID, plan), nil
 }
 
 // run is one execution's shared state.
@@ -283,7 +283,6 @@ type run struct {
 	plan   *Plan
 	rec    Recorder             // the catalog, or a worker's Accumulator
 	report func(batch.Progress) // WAIT's NOTICEs
-	retry  bool
 	src    *batch.Endpoint
 	dst    *batch.Endpoint
 	bad    *badRecords
@@ -292,20 +291,20 @@ type run struct {
 	status string // set to data_inconsistent by verification
 }
 
-func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRun, retry bool) {
+func (e *Engine) execute(ctx context.Context, id string, plan *Plan, a *activeRun) {
 	if e.cfg.Remote != nil {
 		e.follow(ctx, id, plan, a)
 		return
 	}
-	e.attempt(ctx, id, plan, e.cfg.Catalog, a.report, retry)
+	e.attempt(ctx, id, plan, e.cfg.Catalog, a.report)
 }
 
 // attempt runs a run to its end and records it through rec: the same
 // code in the gateway (rec is the catalog) and on a Temporal worker (an
 // Accumulator).
-func (e *Engine) attempt(ctx context.Context, id string, plan *Plan, rec Recorder, report func(batch.Progress), retry bool) {
+func (e *Engine) attempt(ctx context.Context, id string, plan *Plan, rec Recorder, report func(batch.Progress)) {
 	bg := context.WithoutCancel(ctx)
-	r := &run{e: e, id: id, task: 1, plan: plan, rec: rec, report: report, retry: retry, status: catalog.RunCompleted}
+	r := &run{e: e, id: id, task: 1, plan: plan, rec: rec, report: report, status: catalog.RunCompleted}
 	finish := func(status, msg string) {
 		if len(plan.Tables) == 0 {
 			rec.SetTaskStatus(bg, id, 1, status, msg)

@@ -84,13 +84,13 @@ func (e *Engine) follow(ctx context.Context, id string, plan *Plan, a *activeRun
 func (e *Engine) Attach(job, id string, plan *Plan) *Handle {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.launch(job, id, plan, false)
+	return e.launch(job, id, plan)
 }
 
 // RunAttempt runs one attempt of a run on a worker, recording through
 // rec; the caller cancels ctx with ErrStopped (STOP) or ErrWorkerShutdown.
 func (e *Engine) RunAttempt(ctx context.Context, runID string, plan *Plan, rec Recorder) {
-	e.attempt(ctx, runID, plan, rec, func(batch.Progress) {}, true)
+	e.attempt(ctx, runID, plan, rec, func(batch.Progress) {})
 }
 
 // BeginState is what a worker's attempt needs of the catalog: the run's

@@ -310,11 +310,11 @@ func (g *Engine) scanProgress(ctx context.Context, f *scanFollow) {
 		if pa.GetHeartbeatDetails() == nil || g.dc.FromPayloads(pa.GetHeartbeatDetails(), &rec) != nil {
 			continue
 		}
-		if key := fmt.Sprintf("%d/%d", pa.GetAttempt(), rec.Seq); key != f.last {
-			f.last = key
-		} else {
+		key := fmt.Sprintf("%d/%d", pa.GetAttempt(), rec.Seq)
+		if key == f.last {
 			continue
 		}
+		f.last = key
 		news, err := g.scan.ApplyRecord(ctx, f.runID, f.job, rec)
 		if err != nil {
 			g.log.Warn("record scan progress", "run", f.runID, "err", err)
