@@ -72,20 +72,6 @@ type ScanEndInput struct {
 	Message string       `json:"message,omitempty"`
 }
 
-// scanActivity options: a dead worker stops heartbeating and the attempt
-// is run again on another; what the run itself refuses (data, SQL) ends
-// in its Record, not in a retry.
-func scanActivity(ctx workflow.Context, queue string) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           queue,
-		ActivityID:          "scan",
-		StartToCloseTimeout: 24 * time.Hour,
-		HeartbeatTimeout:    15 * time.Second,
-		WaitForCancellation: true,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 15 * time.Second, MaximumAttempts: 5},
-	})
-}
-
 // ScanRun is a scan, export or load run: BeginScan in the gateway, the
 // attempt on a worker, EndScan in the gateway. Cancelling the workflow is
 // STOP SYNC JOB: the attempt ends at once (a scan's upsert transaction
@@ -102,7 +88,10 @@ func ScanRun(ctx workflow.Context, in ScanRunInput) (RunResult, error) {
 	}
 	end := ScanEndInput{RunID: in.RunID, Job: in.Job, Note: in.Note}
 	var rec scan.Record
-	err := workflow.ExecuteActivity(scanActivity(ctx, in.DataQueue), ActivityScanAttempt, ScanAttemptInput{RunID: in.RunID, Begin: begin}).Get(keep, &rec)
+	// A partition copy's options: a dead worker stops heartbeating and the
+	// attempt runs again on another; what the run itself refuses (data,
+	// SQL) ends in its Record, not in a retry.
+	err := workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, "scan"), ActivityScanAttempt, ScanAttemptInput{RunID: in.RunID, Begin: begin}).Get(keep, &rec)
 	switch {
 	case err == nil:
 		end.Record = &rec
