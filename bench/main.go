@@ -61,6 +61,9 @@ type result struct {
 	base    string
 	baseSec float64
 	goal    string
+	// ratio, when set, is the median of per-round ratios (paired runs),
+	// printed instead of seconds / baseSec.
+	ratio float64
 }
 
 func main() {
@@ -239,7 +242,7 @@ func run(ctx context.Context) error {
 		}
 	}
 	if want("mysql") || want("hashdiff") {
-		rs, err := mysqlScenarios(ctx, fg, dst, pipeSec)
+		rs, err := mysqlScenarios(ctx, fg, dst, pipeSec, g.cmd.Process.Pid)
 		if err != nil {
 			return err
 		}
@@ -293,7 +296,10 @@ func run(ctx context.Context) error {
 	fmt.Printf("%-52s %12s %10s %14s %8s %s\n", "scenario", "rows/s", "seconds", "vs", "ratio", "goal")
 	for _, r := range results {
 		ratio := "-"
-		if r.baseSec > 0 {
+		switch {
+		case r.ratio > 0:
+			ratio = fmt.Sprintf("%.2f", r.ratio)
+		case r.baseSec > 0:
 			ratio = fmt.Sprintf("%.2f", r.seconds/r.baseSec)
 		}
 		fmt.Printf("%-52s %12.0f %10.2f %14s %8s %s\n", r.name, float64(r.rows)/r.seconds, r.seconds, r.base, ratio, r.goal)
@@ -397,7 +403,7 @@ func stageSeconds(ctx context.Context, fg *pgx.Conn, job, stage string) (float64
 
 // mysqlScenarios loads lineitem into MySQL and measures MySQL->PG and
 // hashdiff PG<->MySQL.
-func mysqlScenarios(ctx context.Context, fg *pgx.Conn, dst *pgx.Conn, pipeSec float64) ([]result, error) {
+func mysqlScenarios(ctx context.Context, fg *pgx.Conn, dst *pgx.Conn, pipeSec float64, gatewayPID int) ([]result, error) {
 	admin, err := sql.Open("mysql", *myDSN)
 	if err != nil {
 		return nil, err
@@ -443,20 +449,24 @@ func mysqlScenarios(ctx context.Context, fg *pgx.Conn, dst *pgx.Conn, pipeSec fl
 		}
 		fg.Exec(ctx, "CREATE SYNC JOB lineitem_my FROM my.lineitem TO dst.lineitem_my MODE BATCH WITH (algorithm = 'none')")
 		fmt.Println("flowgate: MySQL->PG staged ...")
+		cpu, gw0 := startServerCPU(), procCPU(gatewayPID)
 		sec, n, err := runWait(ctx, fg, "lineitem_my")
 		if err != nil {
 			return nil, err
 		}
+		fmt.Printf("  CPU: gateway %.1f s, %s (of %.1f s)\n", procCPU(gatewayPID)-gw0, cpu, sec*float64(runtime.NumCPU()))
 		r := result{name: "MySQL->PG staged zstd csv", rows: n, seconds: sec, goal: "<= 0.5 x pgloader"}
 		if pl, err := exec.LookPath("pgloader"); err == nil {
 			if _, err := dst.Exec(ctx, fmt.Sprintf(lineitemPG, "lineitem_pgloader")); err != nil {
 				return nil, err
 			}
 			fmt.Println("baseline: pgloader MySQL->PG ...")
-			plSec, err := runPgloader(pl, cfg)
+			cpu := startServerCPU()
+			plSec, plCPU, err := runPgloader(pl, cfg)
 			if err != nil {
 				fmt.Println("  pgloader failed:", err)
 			} else {
+				fmt.Printf("  %.2fs; CPU: pgloader %.1f s, %s (of %.1f s)\n", plSec, plCPU, cpu, plSec*float64(runtime.NumCPU()))
 				r.base, r.baseSec = "pgloader", plSec
 			}
 		} else {
@@ -577,10 +587,10 @@ func mysqlConfig(dsn string) (myCfg, error) {
 	return myCfg{host: host, port: port, user: user, password: pw}, nil
 }
 
-func runPgloader(bin string, c myCfg) (float64, error) {
+func runPgloader(bin string, c myCfg) (sec, cpu float64, err error) {
 	dir, err := os.MkdirTemp("", "flowgate-pgloader-")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.RemoveAll(dir)
 	pw := ""
@@ -595,15 +605,15 @@ ALTER SCHEMA 'flowgate_bench' RENAME TO 'public';
 `, c.user, pw, c.host, c.port, withDB(*pgURL, "flowgate_bench_dst"))
 	f := filepath.Join(dir, "load.load")
 	if err := os.WriteFile(f, []byte(load), 0o600); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	t := time.Now()
 	cmd := exec.Command(bin, f)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("%v: %s", err, out)
+		return 0, 0, fmt.Errorf("%v: %s", err, out)
 	}
-	return time.Since(t).Seconds(), nil
+	return time.Since(t).Seconds(), (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), nil
 }
 
 func hostOf(u string) string { p, _ := url.Parse(u); h, _, _ := net.SplitHostPort(p.Host); return h }

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -490,17 +491,59 @@ func machineCPU() float64 {
 
 // procCPU is the user and system time of a process in seconds, from
 // /proc (clock ticks of 1/100 s); 0 when it cannot be read.
-func procCPU(pid int) float64 {
+func procCPU(pid int) float64 { return statSeconds(pid, 11, 12) }
+
+// statSeconds sums fields of /proc/<pid>/stat counted after the command
+// name (which is in parentheses), as clock ticks of 1/100 s.
+func statSeconds(pid int, fields ...int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
-	// The fields after the command name, which is in parentheses.
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
+	var sum float64
+	for _, i := range fields {
+		if i < len(f) {
+			v, _ := strconv.ParseFloat(f[i], 64)
+			sum += v
+		}
 	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100
+	return sum / 100
+}
+
+// commandCPU is the user and system time in seconds of every process
+// whose command name is one of names (the database servers: "postgres",
+// "mariadbd"), from /proc, with that of their children that ended (a
+// PostgreSQL backend's, once the postmaster reaped it).
+func commandCPU(names ...string) float64 {
+	dirs, _ := os.ReadDir("/proc")
+	var sum float64
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || !slices.Contains(names, strings.TrimSpace(string(comm))) {
+			continue
+		}
+		sum += procCPU(pid) + childrenCPU(pid)
+	}
+	return sum
+}
+
+// childrenCPU is the user and system time in seconds of the ended
+// children a process has waited for.
+func childrenCPU(pid int) float64 { return statSeconds(pid, 13, 14) }
+
+// serverCPU measures the database servers' and the machine's CPU from
+// now; its String is for a scenario's line.
+type serverCPU struct{ pg, my, machine float64 }
+
+func startServerCPU() serverCPU {
+	return serverCPU{pg: commandCPU("postgres"), my: commandCPU("mariadbd", "mysqld"), machine: machineCPU()}
+}
+
+func (s serverCPU) String() string {
+	return fmt.Sprintf("PostgreSQL %.1f s, MariaDB %.1f s, machine %.1f s", commandCPU("postgres")-s.pg, commandCPU("mariadbd", "mysqld")-s.my, machineCPU()-s.machine)
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,10 +21,17 @@ import (
 	"go.temporal.io/server/temporaltest"
 )
 
+// temporalRounds: rounds of the Temporal scenario. The shared servers'
+// checkpoints and autovacuum make one run of each differ by 10-40 % here,
+// so each round runs the three in turn and the ratios printed are the
+// medians of the rounds' own ratios.
+var temporalRounds = flag.Int("temporal-rounds", 3, "rounds of the temporal scenario (embedded, 1 worker, 2 workers in turn)")
+
 // temporalScenarios: the PG->PG partitioned copy (staging = 'none', 2
 // partitions at once) under the embedded engine, then under --engine
 // temporal with 1 and 2 `flowgate worker` processes against an
-// in-process Temporal server, all on this machine in the same run.
+// in-process Temporal server, all on this machine in the same run, in
+// rounds (see temporalRounds).
 func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpts func(string) string) ([]result, error) {
 	const with = "staging = 'none', algorithm = 'none', parallel_export = 2"
 	mk := func(c *pgx.Conn, table string) error {
@@ -31,16 +41,6 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		_, err := c.Exec(ctx, fmt.Sprintf("CREATE SYNC JOB %s FROM src.lineitem TO dst.%s MODE BATCH WITH (%s)", table, table, with))
 		return err
 	}
-	fmt.Println("flowgate: embedded engine, 2 partitions at once ...")
-	if err := mk(fg, "lineitem_emb"); err != nil {
-		return nil, err
-	}
-	embSec, n, err := runWait(ctx, fg, "lineitem_emb")
-	if err != nil {
-		return nil, err
-	}
-	out := []result{{name: "embedded engine, 2 partitions at once", rows: n, seconds: embSec}}
-
 	srv := temporaltest.NewServer()
 	defer srv.Stop()
 	dir, err := os.MkdirTemp("", "flowgate-bench-temporal-")
@@ -63,21 +63,24 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 	var procs []*exec.Cmd
 	defer func() {
 		for _, p := range procs {
-			p.Process.Kill()
-			p.Wait()
+			if p != nil {
+				p.Process.Kill()
+				p.Wait()
+			}
 		}
 	}()
-	start := func(args ...string) error {
+	start := func(args ...string) (*exec.Cmd, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
-			return err
+			return nil, err
 		}
 		procs = append(procs, cmd)
-		return nil
+		return cmd, nil
 	}
-	if err := start(append([]string{"--engine", "temporal", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--catalog", filepath.Join(dir, "fg.db"),
-		"--staging-dir", filepath.Join(dir, "staging"), "--metrics-listen", "", "--secret-key-file", key, "--log-level", "warn"}, tflags...)...); err != nil {
+	gwProc, err := start(append([]string{"--engine", "temporal", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--catalog", filepath.Join(dir, "fg.db"),
+		"--staging-dir", filepath.Join(dir, "staging"), "--metrics-listen", "", "--secret-key-file", key, "--log-level", "warn"}, tflags...)...)
+	if err != nil {
 		return nil, err
 	}
 	var tc *pgx.Conn
@@ -97,36 +100,112 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 			return nil, err
 		}
 	}
-	var oneSec float64
-	for workers := 1; workers <= 2; workers++ {
-		if err := start(append([]string{"worker", "--secret-key-file", key, "--log-level", "warn"}, tflags...)...); err != nil {
-			return nil, err
-		}
-		time.Sleep(2 * time.Second) // the new worker polls
-		table := fmt.Sprintf("lineitem_t%d", workers)
-		if err := mk(tc, table); err != nil {
-			return nil, err
-		}
-		fmt.Printf("flowgate: temporal engine, %d worker(s) ...\n", workers)
-		cpu0 := processCPU()
-		sec, n, err := runWait(ctx, tc, table)
+	startWorker := func() (*exec.Cmd, error) {
+		w, err := start(append([]string{"worker", "--secret-key-file", key, "--log-level", "warn"}, tflags...)...)
 		if err != nil {
 			return nil, err
 		}
-		// The in-process Temporal server runs in this process.
-		fmt.Printf("  this process (the in-process Temporal server) used %.2f CPU-s during the run\n", processCPU()-cpu0)
-		if err := printTimeline(ctx, tc, srv, table); err != nil {
-			fmt.Println("  timeline:", err)
-		}
-		r := result{name: fmt.Sprintf("temporal engine, %d worker(s)", workers), rows: n, seconds: sec, base: "embedded", baseSec: embSec, goal: "<= 1.2"}
-		if workers == 1 {
-			oneSec = sec
-		} else {
-			r.base, r.baseSec, r.goal = "1 worker", oneSec, "<= 1.0"
-		}
-		out = append(out, r)
+		idle := processCPU()
+		time.Sleep(2 * time.Second) // the new worker polls
+		fmt.Printf("  the in-process Temporal server idle: %.2f CPU-s per s\n", (processCPU()-idle)/2)
+		return w, nil
 	}
-	return out, nil
+	w1, err := startWorker()
+	if err != nil {
+		return nil, err
+	}
+	// run copies into a new table under one engine, from a checkpointed
+	// target, and prints where the CPU went.
+	run := func(c *pgx.Conn, table string, workers ...*exec.Cmd) (float64, int64, error) {
+		if err := mk(c, table); err != nil {
+			return 0, 0, err
+		}
+		if _, err := dst.Exec(ctx, "CHECKPOINT"); err != nil {
+			return 0, 0, err
+		}
+		watch := append([]*exec.Cmd{g.cmd}, workers...)
+		if len(workers) > 0 {
+			watch[0] = gwProc
+		}
+		var cpu0 []float64
+		for _, p := range watch {
+			cpu0 = append(cpu0, procCPU(p.Process.Pid))
+		}
+		self0, m0 := processCPU(), machineCPU()
+		sec, n, err := runWait(ctx, c, table)
+		if err != nil {
+			return 0, 0, err
+		}
+		fmt.Printf("  CPU during the run: gateway %.2f s", procCPU(watch[0].Process.Pid)-cpu0[0])
+		for i := 1; i < len(watch); i++ {
+			fmt.Printf(", worker %d %.2f s", i, procCPU(watch[i].Process.Pid)-cpu0[i])
+		}
+		if len(workers) > 0 {
+			// The in-process Temporal server runs in this process.
+			fmt.Printf(", the in-process Temporal server %.2f s", processCPU()-self0)
+		}
+		fmt.Printf(", machine %.2f s of %.2f s\n", machineCPU()-m0, float64(runtime.NumCPU())*sec)
+		if len(workers) > 0 {
+			if err := printTimeline(ctx, tc, srv, table); err != nil {
+				fmt.Println("  timeline:", err)
+			}
+		}
+		_, err = dst.Exec(ctx, "DROP TABLE "+table)
+		return sec, n, err
+	}
+	var emb, one, two, oneRatio, twoRatio []float64
+	var rows int64
+	for r := 1; r <= max(1, *temporalRounds); r++ {
+		// Odd rounds run embedded, 1 worker, 2 workers; even rounds the
+		// reverse, so a drift of the servers' state within a round
+		// (WAL, caches, autovacuum) does not favour one engine.
+		var e, o, t float64
+		steps := []string{"embedded", "1 worker", "2 workers"}
+		if r%2 == 0 {
+			steps = []string{"2 workers", "1 worker", "embedded"}
+		}
+		for _, step := range steps {
+			fmt.Printf("flowgate: round %d: %s ...\n", r, step)
+			var err error
+			switch step {
+			case "embedded":
+				e, rows, err = run(fg, fmt.Sprintf("lineitem_emb%d", r))
+			case "1 worker":
+				o, _, err = run(tc, fmt.Sprintf("lineitem_t1_%d", r), w1)
+			case "2 workers":
+				var w2 *exec.Cmd
+				if w2, err = startWorker(); err != nil {
+					return nil, err
+				}
+				t, _, err = run(tc, fmt.Sprintf("lineitem_t2_%d", r), w1, w2)
+				w2.Process.Kill()
+				w2.Wait()
+				procs[len(procs)-1] = nil
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		emb, one, two = append(emb, e), append(one, o), append(two, t)
+		oneRatio, twoRatio = append(oneRatio, o/e), append(twoRatio, t/o)
+		fmt.Printf("  round %d: 1 worker %.2f x embedded, 2 workers %.2f x 1 worker\n", r, o/e, t/o)
+	}
+	rounds := fmt.Sprintf(" (median of %d)", len(emb))
+	return []result{
+		{name: "embedded engine, 2 partitions at once" + rounds, rows: rows, seconds: median(emb)},
+		{name: "temporal engine, 1 worker" + rounds, rows: rows, seconds: median(one), base: "embedded", baseSec: median(emb), ratio: median(oneRatio), goal: "<= 1.2"},
+		{name: "temporal engine, 2 workers" + rounds, rows: rows, seconds: median(two), base: "1 worker", baseSec: median(one), ratio: median(twoRatio), goal: "<= 1.0"},
+	}, nil
+}
+
+// median of xs (not empty).
+func median(xs []float64) float64 {
+	xs = append([]float64(nil), xs...)
+	sort.Float64s(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 }
 
 // printTimeline reads the job's last run's workflow history and prints
@@ -187,7 +266,7 @@ func printTimeline(ctx context.Context, tc *pgx.Conn, srv *temporaltest.TestServ
 	var firstCopy, lastCopy time.Time
 	var wait, work time.Duration
 	for _, a := range order {
-		if a.kind != "flowgate.CopyPartition" || a.completed.IsZero() {
+		if (a.kind != "flowgate.CopyPartition" && a.kind != "flowgate.CopyPartitions") || a.completed.IsZero() {
 			continue
 		}
 		copies = append(copies, a)
@@ -219,8 +298,8 @@ func printTimeline(ctx context.Context, tc *pgx.Conn, srv *temporaltest.TestServ
 		}
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
-	fmt.Printf("  timeline of %s: %s in all; before the first copy %s, after the last %s; %d copies of %s each on average, "+
-		"%s average wait for a worker, %s average from a copy's end to the next copy's scheduling (%d times)\n",
+	fmt.Printf("  timeline of %s: %s in all; before the first copy %s, after the last %s; %d copy steps of %s each on average, "+
+		"%s average wait for a worker, %s average from a step's end to the next step's scheduling (%d times)\n",
 		wid, ms(end.Sub(begin)), ms(firstCopy.Sub(begin)), ms(end.Sub(lastCopy)), len(copies), ms(work/time.Duration(len(copies))),
 		ms(wait/time.Duration(len(copies))), ms(decide/time.Duration(max(decisions, 1))), decisions)
 	return nil

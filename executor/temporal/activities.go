@@ -124,6 +124,17 @@ func (g *Gateway) PartitionCopied(ctx context.Context, runID string, taskID, seq
 	return g.Batch.PartitionCopied(ctx, runID, taskID, seq, rows)
 }
 
+// PartitionsCopied records the partitions of a task a CopyPartitions
+// step copied (or found copied) in the catalog.
+func (g *Gateway) PartitionsCopied(ctx context.Context, runID string, taskID int64, parts []PartDone) error {
+	for _, p := range parts {
+		if err := g.Batch.PartitionCopied(ctx, runID, taskID, p.Seq, p.Rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // FileStaged records a partition's file staged by a worker.
 func (g *Gateway) FileStaged(ctx context.Context, runID string, f catalog.ExportFile) error {
 	return g.Batch.FileStaged(ctx, runID, f)
@@ -287,6 +298,64 @@ func (d *Data) CopyPartition(ctx context.Context, in CopyInput) (out CopyResult,
 		return err
 	})
 	return out, err
+}
+
+// CopyPartitions copies partitions of one task in turn (staging =
+// 'none'). Its heartbeats carry the partitions done so far, so a retried
+// attempt (on any worker) knows the rows of those it finds marked, and
+// its failure or cancellation carries them to the workflow, which
+// records them as it records a finished step's.
+func (d *Data) CopyPartitions(ctx context.Context, in CopyBatchInput) (out CopyBatchResult, err error) {
+	known := map[int64]PartDone{}
+	if activity.HasHeartbeatDetails(ctx) {
+		var prev Progress
+		if activity.GetHeartbeatDetails(ctx, &prev) == nil {
+			for _, p := range prev.Done {
+				known[p.Seq] = p
+			}
+		}
+	}
+	var mu sync.Mutex
+	var done []PartDone
+	progress := func(rows, bytes *atomic.Int64) Progress {
+		mu.Lock()
+		defer mu.Unlock()
+		return Progress{Rows: rows.Load(), Bytes: bytes.Load(), Done: append([]PartDone(nil), done...)}
+	}
+	err = d.copyActivity(ctx, CopyInput{Source: in.Source, Target: in.Target}, func(src, dst, _ *batch.Endpoint, rows, bytes *atomic.Int64) error {
+		stop := heartbeatEvery(ctx, 2*time.Second, func() any { return progress(rows, bytes) })
+		defer stop()
+		return batch.CopyPartitions(ctx, src, dst, in.Works, rows, bytes, func(w batch.PartitionWork, n int64, loaded bool) {
+			p := PartDone{Seq: w.Part.Seq, Rows: n}
+			if k, ok := known[p.Seq]; ok && !loaded {
+				p.Rows = k.Rows // an earlier attempt loaded it
+			}
+			if !loaded {
+				rows.Add(p.Rows)
+			}
+			mu.Lock()
+			done = append(done, p)
+			mu.Unlock()
+			activity.RecordHeartbeat(ctx, progress(rows, bytes))
+		})
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	out.Done = done
+	if err != nil && len(done) > 0 {
+		err = withDone(err, done)
+	}
+	return out, err
+}
+
+// withDone carries the partitions a failed or cancelled step finished.
+func withDone(err error, done []PartDone) error {
+	if errors.Is(err, context.Canceled) {
+		return temporal.NewCanceledError(done)
+	}
+	var app *temporal.ApplicationError
+	nonRetryable := errors.As(err, &app) && app.NonRetryable()
+	return temporal.NewApplicationErrorWithOptions(failureMessage(err), "copy", temporal.ApplicationErrorOptions{NonRetryable: nonRetryable, Details: []any{done}})
 }
 
 // StagePartition exports one partition of a staged run into its file.

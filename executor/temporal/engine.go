@@ -170,7 +170,7 @@ func (g *Engine) running(ctx context.Context, wid string) bool {
 	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
-var partitionActivityID = regexp.MustCompile(`^t(\d+)-p(\d+)(?:-export|-import)?$`)
+var partitionActivityID = regexp.MustCompile(`^t(\d+)-p(\d+)(?:-export|-import|\+\d+)?$`)
 
 // progress turns the partition steps' heartbeats into the stages' live
 // counts (catalog and WAIT's NOTICEs) and counts steps per worker. A
@@ -186,7 +186,7 @@ func (g *Engine) progress(ctx context.Context, runID, wid string, plan *batch.Ru
 	busy := map[string]int64{}
 	for _, pa := range d.GetPendingActivities() {
 		kind := pa.GetActivityType().GetName()
-		if kind != ActivityPartitionRun && kind != ActivityStagePartition && kind != ActivityLoadStaged {
+		if kind != ActivityPartitionRun && kind != ActivityCopyPartitions && kind != ActivityStagePartition && kind != ActivityLoadStaged {
 			continue
 		}
 		m := partitionActivityID.FindStringSubmatch(pa.GetActivityId())

@@ -18,6 +18,7 @@ func Register(r worker.WorkflowRegistry) {
 func RegisterGateway(r worker.ActivityRegistry, g *Gateway) {
 	r.RegisterActivityWithOptions(g.BeginRun, activity.RegisterOptions{Name: ActivityBeginRun})
 	r.RegisterActivityWithOptions(g.PartitionCopied, activity.RegisterOptions{Name: ActivityPartitionMk})
+	r.RegisterActivityWithOptions(g.PartitionsCopied, activity.RegisterOptions{Name: ActivityPartitionsMk})
 	r.RegisterActivityWithOptions(g.EndRun, activity.RegisterOptions{Name: ActivityEndRun})
 	r.RegisterActivityWithOptions(g.FileStaged, activity.RegisterOptions{Name: ActivityFileStaged})
 	r.RegisterActivityWithOptions(g.BeginCDC, activity.RegisterOptions{Name: ActivityBeginCDC})
@@ -30,6 +31,7 @@ func RegisterGateway(r worker.ActivityRegistry, g *Gateway) {
 // RegisterData registers the activities workers run.
 func RegisterData(r worker.ActivityRegistry, d *Data) {
 	r.RegisterActivityWithOptions(d.CopyPartition, activity.RegisterOptions{Name: ActivityPartitionRun})
+	r.RegisterActivityWithOptions(d.CopyPartitions, activity.RegisterOptions{Name: ActivityCopyPartitions})
 	r.RegisterActivityWithOptions(d.StagePartition, activity.RegisterOptions{Name: ActivityStagePartition})
 	r.RegisterActivityWithOptions(d.LoadStaged, activity.RegisterOptions{Name: ActivityLoadStaged})
 	r.RegisterActivityWithOptions(d.CDCPipeline, activity.RegisterOptions{Name: ActivityCDCPipeline})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
@@ -120,5 +121,38 @@ func TestCodecDeflatesLargePayloads(t *testing.T) {
 	}
 	if enc := string(small.GetMetadata()[metaEncoding]); enc != encodingSealed {
 		t.Errorf("a small payload's encoding %q, want %q", enc, encodingSealed)
+	}
+}
+
+// A task's partitions go to CopyPartitions steps that start long and end
+// short, at most maxChunk each, and every partition once.
+func TestCopyChunksAreGuided(t *testing.T) {
+	for _, c := range []struct {
+		parts, perTask int
+		want           []int
+	}{
+		{20, 2, []int{5, 4, 3, 2, 2, 1, 1, 1, 1}},
+		{20, 1, []int{8, 6, 3, 2, 1}},
+		{1, 2, []int{1}},
+		{100, 1, []int{8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 6, 3, 2, 1}},
+	} {
+		// The queue after the step's first partition is taken off it, with
+		// another task's partition, which does not count.
+		queue := func(left int) []batch.PartitionWork {
+			q := []batch.PartitionWork{{Task: batch.TaskPlan{ID: 8}}}
+			for i := 1; i < left; i++ {
+				q = append(q, batch.PartitionWork{Task: batch.TaskPlan{ID: 7}})
+			}
+			return q
+		}
+		var got []int
+		for left := c.parts; left > 0; {
+			n := min(copyChunk(queue(left), 7, c.perTask), left)
+			got = append(got, n)
+			left -= n
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%d partitions, %d at once: steps of %v, want %v", c.parts, c.perTask, got, c.want)
+		}
 	}
 }

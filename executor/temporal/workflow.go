@@ -26,6 +26,11 @@ const (
 	ActivityStagePartition = "flowgate.StagePartition"
 	ActivityFileStaged     = "flowgate.FileStaged"
 	ActivityLoadStaged     = "flowgate.LoadStaged"
+	// A streamed run's partitions of one task, copied in turn by one
+	// activity (workflow version copyPartitionsVersion on), and their
+	// record in the catalog.
+	ActivityCopyPartitions = "flowgate.CopyPartitions"
+	ActivityPartitionsMk   = "flowgate.PartitionsCopied"
 )
 
 // RunInput starts a BatchRun workflow: ids and queue names only.
@@ -81,6 +86,27 @@ type CopyResult struct {
 type Progress struct {
 	Rows  int64 `json:"rows"`
 	Bytes int64 `json:"bytes"`
+	// Done: the partitions a CopyPartitions step has finished.
+	Done []PartDone `json:"done,omitempty"`
+}
+
+// CopyBatchInput is a CopyPartitions step: partitions of one task.
+type CopyBatchInput struct {
+	Works  []batch.PartitionWork `json:"works"`
+	Source SealedEndpoint        `json:"source"`
+	Target SealedEndpoint        `json:"target"`
+}
+
+// PartDone is a partition a CopyPartitions step finished: its rows (0
+// when an attempt not known to this one had loaded it).
+type PartDone struct {
+	Seq  int64 `json:"seq"`
+	Rows int64 `json:"rows"`
+}
+
+// CopyBatchResult is a CopyPartitions step's outcome.
+type CopyBatchResult struct {
+	Done []PartDone `json:"done"`
 }
 
 // EndInput finishes a run.
@@ -134,6 +160,7 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	if begin.Plan.Ended {
 		return RunResult{Status: "failed"}, nil
 	}
+	chunked := workflow.GetVersion(ctx, copyPartitionsChange, workflow.DefaultVersion, copyPartitionsVersion) == copyPartitionsVersion
 	results := make([]batch.TaskResult, len(begin.Plan.Tasks))
 	index := map[int64]int{}
 	var queue []batch.PartitionWork
@@ -166,6 +193,40 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 				continue
 			}
 			queue = append(queue[:i], queue[i+1:]...)
+			if chunked && !w.IsStaged() {
+				ws := []batch.PartitionWork{w}
+				n := copyChunk(queue, w.Task.ID, perTask)
+				for j := i; j < len(queue) && len(ws) < n; {
+					if queue[j].Task.ID == w.Task.ID {
+						ws = append(ws, queue[j])
+						queue = append(queue[:j], queue[j+1:]...)
+						continue
+					}
+					j++
+				}
+				running++
+				busy[w.Task.ID]++
+				f := workflow.ExecuteActivity(partitionActivity(ctx, in.DataQueue, chunkID(ws)), ActivityCopyPartitions,
+					CopyBatchInput{Works: ws, Source: begin.Source, Target: begin.Target})
+				sel.AddFuture(f, func(f workflow.Future) {
+					running--
+					busy[w.Task.ID]--
+					var out CopyBatchResult
+					if err := f.Get(ctx, &out); err != nil {
+						out.Done = doneOf(err)
+						if ctx.Err() == nil {
+							if r.Failed == "" {
+								r.Failed = failureMessage(err)
+							}
+							r.FailedStage = ""
+						}
+					}
+					if len(out.Done) > 0 {
+						marks = append(marks, workflow.ExecuteActivity(gw, ActivityPartitionsMk, in.RunID, w.Task.ID, out.Done))
+					}
+				})
+				continue
+			}
 			var f workflow.Future
 			if w.IsStaged() {
 				f = stagedCopy(ctx, in, begin, w, func() bool { return r.Failed != "" })
@@ -217,6 +278,57 @@ func BatchRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 		return RunResult{}, err
 	}
 	return res, nil
+}
+
+// The BatchRun change that copies a streamed run's partitions in
+// CopyPartitions steps: runs begun before it replay one CopyPartition per
+// partition.
+const (
+	copyPartitionsChange  = "copy-partitions"
+	copyPartitionsVersion = 1
+	// maxChunk bounds the partitions of one CopyPartitions step, so a
+	// retry after a worker's death redoes little and work spreads over
+	// workers.
+	maxChunk = 8
+)
+
+// copyChunk is how many partitions of task the next CopyPartitions step
+// takes, counting the one already taken off queue: guided, the partitions
+// left over twice the task's parallel steps, so steps start long and
+// end short and a task's last steps finish together.
+func copyChunk(queue []batch.PartitionWork, task int64, perTask int) int {
+	left := 1
+	for _, q := range queue {
+		if q.Task.ID == task {
+			left++
+		}
+	}
+	return min(maxChunk, max(1, (left+2*perTask-1)/(2*perTask)))
+}
+
+// chunkID names a CopyPartitions step by its first partition and how
+// many follow: "t0001-p000003+4".
+func chunkID(ws []batch.PartitionWork) string {
+	return fmt.Sprintf("%s+%d", ws[0].ID(), len(ws)-1)
+}
+
+// doneOf is the partitions a failed or cancelled CopyPartitions step
+// finished (see withDone).
+func doneOf(err error) []PartDone {
+	var done []PartDone
+	var app *temporal.ApplicationError
+	var cancelled *temporal.CanceledError
+	switch {
+	case errors.As(err, &app) && app.HasDetails():
+		if app.Details(&done) != nil {
+			return nil
+		}
+	case errors.As(err, &cancelled) && cancelled.HasDetails():
+		if cancelled.Details(&done) != nil {
+			return nil
+		}
+	}
+	return done
 }
 
 // stagedCopy copies a partition of a staged run: ExportTable into its

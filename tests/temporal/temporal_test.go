@@ -249,6 +249,13 @@ func TestTemporalWaitStopRetryAndSealedHistory(t *testing.T) {
 	if want, got := fingerprint(t, s, "t1"), fingerprint(t, d, "t1"); want != got {
 		t.Errorf("t1: target %s, source %s", got, want)
 	}
+	// The catalog has every partition with its rows: those the stopped
+	// step had finished came back with its cancellation.
+	var parts, partRows int64
+	queryRow(t, conn, fmt.Sprintf(`SELECT count(*), coalesce(sum(rows), 0) FROM dataflow.run_partitions WHERE run_id = '%s' AND imported`, runID), &parts, &partRows)
+	if parts != 20 || partRows != 400_000 {
+		t.Errorf("catalog after RETRY: %d of 20 partitions imported holding %d rows, want 400000", parts, partRows)
+	}
 
 	// RUN ... WAIT sends the workers' progress as NOTICEs and returns the
 	// completed run.
@@ -289,7 +296,7 @@ func TestTemporalWaitStopRetryAndSealedHistory(t *testing.T) {
 		}
 	}
 	if os.Getenv("FLOWGATE_RECORD_HISTORY") != "" {
-		recordHistory(t, raw, wid, "", "batchrun-stop-retry.json")
+		recordHistory(t, raw, wid, "", "batchrun-stop-retry-chunks.json")
 	}
 }
 
