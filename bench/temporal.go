@@ -27,6 +27,11 @@ import (
 // medians of the rounds' own ratios.
 var temporalRounds = flag.Int("temporal-rounds", 3, "rounds of the temporal scenario (embedded, 1 worker, 2 workers in turn)")
 
+// freshWorkers starts every Temporal run's workers for that run; by
+// default one worker serves all the runs and the second is started for
+// each 2-worker run.
+var freshWorkers = flag.Bool("temporal-fresh-workers", false, "start each Temporal run's workers for that run (default: one long-running worker, the second started per 2-worker run)")
+
 // temporalScenarios: the PG->PG partitioned copy (staging = 'none', 2
 // partitions at once) under the embedded engine, then under --engine
 // temporal with 1 and 2 `flowgate worker` processes against an
@@ -110,10 +115,6 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		fmt.Printf("  the in-process Temporal server idle: %.2f CPU-s per s\n", (processCPU()-idle)/2)
 		return w, nil
 	}
-	w1, err := startWorker()
-	if err != nil {
-		return nil, err
-	}
 	// run copies into a new table under one engine, from a checkpointed
 	// target, and prints where the CPU went.
 	run := func(c *pgx.Conn, table string, workers ...*exec.Cmd) (float64, int64, error) {
@@ -153,6 +154,42 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		_, err = dst.Exec(ctx, "DROP TABLE "+table)
 		return sec, n, err
 	}
+	// runOn runs on n workers: the long-running one and n-1 started for
+	// the run, or n started for the run (freshWorkers); those started are
+	// stopped after it.
+	var long *exec.Cmd
+	runOn := func(n int, table string) (float64, error) {
+		var ws, started []*exec.Cmd
+		defer func() {
+			for _, w := range started {
+				w.Process.Kill()
+				w.Wait()
+				for i, p := range procs {
+					if p == w {
+						procs[i] = nil
+					}
+				}
+			}
+		}()
+		if !*freshWorkers {
+			if long == nil {
+				var err error
+				if long, err = startWorker(); err != nil {
+					return 0, err
+				}
+			}
+			ws = append(ws, long)
+		}
+		for len(ws) < n {
+			w, err := startWorker()
+			if err != nil {
+				return 0, err
+			}
+			ws, started = append(ws, w), append(started, w)
+		}
+		sec, _, err := run(tc, table, ws...)
+		return sec, err
+	}
 	var emb, one, two, oneRatio, twoRatio []float64
 	var rows int64
 	for r := 1; r <= max(1, *temporalRounds); r++ {
@@ -171,16 +208,9 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 			case "embedded":
 				e, rows, err = run(fg, fmt.Sprintf("lineitem_emb%d", r))
 			case "1 worker":
-				o, _, err = run(tc, fmt.Sprintf("lineitem_t1_%d", r), w1)
+				o, err = runOn(1, fmt.Sprintf("lineitem_t1_%d", r))
 			case "2 workers":
-				var w2 *exec.Cmd
-				if w2, err = startWorker(); err != nil {
-					return nil, err
-				}
-				t, _, err = run(tc, fmt.Sprintf("lineitem_t2_%d", r), w1, w2)
-				w2.Process.Kill()
-				w2.Wait()
-				procs[len(procs)-1] = nil
+				t, err = runOn(2, fmt.Sprintf("lineitem_t2_%d", r))
 			}
 			if err != nil {
 				return nil, err
