@@ -235,12 +235,8 @@ func run(ctx context.Context, cfg config) error {
 		}
 		log.Info("metrics and dashboard listening", "addr", mln.Addr().String(), "tls", tlsConfig != nil)
 	}
-	if addr := os.Getenv("FLOWGATE_PPROF_LISTEN"); addr != "" {
-		// Profiling for benchmarks only: never on a public address.
-		if !loopbackAddr(addr) {
-			return fmt.Errorf("FLOWGATE_PPROF_LISTEN must be a loopback address, not %s", addr)
-		}
-		go http.ListenAndServe(addr, http.DefaultServeMux)
+	if err := servePprof(); err != nil {
+		return err
 	}
 	log.Info("flowgate ready", "version", executor.Version, "addr", ln.Addr().String(), "catalog", cfg.catalog, "auth", cfg.auth, "tls", tlsConfig != nil)
 
@@ -278,4 +274,18 @@ func loopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// servePprof serves net/http/pprof on FLOWGATE_PPROF_LISTEN, if set: for
+// benchmarks only, so never on a public address.
+func servePprof() error {
+	addr := os.Getenv("FLOWGATE_PPROF_LISTEN")
+	if addr == "" {
+		return nil
+	}
+	if !loopbackAddr(addr) {
+		return fmt.Errorf("FLOWGATE_PPROF_LISTEN must be a loopback address, not %s", addr)
+	}
+	go http.ListenAndServe(addr, http.DefaultServeMux)
+	return nil
 }

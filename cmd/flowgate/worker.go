@@ -74,6 +74,10 @@ func workerMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "flowgate worker:", err)
 		return 2
 	}
+	if err := servePprof(); err != nil {
+		fmt.Fprintln(os.Stderr, "flowgate worker:", err)
+		return 2
+	}
 	all.Register()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
