@@ -309,7 +309,7 @@ func (c *Conn) exportSnapshot(ctx context.Context, spec data.ExportSpec, w io.Wr
 	if _, err := conn.ExecContext(ctx, "SET time_zone = "+dataLiteral(dataTZ(spec.TimeZone))); err != nil {
 		return 0, fmt.Errorf("export %s: session time zone %q: %w", name, spec.TimeZone, err)
 	}
-	rows, err := conn.QueryContext(ctx, c.exportSelect(spec))
+	rows, err := conn.QueryContext(ctx, c.exportSelect(spec, false))
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}

@@ -56,7 +56,12 @@ func dataIsUTC(tz string) bool {
 // session pins a connection with time_zone set. done restores the old zone
 // (or drops the connection if it cannot) and returns it to the pool.
 func (c *Conn) session(ctx context.Context, tz string) (conn *sql.Conn, done func(), err error) {
-	conn, err = c.db.Conn(ctx)
+	return sessionOn(ctx, c.db, tz)
+}
+
+// sessionOn is session on pool db.
+func sessionOn(ctx context.Context, db *sql.DB, tz string) (conn *sql.Conn, done func(), err error) {
+	conn, err = db.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,10 +84,16 @@ func (c *Conn) session(ctx context.Context, tz string) (conn *sql.Conn, done fun
 }
 
 // exportExpr selects col so its text is easy to turn into the canonical
-// form: dates as text (the driver would turn zero dates into year 1),
-// timestamps converted to UTC, bit values as digits.
-func exportExpr(col schema.Column, tz string) string {
+// form: dates as text (a parseTime driver would turn zero dates into
+// year 1; text says the connection's driver leaves them as the server's
+// text, which is the same), timestamps converted to UTC, bit values as
+// digits.
+func exportExpr(col schema.Column, tz string, text bool) string {
 	c := dataQuote(col.Name)
+	if text && (col.Type.Kind == schema.Date || col.Type.Kind == schema.Timestamp || col.Type.Kind == schema.Time ||
+		col.Type.Kind == schema.TimestampTZ && dataIsUTC(tz)) {
+		return c
+	}
 	switch col.Type.Kind {
 	case schema.Bool:
 		return "(" + c + " <> 0)"
@@ -111,14 +122,16 @@ func exportExpr(col schema.Column, tz string) string {
 	return c
 }
 
-func (c *Conn) exportSelect(spec data.ExportSpec) string {
+// exportSelect is the export's SELECT; text: for a connection of the
+// text pool (see exportExpr).
+func (c *Conn) exportSelect(spec data.ExportSpec, text bool) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i, col := range spec.Columns {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(exportExpr(col, spec.TimeZone))
+		b.WriteString(exportExpr(col, spec.TimeZone, text))
 	}
 	b.WriteString(" FROM " + c.dataTable(spec.Schema, spec.Table))
 	if spec.Where != "" {
@@ -146,7 +159,7 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 	if len(spec.Columns) == 0 {
 		return 0, fmt.Errorf("export %s: no columns given", name)
 	}
-	conn, done, err := c.session(ctx, spec.TimeZone)
+	conn, done, err := sessionOn(ctx, c.text, spec.TimeZone)
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
@@ -158,7 +171,7 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
 	defer conn.ExecContext(context.Background(), "ROLLBACK")
-	sel, err := c.boundedSelect(spec)
+	sel, err := c.boundedSelect(spec, true)
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}

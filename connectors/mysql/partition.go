@@ -150,15 +150,15 @@ func literal(col schema.Column, v any) string {
 }
 
 // boundedSelect is exportSelect restricted to spec's key range.
-func (c *Conn) boundedSelect(spec data.ExportSpec) (string, error) {
+func (c *Conn) boundedSelect(spec data.ExportSpec, text bool) (string, error) {
 	bounds, err := c.boundsSQL(spec)
 	if err != nil || bounds == "" {
-		return c.exportSelect(spec), err
+		return c.exportSelect(spec, text), err
 	}
 	if spec.Where != "" {
 		spec.Where = "(" + spec.Where + ") AND " + bounds
 	} else {
 		spec.Where = bounds
 	}
-	return c.exportSelect(spec), nil
+	return c.exportSelect(spec, text), nil
 }
