@@ -168,6 +168,10 @@ func TestBatchPartitionColumnAndKeylessTable(t *testing.T) {
 		if sum != rows || count(t, rig.dst, "SELECT count(DISTINCT id) FROM orders") != rows || count(t, rig.dst, "SELECT count(*) FROM orders") != rows {
 			t.Fatalf("%s: partitions hold %d rows, target %d", job, sum, count(t, rig.dst, "SELECT count(*) FROM orders"))
 		}
+		// The progress total is the rows the partitioning counted.
+		if n := count(t, c, "SELECT total FROM dataflow.run_progress WHERE run_id = $1 AND stage = 'ExportTable'", r.RunID); n != rows {
+			t.Fatalf("%s: ExportTable's progress total is %d, want %d", job, n, rows)
+		}
 		if msg := stageMessage(t, c, r.RunID, "ImportTable"); msg != fmt.Sprintf("imported %d of %d partitions", len(parts), len(parts)) {
 			t.Fatalf("%s: import message %q", job, msg)
 		}
@@ -188,6 +192,9 @@ func TestBatchPartitionColumnAndKeylessTable(t *testing.T) {
 		t.Logf("bytext partitions: %v", parts)
 		if len(parts) < 4 || len(parts) > 8 || count(t, rig.dst, "SELECT count(*) FROM tagged") != 2000 || count(t, c, "SELECT sum(rows) FROM dataflow.run_partitions WHERE run_id = $1", r.RunID) != 2000 {
 			t.Fatalf("bytext: partitions %v, %d rows in the target", parts, count(t, rig.dst, "SELECT count(*) FROM tagged"))
+		}
+		if n := count(t, c, "SELECT total FROM dataflow.run_progress WHERE run_id = $1 AND stage = 'ExportTable'", r.RunID); n != 2000 {
+			t.Fatalf("bytext: ExportTable's progress total is %d, want 2000", n)
 		}
 	}
 

@@ -112,6 +112,7 @@ func (tc *taskCtx) derivePartitions(ctx context.Context) ([]catalog.Partition, e
 		if err != nil {
 			return nil, fmt.Errorf("partition %s: %s", tc.t.SourceTable, scrub(tc.rc.src, err))
 		}
+		tc.counted = rows
 		n := (rows + size - 1) / size
 		if !ok || n <= 1 {
 			return whole(""), nil
@@ -134,6 +135,7 @@ func (tc *taskCtx) derivePartitions(ctx context.Context) ([]catalog.Partition, e
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %s", tc.t.SourceTable, scrub(tc.rc.src, err))
 	}
+	tc.counted = count
 	n := (count + size - 1) / size
 	if n <= 1 {
 		return whole(""), nil

@@ -259,6 +259,11 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 	}
 	// The total for percentages comes when counted; the copies do not
 	// wait for it.
+	if tc.counted >= 0 { // deriving the partitions counted the rows
+		cat.SetStageTotal(bg, rc.id, t.ID, StageExport, tc.counted)
+		cat.SetStageTotal(bg, rc.id, t.ID, StageImport, tc.counted)
+		return rt, nil
+	}
 	spec := tc.exportSpec()
 	go func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -461,7 +466,7 @@ func (rc *runCtx) endTask(ctx context.Context, t TaskPlan, r TaskResult, stages 
 			importFailed = fmt.Sprintf("%d of %d partitions are not in the target", len(parts)-done, len(parts))
 		}
 		failed = importFailed
-		tc := &taskCtx{rc: rc, t: t}
+		tc := &taskCtx{rc: rc, t: t, counted: -1}
 		for _, s := range []struct {
 			name, failed, note, op string
 			rows                   int64

@@ -301,6 +301,9 @@ type taskCtx struct {
 	exporter data.Exporter
 	importer data.Importer
 	parts    []catalog.Partition // this run's key ranges of the table
+	// counted is the rows to export, when deriving the partitions just
+	// counted them (-1: not counted); progress totals need no count then.
+	counted int64
 }
 
 func (rc *runCtx) prepareTask(ctx context.Context, t TaskPlan) (*taskCtx, error) {
@@ -312,7 +315,7 @@ func (rc *runCtx) prepareTask(ctx context.Context, t TaskPlan) (*taskCtx, error)
 	if err != nil {
 		return nil, err
 	}
-	tc := &taskCtx{rc: rc, t: t}
+	tc := &taskCtx{rc: rc, t: t, counted: -1}
 	if tc.srcTable, err = DescribeOne(ctx, sin, t.SourceSchema, t.SourceTable, "source", rc.plan.Source); err != nil {
 		return nil, err
 	}
@@ -458,9 +461,12 @@ func (s *stage) end(ctx context.Context, err error) error {
 // leaves the percentage out.
 func (tc *taskCtx) countInBackground(ctx context.Context, spec data.ExportSpec, stages ...*stage) {
 	go func() {
-		n, err := tc.exporter.Count(ctx, spec)
-		if err != nil {
-			return
+		n := tc.counted
+		if n < 0 {
+			var err error
+			if n, err = tc.exporter.Count(ctx, spec); err != nil {
+				return
+			}
 		}
 		for _, st := range stages {
 			st.total.Store(n)
