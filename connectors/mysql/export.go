@@ -171,7 +171,7 @@ func (c *Conn) Export(ctx context.Context, spec data.ExportSpec, w io.Writer) (i
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}
 	defer conn.ExecContext(context.Background(), "ROLLBACK")
-	sel, err := c.boundedSelect(spec, true)
+	sel, err := c.boundedSelect(spec)
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", name, err)
 	}

@@ -149,16 +149,17 @@ func literal(col schema.Column, v any) string {
 	return dataLiteral(fmt.Sprint(v))
 }
 
-// boundedSelect is exportSelect restricted to spec's key range.
-func (c *Conn) boundedSelect(spec data.ExportSpec, text bool) (string, error) {
+// boundedSelect is Export's SELECT (of the text pool) restricted to
+// spec's key range.
+func (c *Conn) boundedSelect(spec data.ExportSpec) (string, error) {
 	bounds, err := c.boundsSQL(spec)
 	if err != nil || bounds == "" {
-		return c.exportSelect(spec, text), err
+		return c.exportSelect(spec, true), err
 	}
 	if spec.Where != "" {
 		spec.Where = "(" + spec.Where + ") AND " + bounds
 	} else {
 		spec.Where = bounds
 	}
-	return c.exportSelect(spec, text), nil
+	return c.exportSelect(spec, true), nil
 }
