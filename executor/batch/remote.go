@@ -624,7 +624,7 @@ func CopyPartition(ctx context.Context, src, dst *Endpoint, w PartitionWork, row
 // CopyPartitions copies partitions of one task in turn (staging = 'none'),
 // as CopyPartition does each: the task is described and its marks read
 // once for all. each is called as each partition commits (n, true) or is
-// found marked by an earlier attempt (0, false); rows and bytes count
+// found marked by an earlier attempt (0, false); rows and bytes count up
 // across the partitions.
 func CopyPartitions(ctx context.Context, src, dst *Endpoint, works []PartitionWork, rows, bytes *atomic.Int64, each func(w PartitionWork, n int64, done bool)) error {
 	if len(works) == 0 {
@@ -649,10 +649,7 @@ func CopyPartitions(ctx context.Context, src, dst *Endpoint, works []PartitionWo
 		if err := tc.checkPartitionKey([]catalog.Partition{w.Part}); err != nil {
 			return err
 		}
-		var r, b atomic.Int64
-		stop := addUp(&r, &b, rows, bytes)
-		n, done, err := tc.copyWork(ctx, w, &r, &b)
-		stop()
+		n, done, err := tc.copyWork(ctx, w, rows, bytes)
 		if err != nil {
 			return err
 		}
@@ -661,49 +658,20 @@ func CopyPartitions(ctx context.Context, src, dst *Endpoint, works []PartitionWo
 	return nil
 }
 
-// addUp adds the live counts r and b to the totals rows and bytes while
-// a partition copies (a retried export starts its counts again); stop
-// leaves its final counts in the totals.
-func addUp(r, b, rows, bytes *atomic.Int64) (stop func()) {
-	r0, b0 := rows.Load(), bytes.Load()
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	flush := func() {
-		rows.Store(r0 + r.Load())
-		bytes.Store(b0 + b.Load())
-	}
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				flush()
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-		flush()
-	}
-}
-
 // copyWork streams partition w into the target in one transaction with
-// its mark; done is false when an earlier attempt had committed it.
+// its mark, counting up rows and bytes; done is false when an earlier
+// attempt had committed it.
 func (tc *taskCtx) copyWork(ctx context.Context, w PartitionWork, rows, bytes *atomic.Int64) (n int64, done bool, err error) {
 	src, dst := tc.rc.src, tc.rc.dst
+	rows0, bytes0 := rows.Load(), bytes.Load()
 	es, is := tc.streamSpecs(w.Part, w.Snapshot)
 	n, eerr, ierr := PipeTable(ctx, ctx, tc.exporter, es, tc.importer, is, rows, bytes)
 	if w.Snapshot != "" && errors.Is(eerr, data.ErrSnapshotGone) {
 		// Its holder (the gateway) went away: this partition reads a
 		// snapshot of its own, as the embedded engine's partitions do
 		// after a restart.
-		rows.Store(0)
-		bytes.Store(0)
+		rows.Store(rows0)
+		bytes.Store(bytes0)
 		es.Snapshot = ""
 		n, eerr, ierr = PipeTable(ctx, ctx, tc.exporter, es, tc.importer, is, rows, bytes)
 	}

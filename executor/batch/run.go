@@ -537,10 +537,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // PipeTable feeds an export into an import through a pipe: one target
-// transaction, no files. rows and bytes count what the export wrote; the
+// transaction, no files. rows and bytes count up what the export wrote
+// (from where they stand: a caller may total several pipes); the
 // import's row count is returned with both sides' errors.
 func PipeTable(ectx, ictx context.Context, exp data.Exporter, es data.ExportSpec, imp data.Importer, is data.ImportSpec,
 	rows, bytes *atomic.Int64) (imported int64, exportErr, importErr error) {
+	rows0 := rows.Load()
 	pr, pw := io.Pipe()
 	// Drivers write a message (often one row) at a time; batching the
 	// writes keeps the pipe and the target's COPY messages large.
@@ -555,8 +557,8 @@ func PipeTable(ectx, ictx context.Context, exp data.Exporter, es data.ExportSpec
 		if err == nil {
 			err = buf.Flush()
 		}
-		if err == nil && n != rows.Load() {
-			err = fmt.Errorf("exporter reported %d rows but %d were counted", n, rows.Load())
+		if counted := rows.Load() - rows0; err == nil && n != counted {
+			err = fmt.Errorf("exporter reported %d rows but %d were counted", n, counted)
 		}
 		pw.CloseWithError(err)
 		expErr <- err
