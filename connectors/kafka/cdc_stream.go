@@ -58,7 +58,8 @@ type stream struct {
 	schemas map[string]string // table -> signature of the columns last announced
 	queue   []cdc.Event       // the events of the message being delivered, from qi on
 	qi      int
-	obuf    []byte // origin's buffer
+	cur     decoded // the message queue holds (its offset moves next once delivered)
+	obuf    []byte  // origin's buffer
 	out     chan []decoded
 	polled  []decoded // what Next has not taken yet of the poll it took last
 
@@ -365,9 +366,7 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 			continue // read again after a rebalance: already delivered
 		}
 		s.pos.set(d.tp, d.offset+1)
-		s.mu.Lock()
-		s.next[d.tp] = d.offset + 1
-		s.mu.Unlock()
+		s.cur = decoded{tp: d.tp, offset: d.offset}
 		pos := cdc.Position(s.pos.String())
 		origin := s.origin(d.tp, d.offset)
 		if d.bad != nil {
@@ -389,6 +388,15 @@ func (s *stream) Next(ctx context.Context) (cdc.Event, error) {
 	ev := s.queue[s.qi]
 	s.queue[s.qi] = cdc.Event{}
 	s.qi++
+	if s.qi == len(s.queue) {
+		// The message's last event is out: only now does Backlog stop
+		// counting it, so that the pipeline, which asks Backlog before
+		// looking at its own queue, never takes it for caught up while
+		// events of the message are still in this one.
+		s.mu.Lock()
+		s.next[s.cur.tp] = s.cur.offset + 1
+		s.mu.Unlock()
+	}
 	return ev, nil
 }
 

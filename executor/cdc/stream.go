@@ -34,6 +34,7 @@ type streamer struct {
 	spec   change.ApplySpec
 	tables map[string]*table // by source TableRef.String()
 	byTask []*table
+	events *eventQueue // what the reader took from the stream and run has not yet
 
 	tx         change.ApplyTx
 	txStart    time.Time
@@ -108,6 +109,7 @@ func (s *streamer) run(ctx context.Context) error {
 			"elapsed", time.Since(s.started), "apply", s.applyTime, "commit", s.commitTime, "idle", s.idleTime)
 	}()
 	events := newEventQueue(4096)
+	s.events = events
 	go func() {
 		defer events.close()
 		for {
@@ -144,7 +146,7 @@ func (s *streamer) run(ctx context.Context) error {
 			}
 			s.resub = true
 		case <-tick.C:
-			if s.tx != nil && !s.inSourceTx && (time.Since(s.txStart) >= interval || s.idle(events.len())) {
+			if s.tx != nil && !s.inSourceTx && (time.Since(s.txStart) >= interval || s.idle(0)) {
 				if err := s.commit(ctx); err != nil {
 					return s.rejected(ctx, err)
 				}
@@ -174,11 +176,7 @@ func (s *streamer) run(ctx context.Context) error {
 					}
 					return remote(s.ep.src, fmt.Errorf("read changes: %w", r.err))
 				}
-				queued := len(batch) - i - 1
-				if queued == 0 && (r.ev.Kind == change.EventCommit || r.ev.Kind == change.EventBad) {
-					queued = events.len()
-				}
-				if err := s.handle(ctx, r.ev, queued); err != nil {
+				if err := s.handle(ctx, r.ev, len(batch)-i-1); err != nil {
 					return err
 				}
 				if s.resub && !s.inSourceTx {
@@ -190,7 +188,7 @@ func (s *streamer) run(ctx context.Context) error {
 			}
 			// Ran dry after events that were not a commit (a keepalive
 			// behind the last transaction of a burst): commit what waits.
-			if s.tx != nil && !s.inSourceTx && !s.careful && s.lastPos != s.committed && s.idle(events.len()) {
+			if s.tx != nil && !s.inSourceTx && !s.careful && s.lastPos != s.committed && s.idle(0) {
 				if err := s.commit(ctx); err != nil {
 					return s.rejected(ctx, err)
 				}
@@ -219,7 +217,7 @@ func (s *streamer) stopNow(ctx context.Context) error {
 	return nil
 }
 
-func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) error {
+func (s *streamer) handle(ctx context.Context, ev change.Event, batchLeft int) error {
 	switch ev.Kind {
 	case change.EventSchema:
 		tb, ok := s.tables[ev.Schema.Table.String()]
@@ -311,7 +309,7 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 			return s.commitCareful(ctx)
 		}
 		age := time.Since(s.txStart)
-		if s.idle(queued) || s.txRows >= maxTxRows || age >= s.interval || s.maxTxBytes > 0 && s.txBytes >= s.maxTxBytes ||
+		if s.idle(batchLeft) || s.txRows >= maxTxRows || age >= s.interval || s.maxTxBytes > 0 && s.txBytes >= s.maxTxBytes ||
 			s.maxTxBytes == 0 && age >= liveTxAge && !s.backlog() {
 			if err := s.commit(ctx); err != nil {
 				return s.rejected(ctx, err)
@@ -331,7 +329,7 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, queued int) erro
 			}
 			s.tx, s.txStart, s.txRows, s.txBytes = tx, time.Now(), 0, 0
 		}
-		if s.careful || s.idle(queued) || time.Since(s.txStart) >= s.interval {
+		if s.careful || s.idle(batchLeft) || time.Since(s.txStart) >= s.interval {
 			if err := s.commit(ctx); err != nil {
 				return s.rejected(ctx, err)
 			}
@@ -379,10 +377,14 @@ func (s *streamer) checkpointIdle(ctx context.Context) error {
 	return s.commit(ctx)
 }
 
-// idle reports whether nothing more waits to be applied: no event is
-// queued, and the source knows of no backlog (Backlogger).
-func (s *streamer) idle(queued int) bool {
-	return queued == 0 && !s.backlog()
+// idle reports whether nothing more waits to be applied: none of the
+// batch being handled (batchLeft), the source knows of no backlog
+// (Backlogger), and nothing is queued. The queue is looked at after the
+// source: what the source delivered before saying it has nothing more is
+// in the queue by then, while a queue looked at first could be refilled
+// and drained by the source before Backlog is asked.
+func (s *streamer) idle(batchLeft int) bool {
+	return batchLeft == 0 && !s.backlog() && s.events.len() == 0
 }
 
 // backlog reports whether the source says it is behind (Backlogger).
