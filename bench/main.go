@@ -371,17 +371,22 @@ func runJobWait(ctx context.Context, fg *pgx.Conn, job string) (float64, int64, 
 		return 0, 0, "", "", err
 	}
 	sec := time.Since(t).Seconds()
-	if rows, err := fg.Query(ctx, `SELECT stage, extract(epoch FROM finished_at - started_at)::float8 FROM dataflow.run_stages
-		WHERE run_id = $1 AND finished_at IS NOT NULL ORDER BY task_id, started_at`, runID); err == nil {
+	// Each stage's start (from the run's) and length: the gaps are the
+	// run's own work (planning, partitioning, keys) between stages.
+	if rows, err := fg.Query(ctx, `SELECT s.stage, extract(epoch FROM s.started_at - r.started_at)::float8, extract(epoch FROM s.finished_at - s.started_at)::float8,
+			extract(epoch FROM r.finished_at - r.started_at)::float8
+		FROM dataflow.run_stages s JOIN dataflow.runs r USING (run_id)
+		WHERE run_id = $1 AND s.finished_at IS NOT NULL ORDER BY s.task_id, s.started_at`, runID); err == nil {
 		var parts []string
+		var runSec float64
 		for rows.Next() {
 			var st string
-			var s float64
-			rows.Scan(&st, &s)
-			parts = append(parts, fmt.Sprintf("%s %.2fs", st, s))
+			var at, s float64
+			rows.Scan(&st, &at, &s, &runSec)
+			parts = append(parts, fmt.Sprintf("%s +%.2fs %.2fs", st, at, s))
 		}
 		rows.Close()
-		fmt.Printf("  %.2fs total; stages: %s\n", sec, strings.Join(parts, ", "))
+		fmt.Printf("  %.2fs total (the run %.2fs); stages (start, length): %s\n", sec, runSec, strings.Join(parts, ", "))
 	}
 	if status != "completed" && status != "data_inconsistent" {
 		m := ""

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,26 +130,7 @@ func answeredOrClosed(t *testing.T, conn net.Conn, within time.Duration, what st
 // sessions reads the gateway's flowgate_sessions gauge.
 func (g *gateway) sessions(t *testing.T) int {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", g.metrics))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "flowgate_sessions "); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatalf("flowgate_sessions %q: %v", v, err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("metrics lack flowgate_sessions:\n%s", body)
-	return 0
+	return int(metricValue(t, g, "flowgate_sessions"))
 }
 
 // stillServes checks that a new client gets an answer.

@@ -152,6 +152,19 @@ type MarkScope struct {
 	MarksSchema string
 }
 
+// CSVEncoder is an Importer that loads flowgate CSV faster in a format of
+// its own (PostgreSQL: binary COPY). CSVEncoding returns the spec to
+// Import with and the encoding of a CSV stream into that format, or false
+// when the columns have none. The encoding fails with ErrNotEncodable at a
+// value it cannot render exactly as the database would read the text;
+// the caller then imports the CSV itself (the failed load rolls back).
+type CSVEncoder interface {
+	CSVEncoding(spec ImportSpec) (ImportSpec, func(w io.Writer, csv io.Reader) (int64, error), bool)
+}
+
+// ErrNotEncodable: see CSVEncoder.
+var ErrNotEncodable = errors.New("a value is not in a form the encoder renders exactly; load the text")
+
 // Importer bulk-loads flowgate CSV.
 type Importer interface {
 	// Import loads every record of r into the table in one transaction and
@@ -185,6 +198,16 @@ type KeyRanger interface {
 	// IntKeyRange returns the smallest and largest key and the row count
 	// of spec's range (Where applies); ok is false for no rows.
 	IntKeyRange(ctx context.Context, spec ChecksumSpec) (lo, hi, rows int64, ok bool, err error)
+}
+
+// KeyBounder is a KeyRanger that also answers without reading the table:
+// the smallest and largest key from the key's index and the table's row
+// count as its statistics estimate it (0 = no estimate). Batch runs cut a
+// dense unique integer key into ranges of export_batch_rows keys with it,
+// instead of counting the rows first (a COUNT(*) of 2,000,000 InnoDB rows
+// took 0.5-1.2 s before the first row could be read).
+type KeyBounder interface {
+	IntKeyBounds(ctx context.Context, spec ChecksumSpec) (lo, hi, estimate int64, ok bool, err error)
 }
 
 // ForeignKeySuspender takes a target table's foreign keys off for a batch

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -18,21 +19,17 @@ import (
 // snapshot that other sessions can join, so partitions read in parallel
 // each see their own consistent snapshot (docs/architecture.md).
 var (
-	_ data.KeyRanger = (*Conn)(nil)
-	_ data.Emptier   = (*Conn)(nil)
+	_ data.KeyRanger  = (*Conn)(nil)
+	_ data.KeyBounder = (*Conn)(nil)
+	_ data.Emptier    = (*Conn)(nil)
 )
 
 // IntKeyRange reads min, max (from the key's index) and the row count of
 // an integer key.
 func (c *Conn) IntKeyRange(ctx context.Context, spec data.ChecksumSpec) (lo, hi, rows int64, ok bool, err error) {
-	name := c.dataTable(spec.Schema, spec.Table)
-	if len(spec.Key) != 1 {
-		return 0, 0, 0, false, fmt.Errorf("key range of %s: one key column needed", name)
-	}
-	k := dataQuote(spec.Key[0].Name)
-	q := "SELECT CAST(MIN(" + k + ") AS SIGNED), CAST(MAX(" + k + ") AS SIGNED), COUNT(*) FROM " + name
-	if spec.Where != "" {
-		q += " WHERE (" + spec.Where + ")"
+	name, q, err := c.keyRangeSQL(spec, ", COUNT(*)")
+	if err != nil {
+		return 0, 0, 0, false, err
 	}
 	conn, done, err := c.session(ctx, spec.TimeZone)
 	if err != nil {
@@ -47,6 +44,47 @@ func (c *Conn) IntKeyRange(ctx context.Context, spec data.ChecksumSpec) (lo, hi,
 		return 0, 0, rows, false, nil
 	}
 	return mn.Int64, mx.Int64, rows, true, nil
+}
+
+// keyRangeSQL selects MIN and MAX of spec's one integer key, and more.
+func (c *Conn) keyRangeSQL(spec data.ChecksumSpec, more string) (name, q string, err error) {
+	name = c.dataTable(spec.Schema, spec.Table)
+	if len(spec.Key) != 1 {
+		return name, "", fmt.Errorf("key range of %s: one key column needed", name)
+	}
+	k := dataQuote(spec.Key[0].Name)
+	q = "SELECT CAST(MIN(" + k + ") AS SIGNED), CAST(MAX(" + k + ") AS SIGNED)" + more + " FROM " + name
+	if spec.Where != "" {
+		q += " WHERE (" + spec.Where + ")"
+	}
+	return name, q, nil
+}
+
+// IntKeyBounds implements data.KeyBounder: MIN and MAX from the key's
+// index and InnoDB's estimate of the table's rows (TABLE_ROWS). Where is
+// not applied to the estimate: callers use it for whole tables.
+func (c *Conn) IntKeyBounds(ctx context.Context, spec data.ChecksumSpec) (lo, hi, estimate int64, ok bool, err error) {
+	name, q, err := c.keyRangeSQL(spec, "")
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	var mn, mx sql.NullInt64
+	if err := c.db.QueryRowContext(ctx, q).Scan(&mn, &mx); err != nil {
+		return 0, 0, 0, false, fmt.Errorf("key bounds of %s: %w", name, err)
+	}
+	db := spec.Schema
+	if db == "" {
+		db = c.database
+	}
+	var est sql.NullInt64
+	err = c.db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, spec.Table).Scan(&est)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, 0, false, fmt.Errorf("row estimate of %s: %w", name, err)
+	}
+	if !mn.Valid || !mx.Valid {
+		return 0, 0, est.Int64, false, nil
+	}
+	return mn.Int64, mx.Int64, est.Int64, true, nil
 }
 
 // EmptyTable deletes every row with TRUNCATE, foreign key checks off for

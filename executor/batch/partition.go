@@ -106,6 +106,9 @@ func (tc *taskCtx) derivePartitions(ctx context.Context) ([]catalog.Partition, e
 	size := max(1, tc.rc.opts.Int("export_batch_rows"))
 	spec := data.ChecksumSpec{Schema: tc.t.SourceSchema, Table: tc.t.SourceTable, Key: key, Where: tc.rc.plan.SourceWhere, TimeZone: tc.rc.opts["source_timezone"]}
 	var bounds [][]string
+	if parts, ok, err := tc.denseKeyPartitions(ctx, key, spec, size); err != nil || ok {
+		return parts, err
+	}
 	kr, krErr := connectors.As[data.KeyRanger](tc.rc.src.Conn)
 	if len(key) == 1 && key[0].Type.Kind.IsInteger() && krErr == nil {
 		lo, hi, rows, ok, err := kr.IntKeyRange(ctx, spec)
@@ -146,6 +149,38 @@ func (tc *taskCtx) derivePartitions(ctx context.Context) ([]catalog.Partition, e
 	// A non-unique partition_column repeats values: drop empty ranges.
 	bounds = slices.CompactFunc(bounds, slices.Equal[[]string])
 	return cut(key, bounds), nil
+}
+
+// denseKeyPartitions cuts a whole table by its integer primary key into
+// ranges of size keys when the source's statistics say the keys are
+// dense (data.KeyBounder): a range of size unique keys holds at most
+// size rows whatever the estimate, so nothing is counted before the
+// export starts. The estimate is the progress total until the export's
+// own count replaces it. ok is false where this does not apply (a
+// filter, partition_column, another key, a small or sparse table, no
+// estimate): the caller counts.
+func (tc *taskCtx) denseKeyPartitions(ctx context.Context, key []schema.Column, spec data.ChecksumSpec, size int64) ([]catalog.Partition, bool, error) {
+	kb, err := connectors.As[data.KeyBounder](tc.rc.src.Conn)
+	if err != nil || len(key) != 1 || !key[0].Type.Kind.IsInteger() || spec.Where != "" || tc.rc.opts["partition_column"] != "" ||
+		!slices.Equal(tc.srcTable.PrimaryKey, []string{key[0].Name}) {
+		return nil, false, nil
+	}
+	lo, hi, est, ok, err := kb.IntKeyBounds(ctx, spec)
+	if err != nil {
+		return nil, false, fmt.Errorf("partition %s: %s", tc.t.SourceTable, scrub(tc.rc.src, err))
+	}
+	width := hi - lo + 1
+	// Small tables are counted (cheap, and exact); a width the estimate
+	// does not fill at least half is sparse, cut by row numbers.
+	if !ok || est < 4*size || width <= 0 || est*2 < width {
+		return nil, false, nil
+	}
+	tc.estimated = est
+	var bounds [][]string
+	for b := lo + size; b <= hi && b > lo; b += size {
+		bounds = append(bounds, []string{strconv.FormatInt(b, 10)})
+	}
+	return cut(key, bounds), true, nil
 }
 
 // cut turns split points into consecutive ranges covering every key.

@@ -259,9 +259,9 @@ func (rc *runCtx) beginTask(ctx context.Context, t TaskPlan, stages []catalog.St
 	}
 	// The total for percentages comes when counted; the copies do not
 	// wait for it.
-	if tc.counted >= 0 { // deriving the partitions counted the rows
-		cat.SetStageTotal(bg, rc.id, t.ID, StageExport, tc.counted)
-		cat.SetStageTotal(bg, rc.id, t.ID, StageImport, tc.counted)
+	if n := max(tc.counted, tc.estimated); n > 0 || tc.counted == 0 { // deriving the partitions counted (or estimated) the rows
+		cat.SetStageTotal(bg, rc.id, t.ID, StageExport, n)
+		cat.SetStageTotal(bg, rc.id, t.ID, StageImport, n)
 		return rt, nil
 	}
 	spec := tc.exportSpec()
@@ -480,6 +480,9 @@ func (rc *runCtx) endTask(ctx context.Context, t TaskPlan, r TaskResult, stages 
 			}
 			if err := cat.FinishStage(bg, rc.id, t.ID, s.name, status, s.rows, 0, note); err != nil {
 				return taskOutcome{catalog.RunFailed, err.Error()}
+			}
+			if status == catalog.StageCompleted {
+				tc.settleTotal(bg, s.name, s.rows)
 			}
 			p := Progress{RunID: rc.id, TaskID: t.ID, Table: t.SourceTable, Stage: s.name, Rows: s.rows, RowsPerSec: float64(s.rows) / elapsed(rc.started), Done: true}
 			if s.failed != "" {

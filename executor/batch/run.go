@@ -304,6 +304,10 @@ type taskCtx struct {
 	// counted is the rows to export, when deriving the partitions just
 	// counted them (-1: not counted); progress totals need no count then.
 	counted int64
+	// estimated is the source's estimate of its rows when the partitions
+	// were cut without counting (0: none): the progress total until the
+	// export's own count replaces it.
+	estimated int64
 }
 
 func (rc *runCtx) prepareTask(ctx context.Context, t TaskPlan) (*taskCtx, error) {
@@ -441,6 +445,7 @@ func (s *stage) end(ctx context.Context, err error) error {
 		if ferr := cat.FinishStage(bg, s.tc.rc.id, s.tc.t.ID, s.name, catalog.StageCompleted, rows, bytes, note); ferr != nil {
 			return ferr
 		}
+		s.tc.settleTotal(bg, s.name, rows)
 		s.tc.rc.watch.report(s.progress(true))
 		return nil
 	}
@@ -456,13 +461,27 @@ func (s *stage) end(ctx context.Context, err error) error {
 	return fmt.Errorf("%s: %s", s.name, msg)
 }
 
+// settleTotal makes a completed copy stage's total the rows it copied: a
+// total taken from an estimate (or a count the rows moved away from) is
+// not left standing.
+func (tc *taskCtx) settleTotal(ctx context.Context, stage string, rows int64) {
+	if stage != StageExport && stage != StageImport {
+		return
+	}
+	if err := tc.rc.e.cfg.Catalog.SetStageTotal(ctx, tc.rc.id, tc.t.ID, stage, rows); err != nil {
+		tc.rc.e.cfg.Logger.Error("record stage total", "run", tc.rc.id, "task", tc.t.ID, "err", err)
+	}
+}
+
 // countInBackground counts the rows to export for progress percentages
 // while the export runs, so the count never delays it; a failed count only
 // leaves the percentage out.
 func (tc *taskCtx) countInBackground(ctx context.Context, spec data.ExportSpec, stages ...*stage) {
 	go func() {
 		n := tc.counted
-		if n < 0 {
+		if n < 0 && tc.estimated > 0 {
+			n = tc.estimated
+		} else if n < 0 {
 			var err error
 			if n, err = tc.exporter.Count(ctx, spec); err != nil {
 				return
@@ -496,6 +515,48 @@ func (f *fileFeed) signal() {
 // importFile loads staged file f in one target transaction with mark id,
 // counting into rows and bytes (rows taken back on failure).
 func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id string, rows, bytesRead *atomic.Int64) (int64, error) {
+	spec := tc.importSpec(&data.Marker{RunID: tc.rc.id, FileID: id})
+	if enc, ok := tc.importer.(data.CSVEncoder); ok {
+		if bspec, encode, ok := enc.CSVEncoding(spec); ok {
+			var read atomic.Int64
+			n, err := tc.importWith(ctx, f, func(r io.Reader) (int64, error) {
+				return importEncoded(ctx, tc.importer, bspec, encode, &countingReader{r: r, n: &read, also: bytesRead})
+			})
+			if err == nil {
+				rows.Add(n)
+				tc.fileLoaded("binary")
+				return n, nil
+			}
+			if isAlreadyImported(err) || ctx.Err() != nil {
+				return n, err
+			}
+			// The load rolled back; the text goes in as it is, so that a
+			// failure is always the database's word on the text.
+			if !errors.Is(err, data.ErrNotEncodable) {
+				tc.rc.e.cfg.Logger.Warn("loading a staged file in the target's own format failed; loading it as CSV",
+					"run", tc.rc.id, "table", tc.t.TargetTable, "file", f.URI, "err", err)
+			}
+			bytesRead.Add(-read.Load())
+		}
+	}
+	n, err := tc.importWith(ctx, f, func(r io.Reader) (int64, error) {
+		return tc.importer.Import(ctx, spec, &countingReader{r: r, n: bytesRead})
+	})
+	if err == nil {
+		rows.Add(n)
+		tc.fileLoaded("csv")
+	}
+	return n, err
+}
+
+func (tc *taskCtx) fileLoaded(format string) {
+	if m := tc.rc.e.cfg.Metrics; m != nil {
+		m.fileLoaded(tc.rc.plan.Job, format)
+	}
+}
+
+// importWith opens staged file f as flowgate CSV for load.
+func (tc *taskCtx) importWith(ctx context.Context, f catalog.ExportFile, load func(io.Reader) (int64, error)) (int64, error) {
 	r, err := tc.rc.store.open(ctx, f.URI)
 	if err != nil {
 		return 0, err
@@ -516,23 +577,44 @@ func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id stri
 		return 0, err
 	}
 	defer dr.Close()
-	counted := &countingReader{r: dr, n: bytesRead}
-	n, err := tc.importer.Import(ctx, tc.importSpec(&data.Marker{RunID: tc.rc.id, FileID: id}), counted)
-	if err != nil {
-		return 0, err
+	return load(dr)
+}
+
+// importEncoded streams csv, encoded on the way, into imp. When the
+// encoding meets a value it cannot render exactly, the load is abandoned
+// (its transaction rolls back) and the error is data.ErrNotEncodable.
+func importEncoded(ctx context.Context, imp data.Importer, spec data.ImportSpec, encode func(io.Writer, io.Reader) (int64, error), csv io.Reader) (int64, error) {
+	pr, pw := io.Pipe()
+	encErr := make(chan error, 1)
+	go func() {
+		bw := bufio.NewWriterSize(pw, 256<<10)
+		_, err := encode(bw, csv)
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+		encErr <- err
+	}()
+	n, err := imp.Import(ctx, spec, pr)
+	pr.CloseWithError(errors.New("the import ended")) // stops an encoder the import left
+	if eerr := <-encErr; errors.Is(eerr, data.ErrNotEncodable) {
+		return 0, eerr
 	}
-	rows.Add(n)
-	return n, nil
+	return n, err
 }
 
 type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+	r    io.Reader
+	n    *atomic.Int64
+	also *atomic.Int64 // counts too when set
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	if c.also != nil {
+		c.also.Add(int64(n))
+	}
 	return n, err
 }
 
