@@ -235,13 +235,13 @@ func TestBatchPartitionColumnAndKeylessTable(t *testing.T) {
 	}
 }
 
-// A MySQL table with a dense integer primary key is cut by its
-// statistics' estimate, without counting it first: ranges of
+// A MySQL or PostgreSQL table with a dense integer primary key is cut by
+// its statistics' estimate, without counting it first: ranges of
 // export_batch_rows keys from the smallest (a gap only makes a range
 // hold fewer rows), and the progress total ends as the rows exported. A
 // sparse key (the estimate fills a small part of the key width) is
 // counted and cut by row numbers instead of into mostly empty ranges.
-func TestBatchMySQLPartitionsFromStatistics(t *testing.T) {
+func TestBatchPartitionsFromStatistics(t *testing.T) {
 	my := testbed.MySQL(t)
 	myDB := my.NewDatabase(t, "pstat")
 	m := my.Open(t, myDB)
@@ -267,53 +267,61 @@ func TestBatchMySQLPartitionsFromStatistics(t *testing.T) {
 		}
 	}
 	pg := testbed.Postgres(t)
-	pgDB := pg.NewDatabase(t, "pstat")
+	srcDB, pgDB := pg.NewDatabase(t, "pstatsrc"), pg.NewDatabase(t, "pstat")
+	mustPG(t, pg.Connect(t, srcDB), "CREATE TABLE dense (id bigint PRIMARY KEY, v varchar(20))",
+		"INSERT INTO dense SELECT g + 7, 'd' || g FROM generate_series(1, 5000) g", "DELETE FROM dense WHERE id BETWEEN 1000 AND 1599",
+		"CREATE TABLE sparse (id bigint PRIMARY KEY, v varchar(20))", "INSERT INTO sparse SELECT g * 10007, 's' || g FROM generate_series(1, 5000) g",
+		"ANALYZE dense", "ANALYZE sparse")
 	dst := pg.Connect(t, pgDB)
-	mustPG(t, dst, "CREATE TABLE dense (id bigint PRIMARY KEY, v varchar(20))", "CREATE TABLE sparse (id bigint PRIMARY KEY, v varchar(20))")
 	g := startGateway(t)
 	c := g.connect(t, "admin", pgx.QueryExecModeExec)
 	mustExec(t, c, mysqlDatasourceSQL("my", my, my.Password, myDB))
+	mustExec(t, c, pgDS("pgsrc", pg, srcDB))
 	mustExec(t, c, pgDS("pg", pg, pgDB))
-	for _, tc := range []struct {
-		table     string
-		rows      int64
-		wantParts func(n int) bool
-	}{
-		// Keys 8..5007 less 600: ten ranges of 500 keys (counting first
-		// would have made nine of 556).
-		{"dense", 4400, func(n int) bool { return n == 10 }},
-		// 5000 keys over 50 million: about ten ranges by row numbers,
-		// not one hundred thousand of 500 keys.
-		{"sparse", 5000, func(n int) bool { return n >= 5 && n <= 12 }},
-	} {
-		mustExec(t, c, fmt.Sprintf("CREATE SYNC JOB %[1]s FROM my.%[1]s TO pg.%[1]s MODE BATCH WITH (export_batch_rows = 500, algorithm = 'hashdiff')", tc.table))
-		r := runJob(t, c, "RUN SYNC JOB "+tc.table+" WAIT")
-		if r.Status != "completed" {
-			t.Fatalf("%s: %+v %s", tc.table, r, deref(r.Message))
-		}
-		parts := rowsOf(t, c, "SELECT coalesce(lower, '-') || '|' || coalesce(upper, '-') || '|' || rows FROM dataflow.run_partitions WHERE run_id = '"+r.RunID+"' ORDER BY seq")
-		t.Logf("%s partitions (lower|upper|rows): %v", tc.table, parts)
-		if !tc.wantParts(len(parts)) {
-			t.Fatalf("%s: %d partitions", tc.table, len(parts))
-		}
-		var sum int64
-		for i, p := range parts {
-			f := strings.Split(p, "|")
-			n, _ := strconv.ParseInt(f[2], 10, 64)
-			sum += n
-			if tc.table == "dense" {
-				lo, hi := strings.Trim(f[0], `[]"`), strings.Trim(f[1], `[]"`)
-				if i > 0 && lo != strconv.Itoa(7+500*i+1) || i < len(parts)-1 && hi != strconv.Itoa(7+500*(i+1)+1) || n > 500 {
-					t.Fatalf("dense: partition %d is %s, want keys [%d, %d) of at most 500 rows", i+1, p, 7+500*i+1, 7+500*(i+1)+1)
+	for _, src := range []string{"my", "pgsrc"} {
+		for _, tc := range []struct {
+			table     string
+			rows      int64
+			wantParts func(n int) bool
+		}{
+			// Keys 8..5007 less 600: ten ranges of 500 keys (counting
+			// first would have made nine of 556).
+			{"dense", 4400, func(n int) bool { return n == 10 }},
+			// 5000 keys over 50 million: about ten ranges by row
+			// numbers, not one hundred thousand of 500 keys.
+			{"sparse", 5000, func(n int) bool { return n >= 5 && n <= 12 }},
+		} {
+			job, target := src+"_"+tc.table, src+"_"+tc.table
+			mustPG(t, dst, "CREATE TABLE "+target+" (id bigint PRIMARY KEY, v varchar(20))")
+			mustExec(t, c, fmt.Sprintf("CREATE SYNC JOB %s FROM %s.%s TO pg.%s MODE BATCH WITH (export_batch_rows = 500, algorithm = 'hashdiff')", job, src, tc.table, target))
+			r := runJob(t, c, "RUN SYNC JOB "+job+" WAIT")
+			if r.Status != "completed" {
+				t.Fatalf("%s: %+v %s", job, r, deref(r.Message))
+			}
+			parts := rowsOf(t, c, "SELECT coalesce(lower, '-') || '|' || coalesce(upper, '-') || '|' || rows FROM dataflow.run_partitions WHERE run_id = '"+r.RunID+"' ORDER BY seq")
+			t.Logf("%s partitions (lower|upper|rows): %v", job, parts)
+			if !tc.wantParts(len(parts)) {
+				t.Fatalf("%s: %d partitions", job, len(parts))
+			}
+			var sum int64
+			for i, p := range parts {
+				f := strings.Split(p, "|")
+				n, _ := strconv.ParseInt(f[2], 10, 64)
+				sum += n
+				if tc.table == "dense" {
+					lo, hi := strings.Trim(f[0], `[]"`), strings.Trim(f[1], `[]"`)
+					if i > 0 && lo != strconv.Itoa(7+500*i+1) || i < len(parts)-1 && hi != strconv.Itoa(7+500*(i+1)+1) || n > 500 {
+						t.Fatalf("%s: partition %d is %s, want keys [%d, %d) of at most 500 rows", job, i+1, p, 7+500*i+1, 7+500*(i+1)+1)
+					}
 				}
 			}
-		}
-		if sum != tc.rows || count(t, dst, "SELECT count(*) FROM "+tc.table) != tc.rows {
-			t.Fatalf("%s: partitions hold %d rows, the target %d, want %d", tc.table, sum, count(t, dst, "SELECT count(*) FROM "+tc.table), tc.rows)
-		}
-		for _, stage := range []string{"ExportTable", "ImportTable"} {
-			if n := count(t, c, "SELECT total FROM dataflow.run_progress WHERE run_id = $1 AND stage = $2", r.RunID, stage); n != tc.rows {
-				t.Fatalf("%s: %s's progress total is %d, want %d", tc.table, stage, n, tc.rows)
+			if sum != tc.rows || count(t, dst, "SELECT count(*) FROM "+target) != tc.rows {
+				t.Fatalf("%s: partitions hold %d rows, the target %d, want %d", job, sum, count(t, dst, "SELECT count(*) FROM "+target), tc.rows)
+			}
+			for _, stage := range []string{"ExportTable", "ImportTable"} {
+				if n := count(t, c, "SELECT total FROM dataflow.run_progress WHERE run_id = $1 AND stage = $2", r.RunID, stage); n != tc.rows {
+					t.Fatalf("%s: %s's progress total is %d, want %d", job, stage, n, tc.rows)
+				}
 			}
 		}
 	}

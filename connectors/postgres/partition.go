@@ -19,6 +19,7 @@ import (
 var (
 	_ data.SnapshotExporter = (*Conn)(nil)
 	_ data.KeyRanger        = (*Conn)(nil)
+	_ data.KeyBounder       = (*Conn)(nil)
 	_ data.Emptier          = (*Conn)(nil)
 )
 
@@ -51,17 +52,31 @@ func (c *Conn) ExportSnapshot(ctx context.Context) (string, func(), error) {
 // IntKeyRange reads min, max (from the key's index) and the row count of
 // an integer key.
 func (c *Conn) IntKeyRange(ctx context.Context, spec data.ChecksumSpec) (lo, hi, rows int64, ok bool, err error) {
+	return c.intKeyRange(ctx, spec, "count(*)")
+}
+
+// IntKeyBounds implements data.KeyBounder: min and max from the key's
+// index and the planner's estimate of the table's rows (pg_class.reltuples,
+// as of the last VACUUM or ANALYZE; none before the first). Where is not
+// applied to the estimate: callers use it for whole tables.
+func (c *Conn) IntKeyBounds(ctx context.Context, spec data.ChecksumSpec) (lo, hi, estimate int64, ok bool, err error) {
+	return c.intKeyRange(ctx, spec, "(SELECT greatest(reltuples, 0)::int8 FROM pg_class WHERE oid = $1::regclass)", c.dataTable(spec.Schema, spec.Table))
+}
+
+// intKeyRange selects min and max of spec's one integer key and n (with
+// args for its placeholders).
+func (c *Conn) intKeyRange(ctx context.Context, spec data.ChecksumSpec, n string, args ...any) (lo, hi, rows int64, ok bool, err error) {
 	name := c.dataTable(spec.Schema, spec.Table)
 	if len(spec.Key) != 1 {
 		return 0, 0, 0, false, fmt.Errorf("key range of %s: one key column needed", name)
 	}
 	k := dataIdent(spec.Key[0].Name)
-	q := "SELECT min(" + k + ")::int8, max(" + k + ")::int8, count(*) FROM " + name
+	q := "SELECT min(" + k + ")::int8, max(" + k + ")::int8, " + n + " FROM " + name
 	if spec.Where != "" {
 		q += " WHERE (" + spec.Where + ")"
 	}
 	var mn, mx *int64
-	err = c.inTx(ctx, spec.TimeZone, func(tx pgx.Tx) error { return tx.QueryRow(ctx, q).Scan(&mn, &mx, &rows) })
+	err = c.inTx(ctx, spec.TimeZone, func(tx pgx.Tx) error { return tx.QueryRow(ctx, q, args...).Scan(&mn, &mx, &rows) })
 	if err != nil {
 		return 0, 0, 0, false, fmt.Errorf("key range of %s: %w", name, err)
 	}
