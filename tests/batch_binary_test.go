@@ -103,6 +103,11 @@ func TestBatchStagedLoadsBinaryIntoPostgres(t *testing.T) {
 		if sn != 3004 || dn != sn || dsum != ssum {
 			t.Errorf("%s: target %d rows (md5 %s), source %d rows (md5 %s)", job.name, dn, dsum, sn, ssum)
 		}
+		if temporalAddress != "" {
+			// The files load on the worker, which keeps no metrics.
+			t.Logf("%s: under --engine temporal the rows are compared, not how the files loaded", job.name)
+			continue
+		}
 		var files int64
 		mustScan(t, c.QueryRow(ctx, "SELECT count(*) FROM dataflow.export_files WHERE run_id = $1", r.RunID), &files)
 		binary, csv := metricValue(t, g, `flowgate_staged_files_loaded_total{format="binary",job="`+job.name+`"}`),

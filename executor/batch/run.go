@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -533,7 +534,7 @@ func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id stri
 			// The load rolled back; the text goes in as it is, so that a
 			// failure is always the database's word on the text.
 			if !errors.Is(err, data.ErrNotEncodable) {
-				tc.rc.e.cfg.Logger.Warn("loading a staged file in the target's own format failed; loading it as CSV",
+				tc.logger().Warn("loading a staged file in the target's own format failed; loading it as CSV",
 					"run", tc.rc.id, "table", tc.t.TargetTable, "file", f.URI, "err", err)
 			}
 			bytesRead.Add(-read.Load())
@@ -549,10 +550,24 @@ func (tc *taskCtx) importFile(ctx context.Context, f catalog.ExportFile, id stri
 	return n, err
 }
 
+// fileLoaded counts a staged file loaded in format (the gateway's
+// metrics; a Temporal worker, which runs without the engine, has none).
 func (tc *taskCtx) fileLoaded(format string) {
+	if tc.rc.e == nil {
+		return
+	}
 	if m := tc.rc.e.cfg.Metrics; m != nil {
 		m.fileLoaded(tc.rc.plan.Job, format)
 	}
+}
+
+// logger is the engine's logger, or the process's on a Temporal worker
+// (which runs shared code without the engine).
+func (tc *taskCtx) logger() *slog.Logger {
+	if tc.rc.e == nil {
+		return slog.Default()
+	}
+	return tc.rc.e.cfg.Logger
 }
 
 // importWith opens staged file f as flowgate CSV for load.

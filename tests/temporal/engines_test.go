@@ -31,6 +31,8 @@ var underTemporal = []string{
 	"TestBatchJobErrorsAreClear",
 	"TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3",
 	"TestBatchPartitionsReadOneSnapshot",
+	"TestBatchPartitionsFromStatistics",
+	"TestBatchStagedLoadsBinaryIntoPostgres",
 	"TestFiltersColumnsAndCleanSourceData",
 	"TestParquetStagedFiles",
 	"TestLockTimeoutOnTargetThenRetry",
