@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/internal/tick"
 )
 
 // workers runs fn for each item, n at a time, stopping at the first
@@ -509,19 +510,7 @@ func (tc *taskCtx) streamCopy(ctx context.Context, parts []catalog.Partition) er
 		}
 	}
 	refresh()
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				refresh()
-			}
-		}
-	}()
+	stopRefresh := tick.Every(context.Background(), 500*time.Millisecond, refresh)
 	var (
 		errOnce      sync.Once
 		eFirst, iErr error
@@ -572,7 +561,7 @@ func (tc *taskCtx) streamCopy(ctx context.Context, parts []catalog.Partition) er
 		return nil
 	}
 	workers(ectx, int(tc.rc.opts.Int("parallel_export")), todo, one, func(err error) { fail("import", err) })
-	close(stop)
+	stopRefresh()
 	est.setNote(partitionNote("exported", len(todo), len(parts), parts))
 	ist.setNote(partitionNote("imported", len(todo), len(parts), parts))
 	refresh()

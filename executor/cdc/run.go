@@ -17,6 +17,7 @@ import (
 	"github.com/flowgate/flowgate/connectors/schema"
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/runopts"
+	"github.com/flowgate/flowgate/internal/tick"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -337,24 +338,14 @@ func (e *Engine) snapshotTable(ctx context.Context, a *activeRun, plan *Plan, tb
 	is := data.ImportSpec{Schema: tb.task.TargetSchema, Table: tb.task.TargetTable, Columns: dstCols, TimeZone: tz, Replace: true}
 	var rows, bytes atomic.Int64
 	started := time.Now()
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				n := rows.Load()
-				cat.StageProgress(bg, a.id, tb.task.ID, StageSnapshot, n, bytes.Load())
-				a.report(batch.Progress{RunID: a.id, TaskID: tb.task.ID, Table: tb.src.String(), Stage: StageSnapshot, Rows: n,
-					RowsPerSec: float64(n) / time.Since(started).Seconds()})
-			}
-		}
-	}()
+	stopProgress := tick.Every(ctx, time.Second, func() {
+		n := rows.Load()
+		cat.StageProgress(bg, a.id, tb.task.ID, StageSnapshot, n, bytes.Load())
+		a.report(batch.Progress{RunID: a.id, TaskID: tb.task.ID, Table: tb.src.String(), Stage: StageSnapshot, Rows: n,
+			RowsPerSec: float64(n) / time.Since(started).Seconds()})
+	})
 	n, eerr, ierr := batch.PipeTable(ctx, ctx, ep.exporter, es, ep.importer, is, &rows, &bytes)
-	close(done)
+	stopProgress()
 	err := ierr
 	if eerr != nil && !errors.Is(eerr, context.Canceled) {
 		err = fmt.Errorf("export %s: %w", tb.src, remote(ep.src, eerr))

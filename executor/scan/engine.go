@@ -26,6 +26,7 @@ import (
 	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/executor/batch"
+	"github.com/flowgate/flowgate/internal/tick"
 )
 
 // Stage names.
@@ -428,33 +429,18 @@ type stage struct {
 	bytes   atomic.Int64
 	total   atomic.Int64
 	started time.Time
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	halt    func() // stops the heartbeat
 }
 
 func (r *run) begin(ctx context.Context, name, table string) (*stage, error) {
 	if _, err := r.rec.StartStage(context.WithoutCancel(ctx), r.id, r.task, name); err != nil {
 		return nil, err
 	}
-	s := &stage{r: r, name: name, table: table, started: time.Now(), stop: make(chan struct{})}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			r.rec.StageProgress(context.WithoutCancel(ctx), r.id, r.task, name, s.rows.Load(), s.bytes.Load())
-			r.report(s.progress(false))
-		}
-	}()
+	s := &stage{r: r, name: name, table: table, started: time.Now()}
+	s.halt = tick.Every(ctx, time.Second, func() {
+		r.rec.StageProgress(context.WithoutCancel(ctx), r.id, r.task, name, s.rows.Load(), s.bytes.Load())
+		r.report(s.progress(false))
+	})
 	return s, nil
 }
 
@@ -465,11 +451,6 @@ func (s *stage) progress(done bool) batch.Progress {
 		secs = 1e-9
 	}
 	return batch.Progress{RunID: s.r.id, TaskID: s.r.task, Table: s.table, Stage: s.name, Rows: rows, Total: s.total.Load(), RowsPerSec: float64(rows) / secs, Done: done}
-}
-
-func (s *stage) halt() {
-	s.once.Do(func() { close(s.stop) })
-	s.wg.Wait()
 }
 
 // end records the stage's outcome: completed with msg, or failed with err.

@@ -17,6 +17,7 @@ import (
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/scan"
+	"github.com/flowgate/flowgate/internal/tick"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/activity"
@@ -378,32 +379,13 @@ func (d *Data) LoadStaged(ctx context.Context, in CopyInput) (out CopyResult, er
 
 // heartbeatEvery heartbeats with details() until stop is called.
 func heartbeatEvery(ctx context.Context, every time.Duration, details func() any) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if v := details(); v != nil {
-					activity.RecordHeartbeat(ctx, v)
-				} else {
-					activity.RecordHeartbeat(ctx)
-				}
-			}
+	return tick.Every(ctx, every, func() {
+		if v := details(); v != nil {
+			activity.RecordHeartbeat(ctx, v)
+		} else {
+			activity.RecordHeartbeat(ctx)
 		}
-	}()
-	return func() {
-		select {
-		case <-done:
-		default:
-			close(done)
-		}
-	}
+	})
 }
 
 // retryable marks errors another attempt cannot fix (the databases
