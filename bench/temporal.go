@@ -132,7 +132,7 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		for _, p := range watch {
 			cpu0 = append(cpu0, procCPU(p.Process.Pid))
 		}
-		self0, m0 := processCPU(), machineCPU()
+		self0, m0, pg0 := processCPU(), machineCPU(), commandCPU("postgres")
 		sec, n, err := runWait(ctx, c, table)
 		if err != nil {
 			return 0, 0, err
@@ -145,7 +145,7 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 			// The in-process Temporal server runs in this process.
 			fmt.Printf(", the in-process Temporal server %.2f s", processCPU()-self0)
 		}
-		fmt.Printf(", machine %.2f s of %.2f s\n", machineCPU()-m0, float64(runtime.NumCPU())*sec)
+		fmt.Printf(", PostgreSQL %.2f s, machine %.2f s of %.2f s\n", commandCPU("postgres")-pg0, machineCPU()-m0, float64(runtime.NumCPU())*sec)
 		if len(workers) > 0 {
 			if err := printTimeline(ctx, tc, srv, table); err != nil {
 				fmt.Println("  timeline:", err)
