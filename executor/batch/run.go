@@ -470,7 +470,7 @@ func (tc *taskCtx) settleTotal(ctx context.Context, stage string, rows int64) {
 		return
 	}
 	if err := tc.rc.e.cfg.Catalog.SetStageTotal(ctx, tc.rc.id, tc.t.ID, stage, rows); err != nil {
-		tc.rc.e.cfg.Logger.Error("record stage total", "run", tc.rc.id, "task", tc.t.ID, "err", err)
+		tc.logger().Error("record stage total", "run", tc.rc.id, "task", tc.t.ID, "err", err)
 	}
 }
 

@@ -12,6 +12,7 @@ package copybin
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
@@ -311,50 +312,30 @@ func uuidField(dst, v []byte) ([]byte, bool) {
 	if len(v) != 36 || v[8] != '-' || v[13] != '-' || v[18] != '-' || v[23] != '-' {
 		return dst, false
 	}
+	var digits [32]byte
+	n := copy(digits[:], v[0:8])
+	n += copy(digits[n:], v[9:13])
+	n += copy(digits[n:], v[14:18])
+	n += copy(digits[n:], v[19:23])
+	copy(digits[n:], v[24:36])
 	var b [16]byte
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, ok1 := unhex(v[i])
-		lo, ok2 := unhex(v[i+1])
-		if !ok1 || !ok2 {
-			return dst, false
-		}
-		b[j] = hi<<4 | lo
-		j++
+	if _, err := hex.Decode(b[:], digits[:]); err != nil {
+		return dst, false
 	}
 	return append(dst, b[:]...), true
 }
 
-// byteaField reads the hex form \x....
+// byteaField reads the hex form \x.... (lower-case x: PostgreSQL reads
+// \X... in the escape form).
 func byteaField(dst, v []byte) ([]byte, bool) {
-	if len(v) < 2 || v[0] != '\\' || v[1] != 'x' || len(v)%2 != 0 {
+	if len(v) < 2 || v[1] != 'x' {
 		return dst, false
 	}
-	for i := 2; i < len(v); i += 2 {
-		hi, ok1 := unhex(v[i])
-		lo, ok2 := unhex(v[i+1])
-		if !ok1 || !ok2 {
-			return dst, false
-		}
-		dst = append(dst, hi<<4|lo)
+	out, err := data.DecodeHex(dst, v)
+	if err != nil {
+		return dst, false
 	}
-	return dst, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	return out, true
 }
 
 // num reads n decimal digits of v at i.
