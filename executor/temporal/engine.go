@@ -120,13 +120,19 @@ func (g *Engine) Execute(ctx context.Context, runID string, plan *batch.RunPlan,
 func (g *Engine) await(ctx context.Context, wid string, stopped error, tick func()) error {
 	bg := context.WithoutCancel(ctx)
 	done := make(chan error, 1)
-	go func() {
+	get := func() {
 		var res RunResult
-		done <- g.c.GetWorkflow(bg, wid, "").Get(bg, &res)
-	}()
+		err := g.c.GetWorkflow(bg, wid, "").Get(bg, &res)
+		select {
+		case done <- err:
+		default: // another Get answered first
+		}
+	}
+	go get()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	stopCh := ctx.Done()
+	ticks := 0
 	for {
 		select {
 		case err := <-done:
@@ -144,6 +150,13 @@ func (g *Engine) await(ctx context.Context, wid string, stopped error, tick func
 			stopCh = nil // wait for the workflow to record the end
 		case <-t.C:
 			tick()
+			// Get's history long poll can miss the close event and then
+			// answers only when the poll expires (seen: WAIT returning
+			// 15 s after the run ended, at the server's 20 s expiry);
+			// a second Get of a closed workflow answers at once.
+			if ticks++; ticks%5 == 0 && g.closed(bg, wid) {
+				go get()
+			}
 		}
 	}
 }
@@ -168,6 +181,13 @@ func (g *Engine) running(ctx context.Context, wid string) bool {
 		return false
 	}
 	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+}
+
+// closed says whether Temporal reports workflow wid as ended (false when
+// it cannot tell).
+func (g *Engine) closed(ctx context.Context, wid string) bool {
+	d, err := g.c.DescribeWorkflowExecution(ctx, wid, "")
+	return err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
 var partitionActivityID = regexp.MustCompile(`^t(\d+)-p(\d+)(?:-export|-import|\+\d+)?$`)
