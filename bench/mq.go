@@ -516,6 +516,18 @@ func statSeconds(pid int, fields ...int) float64 {
 // "mariadbd"), from /proc, with that of their children that ended (a
 // PostgreSQL backend's, once the postmaster reaped it).
 func commandCPU(names ...string) float64 {
+	return commandStat(names, 11, 12, 13, 14)
+}
+
+// commandFaults is the minor page faults of the processes commandCPU
+// counts (and of their children that ended).
+func commandFaults(names ...string) int64 {
+	return int64(commandStat(names, 7, 8)*100 + 0.5)
+}
+
+// commandStat sums the given fields of /proc/<pid>/stat (see
+// statSeconds) over the processes named one of names.
+func commandStat(names []string, fields ...int) float64 {
 	dirs, _ := os.ReadDir("/proc")
 	var sum float64
 	for _, d := range dirs {
@@ -527,14 +539,10 @@ func commandCPU(names ...string) float64 {
 		if err != nil || !slices.Contains(names, strings.TrimSpace(string(comm))) {
 			continue
 		}
-		sum += procCPU(pid) + childrenCPU(pid)
+		sum += statSeconds(pid, fields...)
 	}
 	return sum
 }
-
-// childrenCPU is the user and system time in seconds of the ended
-// children a process has waited for.
-func childrenCPU(pid int) float64 { return statSeconds(pid, 13, 14) }
 
 // serverCPU measures the database servers' and the machine's CPU from
 // now; its String is for a scenario's line.

@@ -27,16 +27,29 @@ import (
 // medians of the rounds' own ratios.
 var temporalRounds = flag.Int("temporal-rounds", 3, "rounds of the temporal scenario (embedded, 1 worker, 2 workers in turn)")
 
-// freshWorkers starts every Temporal run's workers for that run; by
-// default one worker serves all the runs and the second is started for
-// each 2-worker run.
-var freshWorkers = flag.Bool("temporal-fresh-workers", false, "start each Temporal run's workers for that run (default: one long-running worker, the second started per 2-worker run)")
+// freshWorkers starts every Temporal run's workers for that run. By
+// default the workers run for the whole scenario, as they do in a
+// deployment, and each setup copies once untimed first.
+var freshWorkers = flag.Bool("temporal-fresh-workers", false, "start each Temporal run's workers for that run (default: long-running workers, warmed by -temporal-warmup untimed rounds)")
+
+// temporalWarmup: untimed rounds before the counted ones when the
+// workers are long-running. A worker opens a second connection to each
+// database the first time it runs two copies at once, so one round does
+// not always warm both workers of the 2-worker setup.
+var temporalWarmup = flag.Int("temporal-warmup", 2, "untimed rounds that warm the long-running workers' connections")
 
 // temporalScenarios: the PG->PG partitioned copy (staging = 'none', 2
 // partitions at once) under the embedded engine, then under --engine
 // temporal with 1 and 2 `flowgate worker` processes against an
 // in-process Temporal server, all on this machine in the same run, in
 // rounds (see temporalRounds).
+//
+// The 1-worker and 2-worker setups are two gateways on their own task
+// queues, each with its own long-running workers: a worker keeps its
+// connections between runs, and on this VM a new PostgreSQL backend's
+// first bulk statement costs about 0.5 CPU-s more than its later ones
+// (faulting in shared_buffers), so a worker started for one setup's run
+// and not the other's would compare cold backends with warm ones.
 func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpts func(string) string) ([]result, error) {
 	const with = "staging = 'none', algorithm = 'none', parallel_export = 2"
 	mk := func(c *pgx.Conn, table string) error {
@@ -58,13 +71,9 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		return nil, err
 	}
 	bin := filepath.Join(g.dir, "flowgate")
-	tflags := []string{"--temporal-address", srv.GetFrontendHostPort(), "--temporal-namespace", srv.GetDefaultNamespace(), "--temporal-task-queue", "bench"}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	tflags := func(queue string) []string {
+		return []string{"--temporal-address", srv.GetFrontendHostPort(), "--temporal-namespace", srv.GetDefaultNamespace(), "--temporal-task-queue", queue}
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	var procs []*exec.Cmd
 	defer func() {
 		for _, p := range procs {
@@ -83,56 +92,97 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		procs = append(procs, cmd)
 		return cmd, nil
 	}
-	gwProc, err := start(append([]string{"--engine", "temporal", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--catalog", filepath.Join(dir, "fg.db"),
-		"--staging-dir", filepath.Join(dir, "staging"), "--metrics-listen", "", "--secret-key-file", key, "--log-level", "warn"}, tflags...)...)
-	if err != nil {
-		return nil, err
+	// setup is a Temporal gateway on its own task queue and the workers
+	// serving it.
+	type setup struct {
+		name    string
+		queue   string
+		workers int
+		gw      *exec.Cmd
+		conn    *pgx.Conn
+		long    []*exec.Cmd
 	}
-	var tc *pgx.Conn
-	for i := 0; i < 600 && tc == nil; i++ {
-		tc, _ = pgx.Connect(ctx, fmt.Sprintf("postgres://admin@127.0.0.1:%d/flowgate?sslmode=disable", port))
-		if tc == nil {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	if tc == nil {
-		return nil, fmt.Errorf("the temporal gateway did not start")
-	}
-	defer tc.Close(ctx)
-	for _, s := range []string{"CREATE DATASOURCE src TYPE postgres OPTIONS (" + pgOpts("flowgate_bench_src") + ")",
-		"CREATE DATASOURCE dst TYPE postgres OPTIONS (" + pgOpts("flowgate_bench_dst") + ")"} {
-		if _, err := tc.Exec(ctx, s); err != nil {
-			return nil, err
-		}
-	}
-	startWorker := func() (*exec.Cmd, error) {
-		w, err := start(append([]string{"worker", "--secret-key-file", key, "--log-level", "warn"}, tflags...)...)
+	startGateway := func(s *setup) error {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		sub := filepath.Join(dir, s.queue)
+		if s.gw, err = start(append([]string{"--engine", "temporal", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--catalog", filepath.Join(sub, "fg.db"),
+			"--staging-dir", filepath.Join(sub, "staging"), "--metrics-listen", "", "--secret-key-file", key, "--log-level", "warn"}, tflags(s.queue)...)...); err != nil {
+			return err
+		}
+		for i := 0; i < 600 && s.conn == nil; i++ {
+			s.conn, _ = pgx.Connect(ctx, fmt.Sprintf("postgres://admin@127.0.0.1:%d/flowgate?sslmode=disable", port))
+			if s.conn == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		if s.conn == nil {
+			return fmt.Errorf("the temporal gateway on %s did not start", s.queue)
+		}
+		for _, q := range []string{"CREATE DATASOURCE src TYPE postgres OPTIONS (" + pgOpts("flowgate_bench_src") + ")",
+			"CREATE DATASOURCE dst TYPE postgres OPTIONS (" + pgOpts("flowgate_bench_dst") + ")"} {
+			if _, err := s.conn.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	startWorkers := func(s *setup) ([]*exec.Cmd, error) {
+		var ws []*exec.Cmd
+		for len(ws) < s.workers {
+			w, err := start(append([]string{"worker", "--secret-key-file", key, "--log-level", "warn"}, tflags(s.queue)...)...)
+			if err != nil {
+				return nil, err
+			}
+			ws = append(ws, w)
 		}
 		idle := processCPU()
-		time.Sleep(2 * time.Second) // the new worker polls
+		time.Sleep(2 * time.Second) // the new workers poll
 		fmt.Printf("  the in-process Temporal server idle: %.2f CPU-s per s\n", (processCPU()-idle)/2)
-		return w, nil
+		return ws, nil
+	}
+	stop := func(ws []*exec.Cmd) {
+		for _, w := range ws {
+			w.Process.Kill()
+			w.Wait()
+			for i, p := range procs {
+				if p == w {
+					procs[i] = nil
+				}
+			}
+		}
+	}
+	one, two := &setup{name: "1 worker", queue: "bench1", workers: 1}, &setup{name: "2 workers", queue: "bench2", workers: 2}
+	for _, s := range []*setup{one, two} {
+		if err := startGateway(s); err != nil {
+			return nil, err
+		}
+		defer s.conn.Close(ctx)
+		if !*freshWorkers {
+			if s.long, err = startWorkers(s); err != nil {
+				return nil, err
+			}
+		}
 	}
 	// run copies into a new table under one engine, from a checkpointed
 	// target, and prints where the CPU went.
-	run := func(c *pgx.Conn, table string, workers ...*exec.Cmd) (float64, int64, error) {
+	run := func(c *pgx.Conn, gw *exec.Cmd, table string, workers []*exec.Cmd) (float64, int64, error) {
 		if err := mk(c, table); err != nil {
 			return 0, 0, err
 		}
 		if _, err := dst.Exec(ctx, "CHECKPOINT"); err != nil {
 			return 0, 0, err
 		}
-		watch := append([]*exec.Cmd{g.cmd}, workers...)
-		if len(workers) > 0 {
-			watch[0] = gwProc
-		}
+		watch := append([]*exec.Cmd{gw}, workers...)
 		var cpu0 []float64
 		for _, p := range watch {
 			cpu0 = append(cpu0, procCPU(p.Process.Pid))
 		}
-		self0, m0, pg0 := processCPU(), machineCPU(), commandCPU("postgres")
+		self0, m0, pg0, pf0 := processCPU(), machineCPU(), commandCPU("postgres"), commandFaults("postgres")
 		sec, n, err := runWait(ctx, c, table)
 		if err != nil {
 			return 0, 0, err
@@ -145,86 +195,79 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 			// The in-process Temporal server runs in this process.
 			fmt.Printf(", the in-process Temporal server %.2f s", processCPU()-self0)
 		}
-		fmt.Printf(", PostgreSQL %.2f s, machine %.2f s of %.2f s\n", commandCPU("postgres")-pg0, machineCPU()-m0, float64(runtime.NumCPU())*sec)
+		fmt.Printf(", PostgreSQL %.2f s (%d minor page faults), machine %.2f s of %.2f s\n", commandCPU("postgres")-pg0, commandFaults("postgres")-pf0, machineCPU()-m0, float64(runtime.NumCPU())*sec)
 		if len(workers) > 0 {
-			if err := printTimeline(ctx, tc, srv, table); err != nil {
+			if err := printTimeline(ctx, c, srv, table); err != nil {
 				fmt.Println("  timeline:", err)
 			}
 		}
 		_, err = dst.Exec(ctx, "DROP TABLE "+table)
 		return sec, n, err
 	}
-	// runOn runs on n workers: the long-running one and n-1 started for
-	// the run, or n started for the run (freshWorkers); those started are
-	// stopped after it.
-	var long *exec.Cmd
-	runOn := func(n int, table string) (float64, error) {
-		var ws, started []*exec.Cmd
-		defer func() {
-			for _, w := range started {
-				w.Process.Kill()
-				w.Wait()
-				for i, p := range procs {
-					if p == w {
-						procs[i] = nil
-					}
-				}
-			}
-		}()
-		if !*freshWorkers {
-			if long == nil {
-				var err error
-				if long, err = startWorker(); err != nil {
-					return 0, err
-				}
-			}
-			ws = append(ws, long)
-		}
-		for len(ws) < n {
-			w, err := startWorker()
-			if err != nil {
+	// runOn runs on s's long-running workers, or on workers started for
+	// the run and stopped after it (freshWorkers).
+	runOn := func(s *setup, table string) (float64, error) {
+		ws := s.long
+		if *freshWorkers {
+			var err error
+			if ws, err = startWorkers(s); err != nil {
 				return 0, err
 			}
-			ws, started = append(ws, w), append(started, w)
+			defer stop(ws)
 		}
-		sec, _, err := run(tc, table, ws...)
+		sec, _, err := run(s.conn, s.gw, table, ws)
 		return sec, err
 	}
-	var emb, one, two, oneRatio, twoRatio []float64
+	var emb, ones, twos, oneRatio, twoRatio []float64
 	var rows int64
-	for r := 1; r <= max(1, *temporalRounds); r++ {
+	first := 1
+	if !*freshWorkers {
+		first = 1 - max(0, *temporalWarmup) // rounds up to 0 warm the workers and are not counted
+	}
+	for r := first; r <= max(1, *temporalRounds); r++ {
 		// Odd rounds run embedded, 1 worker, 2 workers; even rounds the
 		// reverse, so a drift of the servers' state within a round
 		// (WAL, caches, autovacuum) does not favour one engine.
 		var e, o, t float64
 		steps := []string{"embedded", "1 worker", "2 workers"}
-		if r%2 == 0 {
+		if (r+2)%2 == 0 {
 			steps = []string{"2 workers", "1 worker", "embedded"}
 		}
+		label := fmt.Sprintf("round %d", r)
+		if r <= 0 {
+			label = fmt.Sprintf("warm-up %d (not counted)", r-first+1)
+		}
 		for _, step := range steps {
-			fmt.Printf("flowgate: round %d: %s ...\n", r, step)
+			fmt.Printf("flowgate: %s: %s ...\n", label, step)
 			var err error
 			switch step {
 			case "embedded":
-				e, rows, err = run(fg, fmt.Sprintf("lineitem_emb%d", r))
+				e, rows, err = run(fg, g.cmd, fmt.Sprintf("lineitem_emb%d", r-first), nil)
 			case "1 worker":
-				o, err = runOn(1, fmt.Sprintf("lineitem_t1_%d", r))
+				o, err = runOn(one, fmt.Sprintf("lineitem_t1_%d", r-first))
 			case "2 workers":
-				t, err = runOn(2, fmt.Sprintf("lineitem_t2_%d", r))
+				t, err = runOn(two, fmt.Sprintf("lineitem_t2_%d", r-first))
 			}
 			if err != nil {
 				return nil, err
 			}
 		}
-		emb, one, two = append(emb, e), append(one, o), append(two, t)
+		fmt.Printf("  %s: 1 worker %.2f x embedded, 2 workers %.2f x 1 worker\n", label, o/e, t/o)
+		if r <= 0 {
+			continue
+		}
+		emb, ones, twos = append(emb, e), append(ones, o), append(twos, t)
 		oneRatio, twoRatio = append(oneRatio, o/e), append(twoRatio, t/o)
-		fmt.Printf("  round %d: 1 worker %.2f x embedded, 2 workers %.2f x 1 worker\n", r, o/e, t/o)
 	}
 	rounds := fmt.Sprintf(" (median of %d)", len(emb))
+	workers := ", long-running workers"
+	if *freshWorkers {
+		workers = ", workers started per run"
+	}
 	return []result{
 		{name: "embedded engine, 2 partitions at once" + rounds, rows: rows, seconds: median(emb)},
-		{name: "temporal engine, 1 worker" + rounds, rows: rows, seconds: median(one), base: "embedded", baseSec: median(emb), ratio: median(oneRatio), goal: "<= 1.2"},
-		{name: "temporal engine, 2 workers" + rounds, rows: rows, seconds: median(two), base: "1 worker", baseSec: median(one), ratio: median(twoRatio), goal: "<= 1.0"},
+		{name: "temporal engine, 1 worker" + workers + rounds, rows: rows, seconds: median(ones), base: "embedded", baseSec: median(emb), ratio: median(oneRatio), goal: "<= 1.2"},
+		{name: "temporal engine, 2 workers" + workers + rounds, rows: rows, seconds: median(twos), base: "1 worker", baseSec: median(ones), ratio: median(twoRatio), goal: "<= 1.0"},
 	}, nil
 }
 
@@ -262,6 +305,7 @@ func printTimeline(ctx context.Context, tc *pgx.Conn, srv *temporaltest.TestServ
 	type act struct {
 		kind                          string
 		scheduled, started, completed time.Time
+		worker                        string
 	}
 	acts := map[int64]*act{}
 	var order []*act
@@ -284,7 +328,7 @@ func printTimeline(ctx context.Context, tc *pgx.Conn, srv *temporaltest.TestServ
 			order = append(order, a)
 		case ev.GetActivityTaskStartedEventAttributes() != nil:
 			if a := acts[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()]; a != nil {
-				a.started = at
+				a.started, a.worker = at, ev.GetActivityTaskStartedEventAttributes().GetIdentity()
 			}
 		case ev.GetActivityTaskCompletedEventAttributes() != nil:
 			if a := acts[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; a != nil {
@@ -295,11 +339,13 @@ func printTimeline(ctx context.Context, tc *pgx.Conn, srv *temporaltest.TestServ
 	var copies []*act
 	var firstCopy, lastCopy time.Time
 	var wait, work time.Duration
+	perWorker := map[string]int{}
 	for _, a := range order {
 		if (a.kind != "flowgate.CopyPartition" && a.kind != "flowgate.CopyPartitions") || a.completed.IsZero() {
 			continue
 		}
 		copies = append(copies, a)
+		perWorker[a.worker]++
 		if firstCopy.IsZero() || a.scheduled.Before(firstCopy) {
 			firstCopy = a.scheduled
 		}
@@ -332,6 +378,14 @@ func printTimeline(ctx context.Context, tc *pgx.Conn, srv *temporaltest.TestServ
 		"%s average wait for a worker, %s average from a step's end to the next step's scheduling (%d times)\n",
 		wid, ms(end.Sub(begin)), ms(firstCopy.Sub(begin)), ms(end.Sub(lastCopy)), len(copies), ms(work/time.Duration(len(copies))),
 		ms(wait/time.Duration(len(copies))), ms(decide/time.Duration(max(decisions, 1))), decisions)
+	if len(perWorker) > 1 {
+		var n []int
+		for _, c := range perWorker {
+			n = append(n, c)
+		}
+		sort.Sort(sort.Reverse(sort.IntSlice(n)))
+		fmt.Printf("  copy steps per worker: %v\n", n)
+	}
 	return nil
 }
 
