@@ -269,7 +269,8 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 	rig := newPGRig(t, "esrc", "edst")
 	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer) VALUES (1, 1), (2, 2)")
-	mustPG(t, dst, ordersDDL, "CREATE TABLE small (id bigint PRIMARY KEY, customer text)")
+	mustPG(t, dst, ordersDDL, "CREATE TABLE small (id bigint PRIMARY KEY, customer text)",
+		"CREATE TABLE renamed (oid bigint PRIMARY KEY, cust int NOT NULL, at timestamptz)")
 	_, c := rig.start(t, pgx.QueryExecModeExec)
 	cases := []struct {
 		sql, code, contains string
@@ -292,6 +293,12 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 		{"STOP SYNC JOB nosuch", "42704", "nosuch"},
 		{"RETRY RUN 'nosuch'", "42704", "nosuch"},
 		{"CLEAN EXPORT FILES FOR RUN 'nosuch'", "42704", "nosuch"},
+		// Without TARGET WHERE verification selects the target's rows with
+		// the source's filter: refused now when the target cannot run it,
+		// rather than failing the run after its load.
+		{"CREATE SYNC JOB j FROM src.orders TO dst.renamed COLUMNS (id AS oid, customer AS cust) MODE BATCH WHERE 'id > 1'", "42601", "TARGET WHERE"},
+		{"CREATE SYNC JOB j FROM src.orders TO dst.renamed COLUMNS (id AS oid, customer AS cust) MODE BATCH WHERE LAST 3 DAYS ON placed", "42703", "\"placed\" is not copied"},
+		{"CREATE SYNC JOB j FROM src.orders TO dst.renamed COLUMNS (id AS oid, customer AS cust) MODE BATCH WHERE 'id > 1' TARGET WHERE 'nosuch > 1'", "42601", "nosuch"},
 	}
 	for _, tc := range cases {
 		_, err := c.Exec(ctx, tc.sql)
@@ -312,6 +319,30 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 	pe = wantCode(t, err, "22023")
 	if !strings.Contains(pe.Hint, "bisection_threshold") {
 		t.Errorf("hint does not list valid keys: %q", pe.Hint)
+	}
+
+	// The same jobs with a TARGET WHERE in the target's names, or with the
+	// column copied, or unverified, are accepted and verify what they load.
+	for i, job := range []string{
+		"COLUMNS (id AS oid, customer AS cust) MODE BATCH WHERE 'id > 1' TARGET WHERE 'oid > 1'",
+		"COLUMNS (id AS oid, customer AS cust, placed AS at) MODE BATCH WHERE LAST 3 DAYS ON placed",
+		"COLUMNS (id AS oid, customer AS cust) MODE BATCH WHERE 'id > 1' WITH (algorithm = 'none')",
+	} {
+		mustPG(t, src, "UPDATE orders SET placed = now()")
+		mustPG(t, dst, "TRUNCATE renamed")
+		name := fmt.Sprintf("renamed%d", i)
+		mustExec(t, c, "CREATE SYNC JOB "+name+" FROM src.orders TO dst.renamed "+job)
+		if r := runJob(t, c, "RUN SYNC JOB "+name+" WAIT"); r.Status != "completed" {
+			t.Fatalf("%s: run = %+v %s", job, r, deref(r.Message))
+		}
+		want := int64(1)
+		if i == 1 {
+			want = 2 // both rows are in the window
+		}
+		if n := count(t, dst, "SELECT count(*) FROM renamed"); n != want {
+			t.Fatalf("%s: target rows = %d, want %d", job, n, want)
+		}
+		mustExec(t, c, "DROP SYNC JOB "+name)
 	}
 
 	mustExec(t, c, "CREATE SYNC JOB ok FROM src.orders TO dst.orders MODE BATCH WITH (algorithm = 'md5diff')")

@@ -201,24 +201,45 @@ func (e *Engine) Plan(ctx context.Context, j *catalog.Job) (*RunPlan, []string, 
 					"source %q rejects WHERE %q on %s: %s", j.Source, plan.SourceWhere, t.SourceTable, scrub(src, err))
 			}
 		}
-		if w := j.Definition.WhereLast; w != nil && dfc != nil && j.Definition.TargetWhere == "" {
-			col := w.Column
+		// Verification compares the same rows on both sides: without
+		// TARGET WHERE the source's filter selects the target's rows too,
+		// so it must make sense there (checked now, not after the load).
+		verified := alg != "none"
+		derived := verified && j.Definition.TargetWhere == ""
+		if w := j.Definition.WhereLast; w != nil && dfc != nil && derived {
+			col := ""
 			for _, p := range pairs {
 				if p.Src.Name == w.Column {
 					col = p.Dst.Name
 				}
 			}
+			if col == "" {
+				return nil, nil, planErr("42703", fmt.Sprintf("Copy the column (COLUMNS (..., %s AS <target column>)), give TARGET WHERE 'expr' selecting the same rows in the target, or set algorithm = 'none'.", w.Column),
+					"WHERE LAST %d %s ON %s: verification selects the same rows in the target, but column %q is not copied to %s", w.N, w.Unit, w.Column, w.Column, t.TargetTable)
+			}
 			plan.TargetWhere = dfc.LastWindow(col, w.N, w.Unit)
 		}
-		if plan.TargetWhere != "" && dfc != nil {
-			if err := dfc.CheckFilter(ctx, t.TargetSchema, t.TargetTable, plan.TargetWhere); err != nil {
+		switch {
+		case dfc == nil:
+		case j.Definition.TargetWhere != "":
+			if err := dfc.CheckFilter(ctx, t.TargetSchema, t.TargetTable, j.Definition.TargetWhere); err != nil {
 				return nil, nil, planErr("42601", "TARGET WHERE is sent to the target as is; write it in the target's SQL dialect.",
-					"target %q rejects TARGET WHERE %q on %s: %s", j.Target, plan.TargetWhere, t.TargetTable, scrub(dst, err))
+					"target %q rejects TARGET WHERE %q on %s: %s", j.Target, j.Definition.TargetWhere, t.TargetTable, scrub(dst, err))
+			}
+		case !verified:
+		case plan.TargetWhere != "":
+			if err := dfc.CheckFilter(ctx, t.TargetSchema, t.TargetTable, plan.TargetWhere); err != nil {
+				return nil, nil, planErr("42601", "Give TARGET WHERE 'expr' selecting the same rows in the target, or set algorithm = 'none'.",
+					"target %q rejects %q on %s (the window of WHERE LAST, which verification selects in the target too): %s", j.Target, plan.TargetWhere, t.TargetTable, scrub(dst, err))
+			}
+		case j.Definition.Where != "":
+			if err := dfc.CheckFilter(ctx, t.TargetSchema, t.TargetTable, j.Definition.Where); err != nil {
+				return nil, nil, planErr("42601", "Give TARGET WHERE 'expr' selecting the same rows in the target, in its dialect and column names, or set algorithm = 'none'.",
+					"target %q rejects WHERE %q on %s (verification selects the target's rows with it too): %s", j.Target, j.Definition.Where, t.TargetTable, scrub(dst, err))
 			}
 		}
 	}
 	if j.Definition.Where != "" && j.Definition.TargetWhere == "" && plan.TargetWhere == "" {
-		// Verification compares the same rows on both sides.
 		plan.TargetWhere = j.Definition.Where
 	}
 	return plan, unmatched, nil
