@@ -442,6 +442,17 @@ func TestCDCMySQLSchemaChangesAndBigTransaction(t *testing.T) {
 	mustExec(t, c, "CREATE SYNC JOB big FROM src.big TO dst.public.big MODE CDC")
 	runJob(t, c, "RUN SYNC JOB items WAIT")
 	runJob(t, c, "RUN SYNC JOB big WAIT")
+	// Changes committed one by one just before the ALTER: some of them
+	// land after the last progress report when the ADD COLUMN ends the
+	// stream attempt.
+	for i := 0; i < 20; i++ {
+		qty := 100 + i
+		if i == 19 {
+			qty = 2
+		}
+		mustMy(t, r.src, fmt.Sprintf("UPDATE items SET qty = %d WHERE id = 2", qty))
+		time.Sleep(30 * time.Millisecond)
+	}
 	mustMy(t, r.src,
 		"INSERT INTO items VALUES (3, 'c', 'z', 3)",
 		"ALTER TABLE items ADD COLUMN price decimal(10,2) AFTER name",
@@ -455,6 +466,22 @@ func TestCDCMySQLSchemaChangesAndBigTransaction(t *testing.T) {
 	}, func() []string {
 		return rowsOrError(r.dst, "SELECT id, name, obsolete, qty, price FROM items ORDER BY id")
 	})
+	// The counters hold each applied change once: the changes committed
+	// before the ADD COLUMN re-read (which used to be dropped) and none
+	// of the re-read ones twice.
+	var counts string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		counts = strings.Join(rowsOf(t, c, "SELECT inserts, updates, deletes FROM dataflow.cdc_tables WHERE job = 'items'"), ",")
+		if counts == "3|22|0" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a late report must not add more
+	if counts = strings.Join(rowsOf(t, c, "SELECT inserts, updates, deletes FROM dataflow.cdc_tables WHERE job = 'items'"), ","); counts != "3|22|0" {
+		t.Fatalf("cdc_tables counts for items = %q, want 3|22|0 (inserts|updates|deletes)", counts)
+	}
 	var typ string
 	mustScan(t, r.dst.QueryRow(ctx, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'price'"), &typ)
 	if typ != "numeric(10,2)" {

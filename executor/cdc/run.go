@@ -242,7 +242,7 @@ func (e *Engine) attempt(ctx context.Context, a *activeRun, j *catalog.Job, opts
 	a.report(batch.Progress{RunID: a.id, Message: "streaming from " + string(cp)})
 	a.markReady()
 	s := &streamer{e: e, a: a, job: j.Name, opts: opts, ep: ep, stream: stream, spec: spec,
-		tables: map[string]*table{}, committed: cp, opCounts: map[change.Op]int64{},
+		tables: map[string]*table{}, committed: cp, uncommitted: map[tableOp]int64{},
 		interval: time.Duration(opts.Int("checkpoint_interval")) * time.Millisecond,
 		strict:   !ep.describes, errorLimit: opts.Int("error_limit"), careful: a.careful != ""}
 	if b, ok := stream.(change.Batcher); ok {

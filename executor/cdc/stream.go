@@ -50,7 +50,7 @@ type streamer struct {
 	lastEvent      time.Time
 	lag            time.Duration
 	ins, upd, del  int64
-	opCounts       map[change.Op]int64 // since the last commit, for the metrics
+	uncommitted    map[tableOp]int64 // changes counted at the next target commit
 	checkpointedAt time.Time
 	idleBeat       change.Position // a heartbeat's position not checkpointed yet
 	// Where the attempt's time went, logged at its end.
@@ -120,7 +120,14 @@ func (s *streamer) run(ctx context.Context) error {
 		}
 	}()
 	var batch []result
-	defer s.rollback()
+	defer func() {
+		s.rollback()
+		if s.ins+s.upd+s.del > 0 {
+			// Committed since the last report: an attempt that ends for
+			// DDL or on an error would lose these counts otherwise.
+			s.reportProgress(ctx, true)
+		}
+	}()
 	interval := s.interval
 	tick := time.NewTicker(min(interval, 500*time.Millisecond))
 	defer tick.Stop()
@@ -451,21 +458,33 @@ func (s *streamer) commitCareful(ctx context.Context) error {
 	return nil
 }
 
+// count notes a change of a source transaction that ended; it counts in
+// the views and metrics once the target commits it (a rollback reads it
+// again).
 func (s *streamer) count(tb *table, op change.Op) {
-	switch op {
-	case change.Insert:
-		tb.counts.Inserts++
-		s.ins++
-	case change.Update:
-		tb.counts.Updates++
-		s.upd++
-	case change.Delete, change.Truncate:
-		tb.counts.Deletes++
-		s.del++
-	}
-	tb.streamed++
 	tb.counts.LastEventAt = s.lastEvent
-	s.opCounts[op]++
+	s.uncommitted[tableOp{tb, op}]++
+}
+
+// counted moves the changes the target has just committed into the
+// counters.
+func (s *streamer) counted() {
+	for o, n := range s.uncommitted {
+		switch o.op {
+		case change.Insert:
+			o.tb.counts.Inserts += n
+			s.ins += n
+		case change.Update:
+			o.tb.counts.Updates += n
+			s.upd += n
+		case change.Delete, change.Truncate:
+			o.tb.counts.Deletes += n
+			s.del += n
+		}
+		o.tb.streamed += n
+		s.e.cfg.Metrics.applied(s.job, o.op.String(), n)
+	}
+	clear(s.uncommitted)
 }
 
 func (s *streamer) flush(ctx context.Context) error {
@@ -515,10 +534,7 @@ func (s *streamer) commit(ctx context.Context) error {
 		s.lag = 0
 	}
 	s.e.cfg.Metrics.setLag(s.job, s.lag.Seconds())
-	for op, n := range s.opCounts { // what the target now holds
-		s.e.cfg.Metrics.applied(s.job, op.String(), n)
-		delete(s.opCounts, op)
-	}
+	s.counted()
 	if err := s.stream.Ack(ctx, s.committed); err != nil {
 		return remote(s.ep.src, fmt.Errorf("acknowledge %s: %w", s.committed, err))
 	}
@@ -536,7 +552,7 @@ func (s *streamer) rollback() {
 	}
 	clear(s.pending)
 	s.pending = s.pending[:0]
-	clear(s.opCounts) // those changes are read again
+	clear(s.uncommitted) // those changes are read again
 }
 
 // reportProgress records positions, lag and counters in the catalog.
