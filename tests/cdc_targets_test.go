@@ -162,12 +162,14 @@ func TestCDCPostgresIntoMySQLAndSQLite(t *testing.T) {
 	check("stream")
 
 	// A column added at the source mid-stream is added to every target
-	// with the mapped type and filled from then on.
-	mustPG(t, src, "ALTER TABLE kinds ADD COLUMN extra numeric(10,2)", "INSERT INTO kinds (id, txt, extra) VALUES (40, 'new', 9.99)",
+	// with the mapped type and filled from then on; one with a constant
+	// default holds it in the rows that were there (the source filled
+	// them without logging a change).
+	mustPG(t, src, "ALTER TABLE kinds ADD COLUMN extra numeric(10,2), ADD COLUMN grade int DEFAULT 7", "INSERT INTO kinds (id, txt, extra) VALUES (40, 'new', 9.99)",
 		"UPDATE kinds SET extra = 1.25 WHERE id = 1")
-	want := func() []string { return rowsOf(t, src, "SELECT id, extra::text FROM kinds ORDER BY id") }
+	want := func() []string { return rowsOf(t, src, "SELECT id, extra::text, grade FROM kinds ORDER BY id") }
 	waitSame(t, 20*time.Second, "ADD COLUMN into PostgreSQL", want, func() []string {
-		return rowsOrError(dw, "SELECT id, extra::text FROM kinds ORDER BY id")
+		return rowsOrError(dw, "SELECT id, extra::text, grade FROM kinds ORDER BY id")
 	})
 	sqlOrError := func(db *sql.DB, q string) func() []string {
 		return func() []string {
@@ -177,8 +179,8 @@ func TestCDCPostgresIntoMySQLAndSQLite(t *testing.T) {
 			return sqlRows(t, db, q)
 		}
 	}
-	waitSame(t, 20*time.Second, "ADD COLUMN into MySQL", want, sqlOrError(mdb, "SELECT id, CAST(extra AS CHAR) FROM kinds ORDER BY id"))
-	waitSame(t, 20*time.Second, "ADD COLUMN into SQLite", want, sqlOrError(ldb, "SELECT id, CAST(extra AS TEXT) FROM kinds ORDER BY id"))
+	waitSame(t, 20*time.Second, "ADD COLUMN into MySQL", want, sqlOrError(mdb, "SELECT id, CAST(extra AS CHAR), grade FROM kinds ORDER BY id"))
+	waitSame(t, 20*time.Second, "ADD COLUMN into SQLite", want, sqlOrError(ldb, "SELECT id, CAST(extra AS TEXT), grade FROM kinds ORDER BY id"))
 	var myType, liteType string
 	if err := mdb.QueryRow("SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'kinds' AND column_name = 'extra'").Scan(&myType); err != nil {
 		t.Fatal(err)

@@ -274,8 +274,9 @@ func (c *Conn) ClearCheckpoint(ctx context.Context, spec cdc.ApplySpec) error {
 	return nil
 }
 
-// AddColumn adds col, typed as a DDL task renders it, nullable and
-// without a default, unless the table has a column of that name.
+// AddColumn adds col, typed as a DDL task renders it, nullable, with its
+// default only when that is a constant (the source's existing rows hold
+// it), unless the table has a column of that name.
 func (c *Conn) AddColumn(ctx context.Context, table cdc.TableRef, col schema.Column, sourceDialect string) error {
 	name := c.dataTable(table.Schema, table.Name)
 	src := schema.Table{Schema: table.Schema, Name: table.Name, Columns: []schema.Column{col}, Dialect: sourceDialect}
@@ -291,7 +292,11 @@ func (c *Conn) AddColumn(ctx context.Context, table cdc.TableRef, col schema.Col
 	if n > 0 {
 		return nil
 	}
-	if _, err := c.db.ExecContext(ctx, "ALTER TABLE "+name+" ADD COLUMN "+dataQuote(col.Name)+" "+typ+" NULL"); err != nil {
+	def := ""
+	if col.DefaultKind == schema.DefaultLiteral {
+		def, _ = defaultClause(src, col, typ)
+	}
+	if _, err := c.db.ExecContext(ctx, "ALTER TABLE "+name+" ADD COLUMN "+dataQuote(col.Name)+" "+typ+" NULL"+def); err != nil {
 		var me *mysqldrv.MySQLError
 		if errors.As(err, &me) && me.Number == 1060 { // duplicate column: added meanwhile
 			return nil

@@ -196,8 +196,9 @@ func (c *Conn) ClearCheckpoint(ctx context.Context, spec cdc.ApplySpec) error {
 	return nil
 }
 
-// AddColumn adds col, typed as a DDL task renders it, nullable and
-// without a default, unless the table has a column of that name.
+// AddColumn adds col, typed as a DDL task renders it, nullable, with its
+// default only when that is a constant (the source's existing rows hold
+// it), unless the table has a column of that name.
 func (c *Conn) AddColumn(ctx context.Context, table cdc.TableRef, col schema.Column, sourceDialect string) error {
 	name := c.dataTable(table.Schema, table.Name)
 	src := schema.Table{Schema: table.Schema, Name: table.Name, Columns: []schema.Column{col}, Dialect: sourceDialect}
@@ -212,6 +213,10 @@ func (c *Conn) AddColumn(ctx context.Context, table cdc.TableRef, col schema.Col
 	}
 	if exists {
 		return nil
+	}
+	if col.DefaultKind == schema.DefaultLiteral {
+		def, _ := defaultClause(src, col, typ)
+		typ += def
 	}
 	if _, err := c.pool.Exec(ctx, "ALTER TABLE "+name+" ADD COLUMN IF NOT EXISTS "+ident(col.Name)+" "+typ); err != nil {
 		return fmt.Errorf("add column %s to %s: %w", col.Name, name, err)

@@ -106,8 +106,9 @@ func (c *Conn) ClearCheckpoint(ctx context.Context, spec cdc.ApplySpec) error {
 	return nil
 }
 
-// AddColumn adds col with the declared type a DDL task renders, nullable
-// and without a default, unless the table has a column of that name.
+// AddColumn adds col with the declared type a DDL task renders, nullable,
+// with its default only when that is a constant (the source's existing
+// rows hold it), unless the table has a column of that name.
 func (c *Conn) AddColumn(ctx context.Context, table cdc.TableRef, col schema.Column, sourceDialect string) error {
 	name := dataTable(table.Schema, table.Name)
 	src := schema.Table{Name: table.Name, Columns: []schema.Column{col}, Dialect: sourceDialect}
@@ -126,6 +127,10 @@ func (c *Conn) AddColumn(ctx context.Context, table cdc.TableRef, col schema.Col
 	}
 	if n > 0 {
 		return nil
+	}
+	if col.DefaultKind == schema.DefaultLiteral {
+		def, _ := defaultClause(src, col)
+		typ += def
 	}
 	if _, err := c.db.ExecContext(ctx, "ALTER TABLE "+name+" ADD COLUMN "+dataQuote(col.Name)+" "+typ); err != nil {
 		return fmt.Errorf("add column %s to %s: %w", col.Name, name, err)

@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/catalog"
+	"github.com/flowgate/flowgate/connectors"
 	change "github.com/flowgate/flowgate/connectors/cdc"
+	"github.com/flowgate/flowgate/connectors/schema"
+	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/runopts"
 )
 
@@ -244,11 +247,21 @@ func (s *streamer) handle(ctx context.Context, ev change.Event, batchLeft int) e
 			// DDL outside the apply transaction (MySQL commits DDL), then
 			// read again from the checkpoint: nothing applied is lost.
 			s.rollback()
+			defaults := s.sourceDefaults(ctx, tb)
 			for _, c := range add.cols {
+				// The source filled its existing rows with the column's
+				// default without logging them as changes: a constant
+				// default at the target fills the same rows the same way.
+				if d, ok := defaults[c.Name]; ok && d.DefaultKind == schema.DefaultLiteral {
+					c.Default, c.DefaultKind = d.Default, d.DefaultKind
+				} else if ok && d.DefaultKind != schema.DefaultNone && d.DefaultKind != schema.DefaultNull {
+					s.e.cfg.Logger.Warn("CDC: the added column's default is not a constant: rows the source had before are NULL there at the target",
+						"job", s.job, "table", tb.dst.String(), "column", c.Name, "default", d.Default)
+				}
 				if err := s.ep.applier.AddColumn(ctx, tb.dst, c, s.ep.src.Type); err != nil {
 					return remote(s.ep.dst, fmt.Errorf("add column %s to %s: %w", c.Name, tb.dst, err))
 				}
-				s.e.cfg.Logger.Info("CDC: added a column at the target", "job", s.job, "table", tb.dst.String(), "column", c.Name)
+				s.e.cfg.Logger.Info("CDC: added a column at the target", "job", s.job, "table", tb.dst.String(), "column", c.Name, "default", c.Default)
 			}
 			return errRestream
 		}
@@ -586,4 +599,23 @@ func (s *streamer) reportProgress(ctx context.Context, final bool) {
 	s.reportPartitions(ctx)
 	s.lastReport = time.Now()
 	_ = final
+}
+
+// sourceDefaults describes tb's source table now, for the defaults of
+// columns added to it; empty (and logged) when it cannot.
+func (s *streamer) sourceDefaults(ctx context.Context, tb *table) map[string]schema.Column {
+	out := map[string]schema.Column{}
+	sin, err := connectors.As[schema.Introspector](s.ep.src.Conn)
+	if err != nil {
+		return out // a message queue: its messages say no defaults
+	}
+	t, err := batch.DescribeOne(ctx, sin, tb.src.Schema, tb.src.Name, "source", s.ep.src.Name)
+	if err == nil {
+		for _, c := range t.Columns {
+			out[c.Name] = c
+		}
+		return out
+	}
+	s.e.cfg.Logger.Warn("CDC: cannot read the source's column defaults", "job", s.job, "table", tb.src.String(), "err", connectors.ScrubError(err, s.ep.src.Secrets...))
+	return out
 }
