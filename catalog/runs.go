@@ -166,9 +166,11 @@ func (c *Catalog) SetRunStatus(ctx context.Context, id, status, message string) 
 	if final {
 		return c.updateOne(ctx, `UPDATE runs SET status = ?, message = ?, finished_at = ?,
 			rows_read = (SELECT coalesce(sum(rows), 0) FROM run_stages WHERE run_id = ? AND stage IN ('ExportTable', 'Snapshot', 'Stream', 'ScanTable')),
-			rows_written = (SELECT coalesce(sum(rows), 0) FROM run_stages WHERE run_id = ? AND stage IN ('ImportTable', 'Snapshot', 'Stream', 'ScanTable')),
+			rows_written = (SELECT coalesce(sum(rows), 0) FROM run_stages WHERE run_id = ? AND (stage IN ('ImportTable', 'Snapshot', 'Stream', 'ScanTable')
+				-- an export to objects has no ImportTable: its objects are what it writes
+				OR (stage = 'ExportTable' AND NOT EXISTS (SELECT 1 FROM run_stages WHERE run_id = ? AND stage = 'ImportTable')))),
 			bytes = (SELECT coalesce(sum(bytes), 0) FROM run_stages WHERE run_id = ? AND stage IN ('ExportTable', 'ScanTable'))
-			WHERE run_id = ?`, status, message, now, id, id, id, id)
+			WHERE run_id = ?`, status, message, now, id, id, id, id, id)
 	}
 	return c.updateOne(ctx, `UPDATE runs SET status = ?, message = coalesce(nullif(?, ''), message), finished_at = NULL WHERE run_id = ?`, status, message, id)
 }

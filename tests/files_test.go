@@ -124,6 +124,10 @@ func TestFilesExportWindows(t *testing.T) {
 	if got := stagesOf(t, c, r.RunID); strings.Join(got, ",") != "PreAction:completed,ExportTable:completed" {
 		t.Errorf("stages %v", got)
 	}
+	// The objects are what the run writes: 60 rows read, 60 written.
+	if r.RowsRead != 60 || r.RowsWritten != 60 {
+		t.Errorf("run rows read %d, written %d; want 60 and 60", r.RowsRead, r.RowsWritten)
+	}
 
 	// nonconflict refuses when the objects exist, naming one.
 	mustExec(t, c, `ALTER SYNC JOB hourly SET (write_mode = 'nonconflict')`)
