@@ -345,6 +345,30 @@ func delaySeconds(p *Plan) time.Duration {
 // nowStamp is the archive suffix: yyyymmddhhmmss, UTC.
 func nowStamp() string { return time.Now().UTC().Format("20060102150405") }
 
+// archiveName is <table>_arc_<yyyymmddhhmmss>, with _2, _3 ... after it
+// when a run of the same second took that name already.
+func (r *run) archiveName(ctx context.Context, ref cdc.TableRef) (string, error) {
+	base := fmt.Sprintf("%s_arc_%s", ref.Name, nowStamp())
+	in, err := connectors.As[schema.Introspector](r.dst.Conn)
+	if err != nil {
+		return base, nil
+	}
+	for i := 1; i <= 100; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s_%d", base, i)
+		}
+		_, err := in.DescribeTables(ctx, ref.Schema, []string{name})
+		if errors.Is(err, schema.ErrTableNotFound) {
+			return name, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("pre_action rename_create: look for %s: %w", name, err)
+		}
+	}
+	return "", fmt.Errorf("pre_action rename_create: %s and 99 more archive names are taken", base)
+}
+
 // preAction runs pre_action; truncate and (PostgreSQL, SQLite)
 // rename_create open the scan's transaction in *tx.
 func (r *run) preAction(ctx context.Context, ts *tableSide, action string, tx *cdc.ApplyTx) (string, error) {
@@ -366,7 +390,11 @@ func (r *run) preAction(ctx context.Context, ts *tableSide, action string, tx *c
 		*tx = t
 		return "target emptied in the scan's transaction (readers see the old rows until it commits)", nil
 	}
-	archive := fmt.Sprintf("%s_arc_%s", ref.Name, nowStamp())
+	archive, err := r.archiveName(ctx, ref)
+	if err != nil {
+		t.Rollback()
+		return "", err
+	}
 	atomic, err := acts.RenameCreate(ctx, ref, archive)
 	if err != nil {
 		t.Rollback()
