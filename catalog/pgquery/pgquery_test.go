@@ -598,3 +598,35 @@ func TestMoreShapes(t *testing.T) {
 	check(t, runQ(t, db, `SELECT to_timestamp(0), '2024-01-01'::date + 1, date '2024-03-01' - date '2024-02-01', extract(epoch from interval '1 day')`, nil), nil,
 		[]uint32{tstz, pgtype.DateOID, i4, num}, rows(row("1970-01-01 00:00:00+00", "2024-01-02", "29", "86400.000000")))
 }
+
+// Division by zero is PostgreSQL's error 22012, where SQLite would answer
+// NULL; PostgreSQL agrees on each query.
+func TestDivisionByZero(t *testing.T) {
+	db := openDB(t)
+	c := oracleFor(t)
+	for _, query := range []string{
+		`SELECT 1/0`,
+		`SELECT 7 % 0`,
+		`SELECT 1.5/0`,
+		`SELECT 2.0::float8 / 0`,
+		`SELECT id / (id - id) FROM datasources`,
+		`SELECT sum(id) / count(*) FILTER (WHERE id < 0) FROM datasources`,
+	} {
+		q, err := TranslateSQL(query, resolver, testEnv, nil)
+		if err != nil {
+			t.Fatalf("translate %q: %v", query, err)
+		}
+		err = SQLiteError(Run(context.Background(), db, q, nil, func([][]byte) error { return nil }))
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "22012" || pe.Message != "division by zero" {
+			t.Errorf("%s: err = %v, want 22012 division by zero", query, err)
+		}
+		text, _ := pgText(query)
+		_, err = c.Exec(context.Background(), text)
+		if !errors.As(err, &pe) || pe.Code != "22012" {
+			t.Errorf("%s: PostgreSQL says %v", query, err)
+		}
+	}
+	// A divisor that is not zero still divides.
+	check(t, runQ(t, db, `SELECT 7/2, 7 % 3, 7.0::float8/2`, nil), nil, nil, rows(row("3", "1", "3.5")))
+}

@@ -48,6 +48,7 @@ func registerFuncs(c *sqlite3.SQLiteConn) error {
 		{"fg_like_glob", fgLikeGlob, true},
 		{"fg_rint", fgRint, true},
 		{"fg_raise", fgRaise, false},
+		{"fg_divisor", fgDivisor, true},
 	}
 	for _, f := range funcs {
 		if err := c.RegisterFunc(f.name, f.fn, f.pure); err != nil {
@@ -86,6 +87,22 @@ func fgRint(v any) any {
 
 func fgRaise(code, msg string) (any, error) {
 	return nil, errors.New(errPrefix + code + ":" + msg)
+}
+
+// fgDivisor passes a divisor through, or raises PostgreSQL's division by
+// zero where SQLite would answer NULL.
+func fgDivisor(v any) (any, error) {
+	switch x := v.(type) {
+	case int64:
+		if x == 0 {
+			return fgRaise("22012", "division by zero")
+		}
+	case float64:
+		if x == 0 {
+			return fgRaise("22012", "division by zero")
+		}
+	}
+	return v, nil
 }
 
 var (

@@ -1078,10 +1078,16 @@ func (t *translator) arith(op string, l, r expr, loc int32) (expr, error) {
 			ty = oidInt8
 		}
 		out := expr{typ: ty, typmod: -1, isAgg: agg}
+		divisor := r.sql
+		if op == "/" || op == "%" {
+			divisor = "fg_divisor(" + r.sql + ")" // SQLite answers NULL
+		}
 		switch {
 		case op == "/" && !isInteger(ty):
 			// SQLite divides integers as integers; numeric/float must not.
-			out.sql = "(CAST(" + l.sql + " AS REAL) / " + r.sql + ")"
+			out.sql = "(CAST(" + l.sql + " AS REAL) / " + divisor + ")"
+		case op == "/" || op == "%":
+			out.sql = "(" + l.sql + " " + op + " " + divisor + ")"
 		default:
 			out.sql = "(" + l.sql + " " + op + " " + r.sql + ")"
 		}
