@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/flowgate/flowgate/catalog"
 	"github.com/flowgate/flowgate/connectors"
 	"github.com/flowgate/flowgate/connectors/data"
+	"github.com/flowgate/flowgate/connectors/schema"
 	"github.com/flowgate/flowgate/executor/batch"
 	"github.com/flowgate/flowgate/executor/cdc"
 	"github.com/flowgate/flowgate/executor/runopts"
@@ -545,8 +547,36 @@ func (s *Session) runCleanSourceData(ctx context.Context, st *parser.CleanSource
 			where = *st.Where
 		}
 	}
+	var dst *batch.Endpoint
+	if plan.Target != "" {
+		if dst, err = s.ex.openEndpoint(ctx, plan.Target); err != nil {
+			return nil, engineErr(err)
+		}
+		defer dst.Close()
+	}
 	var rows [][][]byte
 	for _, t := range plan.Tasks {
+		keyed, why := keyedClean(ctx, src, dst, t)
+		if keyed != nil {
+			total, stmt, kept, err := keyed.run(ctx, where, int(batchSize))
+			if err != nil {
+				s.recordCleanup(ctx, r.ID, "source_data", cl.Host(), stmt, total)
+				return nil, withHint(pgErr(codeSystemError, "datasource %q: delete from %s after %d rows: %s", src.Name, t.SourceTable, total,
+					connectors.ScrubError(err, append(append([]string{}, src.Secrets...), dst.Secrets...)...)), "Rows deleted so far are recorded in dataflow.cleanup_history; run CLEAN again to go on.")
+			}
+			if err := s.recordCleanup(ctx, r.ID, "source_data", cl.Host(), stmt, total); err != nil {
+				return nil, err
+			}
+			if kept > 0 {
+				s.notice("NOTICE", "00000", fmt.Sprintf("%s: kept %d rows that match the filters but are not in the target (changed or added since the run)", t.SourceTable, kept), "")
+			}
+			rows = append(rows, [][]byte{text(qualifyName(t.SourceSchema, t.SourceTable)), text(strconv.FormatInt(total, 10)), text(stmt)})
+			continue
+		}
+		if !st.Force {
+			return nil, withHint(pgErr(codeObjectState, "CLEAN SOURCE DATA cannot tell which rows of %s the target holds: %s", t.SourceTable, why),
+				"Add FORCE to delete every source row that matches the job's and the clean's WHERE, whether the target holds it or not.")
+		}
 		var total int64
 		var stmt string
 		for {
@@ -574,6 +604,85 @@ func (s *Session) runCleanSourceData(ctx context.Context, st *parser.CleanSource
 		}
 	}
 	return &rowsResult{rows: rows, tag: fmt.Sprintf("CLEAN SOURCE DATA %d", len(rows))}, nil
+}
+
+// keyedCleaner deletes a task's source rows batch by batch, only those
+// whose primary key the target holds.
+type keyedCleaner struct {
+	src, dst       data.KeyedCleaner
+	t              batch.TaskPlan
+	srcKey, dstKey []string
+}
+
+// keyedClean is the keyed cleaner of task t, or nil and why there is none.
+func keyedClean(ctx context.Context, src, dst *batch.Endpoint, t batch.TaskPlan) (*keyedCleaner, string) {
+	if dst == nil {
+		return nil, "the run has no target table"
+	}
+	sk, err1 := connectors.As[data.KeyedCleaner](src.Conn)
+	dk, err2 := connectors.As[data.KeyedCleaner](dst.Conn)
+	sin, err3 := connectors.As[schema.Introspector](src.Conn)
+	din, err4 := connectors.As[schema.Introspector](dst.Conn)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return nil, fmt.Sprintf("datasource %q (%s) or %q (%s) cannot look rows up by key", src.Name, src.Type, dst.Name, dst.Type)
+	}
+	st, err := batch.DescribeOne(ctx, sin, t.SourceSchema, t.SourceTable, "source", src.Name)
+	if err != nil {
+		return nil, connectors.ScrubError(err, src.Secrets...).Error()
+	}
+	dt, err := batch.DescribeOne(ctx, din, t.TargetSchema, t.TargetTable, "target", dst.Name)
+	if err != nil {
+		return nil, connectors.ScrubError(err, dst.Secrets...).Error()
+	}
+	if len(st.PrimaryKey) == 0 {
+		return nil, "the source table has no primary key"
+	}
+	pairs, err := batch.PairColumns(st, dt, t.Columns)
+	if err != nil {
+		return nil, err.Error()
+	}
+	kc := &keyedCleaner{src: sk, dst: dk, t: t, srcKey: st.PrimaryKey}
+	for _, k := range st.PrimaryKey {
+		i := slices.IndexFunc(pairs, func(p batch.ColumnPair) bool { return p.Src.Name == k })
+		if i < 0 {
+			return nil, fmt.Sprintf("key column %s is not copied to the target", k)
+		}
+		kc.dstKey = append(kc.dstKey, pairs[i].Dst.Name)
+	}
+	return kc, ""
+}
+
+// run deletes, batch by batch, the source rows matching where whose keys
+// the target holds; kept counts the others.
+func (k *keyedCleaner) run(ctx context.Context, where string, batchSize int) (deleted int64, stmt string, kept int64, err error) {
+	var after []string
+	for ctx.Err() == nil {
+		keys, err := k.src.KeysAfter(ctx, k.t.SourceSchema, k.t.SourceTable, k.srcKey, where, after, batchSize)
+		if err != nil || len(keys) == 0 {
+			return deleted, stmt, kept, err
+		}
+		after = keys[len(keys)-1]
+		held, err := k.dst.HasKeys(ctx, k.t.TargetSchema, k.t.TargetTable, k.dstKey, keys)
+		if err != nil {
+			return deleted, stmt, kept, fmt.Errorf("look the keys up in the target: %w", err)
+		}
+		var gone [][]string
+		for _, key := range keys {
+			if held[data.KeyText(key)] {
+				gone = append(gone, key)
+			}
+		}
+		kept += int64(len(keys) - len(gone))
+		if len(gone) == 0 {
+			continue
+		}
+		n, q, err := k.src.DeleteKeys(ctx, k.t.SourceSchema, k.t.SourceTable, k.srcKey, where, gone)
+		deleted, stmt = deleted+n, q
+		if err != nil {
+			return deleted, stmt, kept, err
+		}
+	}
+	return deleted, stmt, kept, ctx.Err()
 }
 
 func qualifyName(schema, table string) string {

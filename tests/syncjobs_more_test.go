@@ -345,6 +345,41 @@ func TestDatabaseJobsAcrossMySQLPostgresSQLiteAndS3(t *testing.T) {
 	if !same {
 		t.Fatalf("PG -> SQLite -> PG changed the rows")
 	}
+
+	// CLEAN SOURCE DATA deletes only the source rows the target holds, for
+	// each pair of dialects: MySQL -> PostgreSQL (the whole-database run),
+	// SQLite -> PostgreSQL and PostgreSQL -> MySQL; a row added since stays.
+	runOf := func(job string) string {
+		var id string
+		mustScan(t, c.QueryRow(ctx, "SELECT run_id FROM dataflow.runs WHERE job = $1 AND status = 'completed' ORDER BY started_at DESC LIMIT 1", job), &id)
+		return id
+	}
+	sqlN := func(db *sql.DB, q string) int {
+		var n int
+		if err := db.QueryRow(q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	if _, err := m.Exec("INSERT INTO a VALUES (9, 'late', 0, NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, "CLEAN SOURCE DATA FOR RUN '"+runOf("whole")+"' BATCH 2")
+	if a, b := sqlN(m, "SELECT COUNT(*) FROM a"), sqlN(m, "SELECT COUNT(*) FROM b"); a != 1 || b != 0 || sqlN(m, "SELECT COUNT(*) FROM a WHERE id = 9") != 1 {
+		t.Fatalf("MySQL source after CLEAN: a %d rows, b %d rows; want the late row only", a, b)
+	}
+	if _, err := ldb.Exec("INSERT INTO a VALUES (7, 'late', 0, NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, "CLEAN SOURCE DATA FOR RUN '"+runOf("lite2pg")+"' BATCH 2")
+	if n := sqlN(ldb, "SELECT COUNT(*) FROM a"); n != 1 || sqlN(ldb, "SELECT COUNT(*) FROM a WHERE id = 7") != 1 {
+		t.Fatalf("SQLite source after CLEAN: %d rows; want the late row only", n)
+	}
+	mustPG(t, dw, "INSERT INTO a VALUES (8, 'late', false, NULL)")
+	mustExec(t, c, "CLEAN SOURCE DATA FOR RUN '"+runOf("pg2my")+"' BATCH 2")
+	if n := count(t, dw, "SELECT count(*) FROM a"); n != 1 || count(t, dw, "SELECT count(*) FROM a WHERE id = 8") != 1 {
+		t.Fatalf("PostgreSQL source after CLEAN: %d rows; want the late row only", n)
+	}
 }
 
 func TestFiltersColumnsAndCleanSourceData(t *testing.T) {
@@ -353,7 +388,7 @@ func TestFiltersColumnsAndCleanSourceData(t *testing.T) {
 	src, dst := rig.src, rig.dst
 	mustPG(t, src, ordersDDL, "INSERT INTO orders (id, customer, amount, placed) SELECT i, i % 7, i, now() - i * interval '1 day' FROM generate_series(1, 1000) i")
 	mustPG(t, dst, "CREATE TABLE recent (id bigint PRIMARY KEY, cust int, placed timestamptz, extra text DEFAULT 'untouched')")
-	_, c := rig.start(t, pgx.QueryExecModeCacheStatement)
+	g, c := rig.start(t, pgx.QueryExecModeCacheStatement)
 	mustExec(t, c, "CREATE SYNC JOB recent FROM src.orders TO dst.recent COLUMNS (id, customer AS cust, placed) MODE BATCH WHERE LAST 12 MONTHS ON placed WITH (algorithm = 'hashdiff')")
 	r := runJob(t, c, "RUN SYNC JOB recent WAIT")
 	want := count(t, src, "SELECT count(*) FROM orders WHERE placed >= now() - interval '12 months'")
@@ -377,11 +412,50 @@ func TestFiltersColumnsAndCleanSourceData(t *testing.T) {
 		SQL   string
 	}
 	cleaned, err := pgx.CollectRows(rows, pgx.RowToStructByPos[cleanRow])
-	if err != nil || len(cleaned) != 1 || cleaned[0].Rows != 100 || !strings.Contains(cleaned[0].SQL, "LIMIT 30") {
+	if err != nil || len(cleaned) != 1 || cleaned[0].Rows != 100 || !strings.Contains(cleaned[0].SQL, "DELETE") {
+		t.Logf("left in source: %v; in target: %v", rowsOf(t, src, "SELECT string_agg(id::text, ',') FROM orders WHERE id <= 100"), rowsOf(t, dst, "SELECT count(*), min(id), max(id) FROM recent"))
 		t.Fatalf("clean = %+v %v", cleaned, err)
 	}
 	if n := count(t, src, "SELECT count(*) FROM orders"); n != 900 {
 		t.Fatalf("source rows after clean = %d", n)
+	}
+	// Only rows the target holds go: a row added to the source after the
+	// run matches the filters but stays (a NOTICE says so).
+	mustPG(t, src, "INSERT INTO orders (id, customer, placed) VALUES (1500, 1, now())")
+	nc, notices := g.noticeConn(t)
+	rows, err = nc.Query(ctx, "CLEAN SOURCE DATA FOR RUN '"+r.RunID+"' BATCH 70")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleaned, err = pgx.CollectRows(rows, pgx.RowToStructByPos[cleanRow])
+	if err != nil || len(cleaned) != 1 || cleaned[0].Rows != want-100 {
+		t.Fatalf("second clean = %+v %v, want %d rows", cleaned, err, want-100)
+	}
+	if n := count(t, src, "SELECT count(*) FROM orders WHERE id = 1500"); n != 1 {
+		t.Fatalf("a source row the target never had was deleted")
+	}
+	if n := count(t, src, "SELECT count(*) FROM orders"); n != 900-(want-100)+1 {
+		t.Fatalf("source rows after the second clean = %d, want %d", n, 900-(want-100)+1)
+	}
+	if got := strings.Join(notices(), "\n"); !strings.Contains(got, "kept 1 rows") {
+		t.Errorf("notices %q lack the kept row", got)
+	}
+	// Without a primary key CLEAN cannot tell what the target holds:
+	// refused unless FORCE, which deletes by the filters alone.
+	mustPG(t, src, "CREATE TABLE nopk (id int, v text)", "INSERT INTO nopk SELECT i, 'v' FROM generate_series(1, 10) i")
+	mustPG(t, dst, "CREATE TABLE nopk (id int, v text)")
+	mustExec(t, c, "CREATE SYNC JOB nopk FROM src.nopk TO dst.nopk MODE BATCH WITH (algorithm = 'countdiff')")
+	rn := runJob(t, c, "RUN SYNC JOB nopk WAIT")
+	if rn.Status != "completed" {
+		t.Fatalf("nopk run: %s %s", rn.Status, deref(rn.Message))
+	}
+	_, err = c.Exec(ctx, "CLEAN SOURCE DATA FOR RUN '"+rn.RunID+"'")
+	if pe := wantCode(t, err, "55000"); !strings.Contains(pe.Message, "no primary key") || !strings.Contains(pe.Hint, "FORCE") {
+		t.Errorf("nopk clean: %q hint %q", pe.Message, pe.Hint)
+	}
+	mustExec(t, c, "CLEAN SOURCE DATA FOR RUN '"+rn.RunID+"' WHERE 'id <= 4' FORCE")
+	if n := count(t, src, "SELECT count(*) FROM nopk"); n != 6 {
+		t.Fatalf("nopk rows after FORCE clean = %d", n)
 	}
 	var user, sqlText string
 	var cleanedRows int64
@@ -395,7 +469,7 @@ func TestFiltersColumnsAndCleanSourceData(t *testing.T) {
 	_, err = c.Exec(ctx, "CLEAN SOURCE DATA FOR RUN '"+r.RunID+"'")
 	wantCode(t, err, "55000")
 	mustExec(t, c, "CLEAN SOURCE DATA FOR RUN '"+r.RunID+"' FORCE")
-	if n := count(t, src, "SELECT count(*) FROM orders"); n != 900 {
+	if n := count(t, src, "SELECT count(*) FROM orders"); n != 900-(want-100)+1 {
 		t.Fatalf("FORCE clean with WHERE 'id > 2000' deleted rows: %d left", n)
 	}
 	_ = os.Getenv

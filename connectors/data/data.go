@@ -27,6 +27,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/flowgate/flowgate/connectors/schema"
 )
@@ -288,6 +290,73 @@ type FilterChecker interface {
 	// LastWindow renders "column within the last n units" (unit days,
 	// months or years) in the database's dialect.
 	LastWindow(column string, n int, unit string) string
+}
+
+// KeyedCleaner deletes rows by key, so that CLEAN SOURCE DATA removes
+// only rows the target holds. Keys travel as text (the database's own text
+// form of each key column); a key another database spells differently is
+// simply not matched.
+type KeyedCleaner interface {
+	// KeysAfter returns up to n keys of rows matching where, in key order,
+	// after the key after (nil: from the first).
+	KeysAfter(ctx context.Context, schema, table string, key []string, where string, after []string, n int) ([][]string, error)
+	// HasKeys returns the keys of keys the table holds, as text.
+	HasKeys(ctx context.Context, schema, table string, key []string, keys [][]string) (map[string]bool, error)
+	// DeleteKeys deletes the rows with these keys that match where, and
+	// returns how many went and the statement it ran.
+	DeleteKeys(ctx context.Context, schema, table string, key []string, where string, keys [][]string) (int64, string, error)
+}
+
+// KeyText is a key's text for HasKeys's map.
+func KeyText(k []string) string { return strings.Join(k, "\x00") }
+
+// KeySet is HasKeys's map of the keys found.
+func KeySet(found [][]string) map[string]bool {
+	out := make(map[string]bool, len(found))
+	for _, k := range found {
+		out[KeyText(k)] = true
+	}
+	return out
+}
+
+// KeysAfterSQL is KeysAfter's query for databases with ? parameters and
+// row-value comparison (MySQL, SQLite): sel selects the key as text, cols
+// lists the key columns, cond is the rows' filter.
+func KeysAfterSQL(sel, from, cols, cond string, after []string, n int) (string, []any) {
+	q := "SELECT " + sel + " FROM " + from + " WHERE " + cond
+	var args []any
+	if after != nil {
+		q += " AND (" + cols + ") > (" + strings.TrimSuffix(strings.Repeat("?, ", len(after)), ", ") + ")"
+		for _, v := range after {
+			args = append(args, v)
+		}
+	}
+	return q + " ORDER BY " + cols + " LIMIT " + strconv.Itoa(n), args
+}
+
+// Rows is what TextRows needs of *sql.Rows or pgx.Rows.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// TextRows reads rows of width text columns (keys selected as text); the
+// caller closes rows.
+func TextRows(rows Rows, width int) ([][]string, error) {
+	var out [][]string
+	for rows.Next() {
+		vals := make([]string, width)
+		ptrs := make([]any, width)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
 }
 
 // Cleaner deletes rows from a table in bounded batches.

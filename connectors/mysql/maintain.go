@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/flowgate/flowgate/connectors/data"
 )
 
 func quoteName(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
@@ -58,4 +60,76 @@ func (c *Conn) Host() string {
 		return "?/" + c.database
 	}
 	return h + "/" + c.database
+}
+
+// keyCols is key as a column list: `k1`, `k2`.
+func keyCols(key []string) string {
+	cols := make([]string, len(key))
+	for i, k := range key {
+		cols[i] = quoteName(k)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// keyText selects key's columns as text.
+func keyText(key []string) string {
+	out := make([]string, len(key))
+	for i, k := range key {
+		out[i] = fmt.Sprintf("CAST(%s AS CHAR) AS fg_k%d", quoteName(k), i) // not ORDER BY's names
+	}
+	return strings.Join(out, ", ")
+}
+
+// keyIn is "(k1, k2) IN ((?, ?), ...)" for keys, with its arguments; the
+// server converts each text to the column's type to compare.
+func keyIn(key []string, keys [][]string) (string, []any) {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(key)), ", ") + ")"
+	rows := make([]string, len(keys))
+	args := make([]any, 0, len(keys)*len(key))
+	for i, k := range keys {
+		rows[i] = one
+		for _, v := range k {
+			args = append(args, v)
+		}
+	}
+	return fmt.Sprintf("(%s) IN (%s)", keyCols(key), strings.Join(rows, ", ")), args
+}
+
+// queryKeys reads rows of text keys.
+func (c *Conn) queryKeys(ctx context.Context, width int, q string, args ...any) ([][]string, error) {
+	rows, err := c.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return data.TextRows(rows, width)
+}
+
+// KeysAfter implements data.KeyedCleaner.
+func (c *Conn) KeysAfter(ctx context.Context, schema, table string, key []string, where string, after []string, n int) ([][]string, error) {
+	q, args := data.KeysAfterSQL(keyText(key), c.qualified(schema, table), keyCols(key), orTrue(where), after, n)
+	return c.queryKeys(ctx, len(key), q, args...)
+}
+
+// HasKeys implements data.KeyedCleaner.
+func (c *Conn) HasKeys(ctx context.Context, schema, table string, key []string, keys [][]string) (map[string]bool, error) {
+	in, args := keyIn(key, keys)
+	found, err := c.queryKeys(ctx, len(key), fmt.Sprintf("SELECT %s FROM %s WHERE %s", keyText(key), c.qualified(schema, table), in), args...)
+	if err != nil {
+		return nil, err
+	}
+	return data.KeySet(found), nil
+}
+
+// DeleteKeys implements data.KeyedCleaner.
+func (c *Conn) DeleteKeys(ctx context.Context, schema, table string, key []string, where string, keys [][]string) (int64, string, error) {
+	in, args := keyIn(key, keys)
+	q := fmt.Sprintf("DELETE FROM %s WHERE %s AND %s", c.qualified(schema, table), orTrue(where), in)
+	shown := fmt.Sprintf("DELETE FROM %s WHERE %s AND (%s) IN (...%d keys)", c.qualified(schema, table), orTrue(where), keyCols(key), len(keys))
+	res, err := c.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, shown, err
+	}
+	n, err := res.RowsAffected()
+	return n, shown, err
 }
