@@ -5,6 +5,7 @@ package runopts
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,6 +37,10 @@ type Option struct {
 	// ModeValues narrows an Enum's Values for a mode (nil = all Values
 	// in every mode).
 	ModeValues map[string][]string
+	// Pattern, when set, is what a String value must match; PatternHint
+	// says it in words.
+	Pattern     *regexp.Regexp
+	PatternHint string
 }
 
 // Sync-job modes, as the parser spells them.
@@ -185,6 +190,10 @@ func (o Option) normalize(v string) (string, error) {
 			}
 		}
 		return "", fmt.Errorf("%q is not one of %s", v, strings.Join(o.Values, ", "))
+	case String:
+		if o.Pattern != nil && !o.Pattern.MatchString(v) {
+			return "", fmt.Errorf("%q is not a valid %s", v, o.Name)
+		}
 	}
 	return v, nil
 }
@@ -200,6 +209,9 @@ func (o Option) help() string {
 		return fmt.Sprintf("%s is an integer of at least %d.", o.Name, o.Min)
 	case Enum:
 		return o.Name + " is one of " + strings.Join(o.Values, ", ") + "."
+	}
+	if o.PatternHint != "" {
+		return o.PatternHint
 	}
 	return o.Description
 }
@@ -338,7 +350,9 @@ var SyncJob = Set{
 	{Name: "restart_delay", Kind: Int, Default: "1", Min: 0, Modes: cdcOnly, Description: "Seconds between a failure and the restart."},
 	{Name: "failure_rate_interval", Kind: Int, Default: "60", Min: 1, Modes: cdcOnly, Description: "failure-rate: window in seconds."},
 	{Name: "max_failures_per_interval", Kind: Int, Default: "1", Min: 1, Modes: cdcOnly, Description: "failure-rate: failures allowed per window."},
-	{Name: "slot_name", Kind: String, Modes: cdcOnly, Description: "PostgreSQL source: the logical replication slot (default flowgate_<job>)."},
+	{Name: "slot_name", Kind: String, Modes: cdcOnly, Description: "PostgreSQL source: the logical replication slot (default flowgate_<job>).",
+		// PostgreSQL's own rule for slot names, checked at CREATE rather than at the first run.
+		Pattern: regexp.MustCompile(`^[a-z0-9_]{1,63}$`), PatternHint: "slot_name takes lower case letters, digits and underscores, at most 63 of them, as PostgreSQL requires."},
 	{Name: "publication_name", Kind: String, Modes: cdcOnly, Description: "PostgreSQL source: the publication (default flowgate_<job>)."},
 	{Name: "server_id", Kind: Int, Min: 1, Max: 4294967295, Modes: cdcOnly, Description: "MySQL source: the replica server id flowgate registers with (default derived from the job name)."},
 	{Name: "schema_changes", Kind: Enum, Default: "apply", Values: []string{"apply", "ignore", "fail"}, Modes: cdcOnly, Description: "A column added at the source: apply adds it to the target; ignore leaves it out; fail stops the run. A dropped column stops being written in apply and ignore."},

@@ -25,7 +25,8 @@ func TestCheckNormalizesAndRejects(t *testing.T) {
 	if err != nil || got["algorithm"] != "hashdiff" || got["verbose"] != "on" || got["limit"] != "10" {
 		t.Fatalf("check = %v %v", got, err)
 	}
-	for _, bad := range []map[string]string{{"algoritm": "x"}, {"limit": "0"}, {"limit": "1001"}, {"algorithm": "sha"}, {"verbose": "maybe"}, {"threads": "two"}} {
+	for _, bad := range []map[string]string{{"algoritm": "x"}, {"limit": "0"}, {"limit": "1001"}, {"algorithm": "sha"}, {"verbose": "maybe"}, {"threads": "two"},
+		{"slot_name": "Bad-Name!"}, {"slot_name": strings.Repeat("s", 64)}, {"slot_name": ""}} {
 		_, err := SyncJob.Check(bad)
 		ke, ok := err.(*KeyError)
 		if !ok {
@@ -36,6 +37,12 @@ func TestCheckNormalizesAndRejects(t *testing.T) {
 				t.Fatalf("%v: key %q", bad, ke.Key)
 			}
 		}
+	}
+	if _, err := SyncJob.Check(map[string]string{"slot_name": "flowgate_orders_2"}); err != nil {
+		t.Fatalf("a valid slot name refused: %v", err)
+	}
+	if _, err := SyncJob.Check(map[string]string{"slot_name": "Bad"}); !strings.Contains(err.(*KeyError).Hint, "lower case") {
+		t.Fatalf("slot_name hint: %v", err.(*KeyError).Hint)
 	}
 	_, err = SyncJob.Check(map[string]string{"algoritm": "x"})
 	if !strings.Contains(err.(*KeyError).Hint, "bisection_factor") {
