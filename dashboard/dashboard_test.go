@@ -391,6 +391,14 @@ func TestOverviewEqualsTheViews(t *testing.T) {
 	}
 	all := query(`SELECT datasource, operation, executions, records, avg_seconds, total_seconds FROM dataflow_overview ORDER BY datasource, operation`)
 	same("all time", get("/api/overview"), all)
+	// The query shown is what a client would write: no column twice.
+	for p, order := range map[string]string{"/api/overview": "ORDER BY datasource, operation;", "/api/overview?sort=-records": "ORDER BY records DESC, datasource, operation;"} {
+		var v struct{ SQL string }
+		jsonOf(t, do(t, s, "GET", p, local, nil).body, &v)
+		if !strings.HasSuffix(v.SQL, order) {
+			t.Errorf("GET %s: sql %q, want it to end %q", p, v.SQL, order)
+		}
+	}
 	// This week: the view's own aggregates over the week's operations.
 	monday := time.Now().UTC().Truncate(24 * time.Hour)
 	monday = monday.AddDate(0, 0, -((int(monday.Weekday()) + 6) % 7))

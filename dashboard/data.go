@@ -210,7 +210,13 @@ func (v *viewDB) overview(ctx context.Context, q overviewQuery) ([]Row, string, 
 	if q.Desc {
 		dir = " DESC"
 	}
-	order := q.Sort + dir + ", " + keys
+	// The grouping keys break ties, without repeating the sort column.
+	order := q.Sort + dir
+	for _, k := range strings.Split(keys, ", ") {
+		if k != q.Sort {
+			order += ", " + k
+		}
+	}
 	var (
 		where, pgWhere []string
 		args           []any
