@@ -58,12 +58,24 @@ func (c *Conn) Host() string {
 
 // keyTypes is the type of each key column, for casting text keys.
 func (c *Conn) keyTypes(ctx context.Context, t string, key []string) ([]string, error) {
+	// One catalog round trip for all key columns, in key order.
+	rows, err := c.pool.Query(ctx, `SELECT coalesce(format_type(a.atttypid, a.atttypmod), '')
+		FROM unnest($2::text[]) WITH ORDINALITY AS k(name, n)
+		LEFT JOIN pg_attribute a ON a.attrelid = $1::regclass AND a.attname = k.name AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY k.n`, t, key)
+	if err != nil {
+		return nil, fmt.Errorf("types of the key columns of %s: %w", t, err)
+	}
+	found, err := scanKeys(rows, 1)
+	if err != nil {
+		return nil, fmt.Errorf("types of the key columns of %s: %w", t, err)
+	}
 	types := make([]string, len(key))
 	for i, k := range key {
-		if err := c.pool.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-			WHERE attrelid = $1::regclass AND attname = $2 AND attnum > 0 AND NOT attisdropped`, t, k).Scan(&types[i]); err != nil {
-			return nil, fmt.Errorf("type of key column %s of %s: %w", k, t, err)
+		if i >= len(found) || found[i][0] == "" {
+			return nil, fmt.Errorf("type of key column %s of %s: no such column", k, t)
 		}
+		types[i] = found[i][0]
 	}
 	return types, nil
 }
