@@ -489,6 +489,22 @@ func machineCPU() float64 {
 	return busy / 100
 }
 
+// machineSwitches is the machine's context switches since boot (the
+// "ctxt" line of /proc/stat); 0 when it cannot be read.
+func machineSwitches() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "ctxt "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // procCPU is the user and system time of a process in seconds, from
 // /proc (clock ticks of 1/100 s); 0 when it cannot be read.
 func procCPU(pid int) float64 { return statSeconds(pid, 11, 12) }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,12 @@ var freshWorkers = flag.Bool("temporal-fresh-workers", false, "start each Tempor
 // database the first time it runs two copies at once, so one round does
 // not always warm both workers of the 2-worker setup.
 var temporalWarmup = flag.Int("temporal-warmup", 2, "untimed rounds that warm the long-running workers' connections")
+
+// temporalControl runs the 1-worker setup a second time in each round
+// (last in odd rounds, first in even ones) and prints the two 1-worker
+// runs' ratio: how far apart two identical runs land on this machine,
+// the noise against which "2 workers / 1 worker" must be read.
+var temporalControl = flag.Bool("temporal-control", false, "also run 1 worker a second time each round and print that A/A ratio (the bench's noise)")
 
 // temporalScenarios: the PG->PG partitioned copy (staging = 'none', 2
 // partitions at once) under the embedded engine, then under --engine
@@ -182,7 +189,7 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		for _, p := range watch {
 			cpu0 = append(cpu0, procCPU(p.Process.Pid))
 		}
-		self0, m0, pg0, pf0 := processCPU(), machineCPU(), commandCPU("postgres"), commandFaults("postgres")
+		self0, m0, pg0, pf0, cs0 := processCPU(), machineCPU(), commandCPU("postgres"), commandFaults("postgres"), machineSwitches()
 		sec, n, err := runWait(ctx, c, table)
 		if err != nil {
 			return 0, 0, err
@@ -195,7 +202,7 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 			// The in-process Temporal server runs in this process.
 			fmt.Printf(", the in-process Temporal server %.2f s", processCPU()-self0)
 		}
-		fmt.Printf(", PostgreSQL %.2f s (%d minor page faults), machine %.2f s of %.2f s\n", commandCPU("postgres")-pg0, commandFaults("postgres")-pf0, machineCPU()-m0, float64(runtime.NumCPU())*sec)
+		fmt.Printf(", PostgreSQL %.2f s (%d minor page faults), machine %.2f s of %.2f s, %d context switches\n", commandCPU("postgres")-pg0, commandFaults("postgres")-pf0, machineCPU()-m0, float64(runtime.NumCPU())*sec, machineSwitches()-cs0)
 		if len(workers) > 0 {
 			if err := printTimeline(ctx, c, srv, table); err != nil {
 				fmt.Println("  timeline:", err)
@@ -218,7 +225,7 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		sec, _, err := run(s.conn, s.gw, table, ws)
 		return sec, err
 	}
-	var emb, ones, twos, oneRatio, twoRatio []float64
+	var emb, ones, twos, oneRatio, twoRatio, ctlRatio []float64
 	var rows int64
 	first := 1
 	if !*freshWorkers {
@@ -228,10 +235,13 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 		// Odd rounds run embedded, 1 worker, 2 workers; even rounds the
 		// reverse, so a drift of the servers' state within a round
 		// (WAL, caches, autovacuum) does not favour one engine.
-		var e, o, t float64
+		var e, o, t, o2 float64
 		steps := []string{"embedded", "1 worker", "2 workers"}
+		if *temporalControl {
+			steps = append(steps, "1 worker again")
+		}
 		if (r+2)%2 == 0 {
-			steps = []string{"2 workers", "1 worker", "embedded"}
+			slices.Reverse(steps)
 		}
 		label := fmt.Sprintf("round %d", r)
 		if r <= 0 {
@@ -247,14 +257,23 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 				o, err = runOn(one, fmt.Sprintf("lineitem_t1_%d", r-first))
 			case "2 workers":
 				t, err = runOn(two, fmt.Sprintf("lineitem_t2_%d", r-first))
+			case "1 worker again":
+				o2, err = runOn(one, fmt.Sprintf("lineitem_t1b_%d", r-first))
 			}
 			if err != nil {
 				return nil, err
 			}
 		}
-		fmt.Printf("  %s: 1 worker %.2f x embedded, 2 workers %.2f x 1 worker\n", label, o/e, t/o)
+		fmt.Printf("  %s: 1 worker %.2f x embedded, 2 workers %.2f x 1 worker", label, o/e, t/o)
+		if *temporalControl {
+			fmt.Printf(", 1 worker again %.2f x 1 worker", o2/o)
+		}
+		fmt.Println()
 		if r <= 0 {
 			continue
+		}
+		if *temporalControl {
+			ctlRatio = append(ctlRatio, o2/o)
 		}
 		emb, ones, twos = append(emb, e), append(ones, o), append(twos, t)
 		oneRatio, twoRatio = append(oneRatio, o/e), append(twoRatio, t/o)
@@ -264,6 +283,15 @@ func temporalScenarios(ctx context.Context, g *gateway, fg, dst *pgx.Conn, pgOpt
 	if *freshWorkers {
 		workers = ", workers started per run"
 	}
+	spread := func(what string, xs []float64) {
+		if len(xs) > 0 {
+			s := slices.Sorted(slices.Values(xs))
+			fmt.Printf("%s: median %.2f (%.2f-%.2f) over %d rounds\n", what, median(xs), s[0], s[len(s)-1], len(s))
+		}
+	}
+	spread("1 worker / embedded", oneRatio)
+	spread("2 workers / 1 worker", twoRatio)
+	spread("A/A control, 1 worker again / 1 worker", ctlRatio)
 	return []result{
 		{name: "embedded engine, 2 partitions at once" + rounds, rows: rows, seconds: median(emb)},
 		{name: "temporal engine, 1 worker" + workers + rounds, rows: rows, seconds: median(ones), base: "embedded", baseSec: median(emb), ratio: median(oneRatio), goal: "<= 1.2"},
