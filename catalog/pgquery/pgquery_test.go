@@ -374,6 +374,11 @@ func TestJSON(t *testing.T) {
 	check(t, r, nil, nil, rows(row("my1")))
 	r = runQ(t, db, `SELECT options FROM datasources WHERE id = 4`, nil)
 	check(t, r, nil, []uint32{js}, rows(row(`{"bucket":"b"}`)))
+	// text || json is text (PostgreSQL's textanycat); json with json is not.
+	r = runQ(t, db, `SELECT name || ' ' || options, options || name::varchar, options || '!' FROM datasources WHERE id = 4`, nil)
+	check(t, r, nil, []uint32{txt, txt, txt}, rows(row(`s3a {"bucket":"b"}`, `{"bucket":"b"}s3a`, `{"bucket":"b"}!`)))
+	expectErr(t, `SELECT options || options FROM datasources`, "42883", 16, "json || json")
+	expectErr(t, `SELECT options || 1 FROM datasources`, "42883", 16, "json || integer")
 }
 
 func TestTimestampLiterals(t *testing.T) {

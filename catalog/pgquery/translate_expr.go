@@ -980,8 +980,19 @@ func (t *translator) binop(op string, l, r expr, loc int32) (expr, error) {
 		if isArrayType(l.typ) || isArrayType(r.typ) {
 			return t.arrayConcat(l, r, loc)
 		}
-		if categoryOf(l.typ) == catJSON || categoryOf(r.typ) == catJSON {
+		// As PostgreSQL resolves it: text || json (or jsonb) is textanycat,
+		// the document's text; json has no || of its own, so an untyped
+		// literal is text too; jsonb || jsonb (or a literal) is jsonb's
+		// merge.
+		lj, rj := categoryOf(l.typ) == catJSON, categoryOf(r.typ) == catJSON
+		switch {
+		case !lj && !rj, lj && isString(r.typ), rj && isString(l.typ):
+		case l.typ == oidJSONB || r.typ == oidJSONB:
 			return expr{}, t.errAt("0A000", loc, "jsonb concatenation is not supported by flowgate")
+		case lj && rj:
+			return expr{}, bad()
+		case l.typ != oidUnknown && r.typ != oidUnknown:
+			return expr{}, bad()
 		}
 		if l, err = t.coerce(l, oidText); err != nil {
 			return l, err
