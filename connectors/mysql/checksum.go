@@ -34,8 +34,12 @@ func normExpr(col schema.Column, digits int, tz string) string {
 	switch col.Type.Kind {
 	case schema.Bool:
 		return "CASE WHEN " + c + " <> 0 THEN 't' WHEN " + c + " = 0 THEN 'f' END"
-	case schema.Int8, schema.Int16, schema.Int24, schema.Int32, schema.Int64, schema.Year:
+	case schema.Int8, schema.Int16, schema.Int24, schema.Int32, schema.Int64:
 		return "CAST(" + c + " AS CHAR)"
+	case schema.Year:
+		// As a number: the zero year prints "0000" as text but is 0, as
+		// exported and as every other database holds it.
+		return "CAST(" + c + " + 0 AS CHAR)"
 	case schema.Decimal:
 		s := "CAST(" + c + " AS CHAR)"
 		return "CASE WHEN LOCATE('.', " + s + ") > 0 THEN " + trimZeros(s) + " ELSE " + s + " END"

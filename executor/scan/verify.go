@@ -125,7 +125,15 @@ func (r *run) compare(ctx context.Context, ts *tableSide, alg, srcWhere, wm, upp
 	if a.Count == b.Count && a.Hash == b.Hash {
 		return true, 0, nil
 	}
-	if alg != "hashdiff" {
+	// Checksums compare JSON as each database prints it: with JSON on both
+	// sides the rows are compared again as documents.
+	var jsonCols []int
+	for i := range scols {
+		if scols[i].Type.Kind == schema.JSON && dcols[i].Type.Kind == schema.JSON {
+			jsonCols = append(jsonCols, i)
+		}
+	}
+	if alg != "hashdiff" && len(jsonCols) == 0 {
 		return false, 0, nil
 	}
 	limit := int(runoptsInt(p.Options, "limit"))
@@ -138,18 +146,18 @@ func (r *run) compare(ctx context.Context, ts *tableSide, alg, srcWhere, wm, upp
 		return false, 0, err
 	}
 	rowKey := func(row []*string) string { return jsonVals(row[:len(skey)]) }
-	left := map[string]string{}
+	left := map[string][]*string{}
 	for _, row := range sr {
-		left[rowKey(row)] = jsonVals(row)
+		left[rowKey(row)] = row
 	}
 	var diffs []catalog.Diff
 	seen := map[string]bool{}
 	for _, row := range dr {
 		k := rowKey(row)
 		seen[k] = true
-		if v, ok := left[k]; !ok || v != jsonVals(row) {
+		if v, ok := left[k]; !ok || !data.SameDocuments(v, row, jsonCols) {
 			if ok {
-				diffs = append(diffs, catalog.Diff{Key: k, Side: "source", Row: v})
+				diffs = append(diffs, catalog.Diff{Key: k, Side: "source", Row: jsonVals(v)})
 			}
 			diffs = append(diffs, catalog.Diff{Key: k, Side: "target", Row: jsonVals(row)})
 		}
@@ -158,6 +166,9 @@ func (r *run) compare(ctx context.Context, ts *tableSide, alg, srcWhere, wm, upp
 		if k := rowKey(row); !seen[k] {
 			diffs = append(diffs, catalog.Diff{Key: k, Side: "source", Row: jsonVals(row)})
 		}
+	}
+	if alg != "hashdiff" {
+		return len(diffs) == 0, 0, nil // md5diff lists no rows
 	}
 	if len(diffs) > limit {
 		diffs = diffs[:limit]
