@@ -179,10 +179,14 @@ func (c *Catalog) SetJobOptions(ctx context.Context, name string, opts map[strin
 	return c.updateOne(ctx, `UPDATE sync_jobs SET options = ?, updated_at = ? WHERE name = ?`, o, Now(), name)
 }
 
-// SetJobSchedule replaces a job's schedule.
+// SetJobSchedule replaces a job's schedule. A new ONCE schedule forgets
+// the last fire, so it fires once more (ONCE fires while it has none).
 func (c *Catalog) SetJobSchedule(ctx context.Context, name, kind, expr, state string) error {
-	return c.updateOne(ctx, `UPDATE sync_jobs SET schedule_kind = ?, schedule_expr = ?, schedule_state = ?, updated_at = ? WHERE name = ?`,
-		kind, nullIfEmpty(expr), state, Now(), name)
+	q := `UPDATE sync_jobs SET schedule_kind = ?, schedule_expr = ?, schedule_state = ?, updated_at = ?`
+	if kind == ScheduleOnce {
+		q += `, last_fire = NULL`
+	}
+	return c.updateOne(ctx, q+` WHERE name = ?`, kind, nullIfEmpty(expr), state, Now(), name)
 }
 
 // SetScheduleState pauses or resumes future fires.

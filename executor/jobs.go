@@ -286,8 +286,15 @@ func (s *Session) runAlterSyncJob(ctx context.Context, st *parser.AlterSyncJob) 
 		}
 	}
 	if st.Schedule != nil {
+		paused := j.ScheduleState == catalog.SchedulePaused
 		if err := applySchedule(st.Text(), j, st.Schedule); err != nil {
 			return nil, err
+		}
+		if paused && j.ScheduleKind != catalog.ScheduleNone {
+			// A new schedule does not undo PAUSE: the user says when.
+			j.ScheduleState = catalog.SchedulePaused
+			s.notice("NOTICE", codeSuccessfulCompl, fmt.Sprintf("sync job %q stays paused", j.Name),
+				fmt.Sprintf("RESUME SYNC JOB %s starts the new schedule.", j.Name))
 		}
 		if err := s.ex.cat.SetJobSchedule(ctx, j.Name, j.ScheduleKind, j.ScheduleExpr, j.ScheduleState); err != nil {
 			return nil, err

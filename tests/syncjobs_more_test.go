@@ -187,6 +187,28 @@ func TestStopHeartbeatAndSchedules(t *testing.T) {
 	if n := count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'once'"); n != 1 {
 		t.Fatalf("ONCE fired %d times", n)
 	}
+	// ALTER ... SCHEDULE ONCE fires once more (it never fired again).
+	mustExec(t, c, "ALTER SYNC JOB once SCHEDULE ONCE")
+	waitFor(t, 10*time.Second, "the second ONCE run", func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'once' AND status = 'completed'") == 2
+	})
+	// A paused job stays paused when its schedule changes (it started
+	// firing every second).
+	mustExec(t, c, "PAUSE SYNC JOB once")
+	mustExec(t, c, "ALTER SYNC JOB once SCHEDULE EVERY '1 second'")
+	mustScan(t, c.QueryRow(ctx, "SELECT state, next_fires::text FROM dataflow.schedules WHERE job = 'once'"), &state, &firesJSON)
+	if state != "paused" || firesJSON != "[]" {
+		t.Fatalf("paused job after a new schedule: %s %s", state, firesJSON)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if n := count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'once'"); n != 2 {
+		t.Fatalf("a paused job with a new schedule ran: %d runs", n)
+	}
+	mustExec(t, c, "RESUME SYNC JOB once")
+	waitFor(t, 10*time.Second, "a run after RESUME with the new schedule", func() bool {
+		return count(t, c, "SELECT count(*) FROM dataflow.runs WHERE job = 'once'") > 2
+	})
+	mustExec(t, c, "ALTER SYNC JOB once SCHEDULE NONE")
 	mustExec(t, c, "ALTER SYNC JOB sched SCHEDULE NONE")
 	if n := count(t, c, "SELECT count(*) FROM dataflow.schedules WHERE job = 'sched'"); n != 0 {
 		t.Fatalf("schedule still listed after SCHEDULE NONE")
