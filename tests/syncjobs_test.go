@@ -283,6 +283,8 @@ func TestBatchJobErrorsAreClear(t *testing.T) {
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (pre_action = 'rename_create')", "22023", "none | truncate | recreate"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WITH (checkpoint_interval = 500)", "22023", "does not apply to MODE BATCH"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.missing MODE BATCH", "42P01", "missing"},
+		// A DDL task would create "orders", not "missing": the hint says so.
+		{"CREATE SYNC JOB j FROM src.orders TO dst.missing MODE BATCH", "42P01", `For a table named "missing", create it yourself`},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders COLUMNS (id, nosuch AS note) MODE BATCH", "42703", "nosuch"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders COLUMNS (id, customer AS placed) MODE BATCH", "42804", "customer"},
 		{"CREATE SYNC JOB j FROM src.orders TO dst.orders MODE BATCH WHERE 'nosuch_col > 1'", "42601", "nosuch_col"},

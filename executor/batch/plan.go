@@ -232,7 +232,10 @@ func DescribeOne(ctx context.Context, in schema.Introspector, schemaName, table,
 	if errors.Is(err, schema.ErrTableNotFound) {
 		hint := ""
 		if side == "target" {
-			hint = "Create it with a DDL task: CREATE DDL TASK ... TO " + ds + " TABLES (...) WITH (run_now = on)."
+			// A DDL task creates tables under their source names: say so,
+			// for a job whose target is named differently.
+			hint = fmt.Sprintf("A DDL task creates the source's tables under their own names: CREATE DDL TASK ... TO %s TABLES (...) WITH (run_now = on). "+
+				"For a table named %q, create it yourself or name an existing one.", ds, table)
 		}
 		return schema.Table{}, planErr("42P01", hint, "%s table %q does not exist in datasource %q", side, table, ds)
 	}
