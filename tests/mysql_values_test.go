@@ -2,6 +2,8 @@ package tests
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,13 +31,13 @@ func TestMySQLEdgeValuesVerifyIntoPostgres(t *testing.T) {
 	for _, s := range []string{
 		"SET SESSION sql_mode = ''", // zero dates, as old applications wrote them
 		`CREATE TABLE t (id int PRIMARY KEY, d date, dt datetime, y year, ub bigint unsigned, b bit(3), e enum('a','b'), s set('x','y'),
-			tb tinyint(1), j json, dec65 decimal(65,30), bin varbinary(10), c char(5), f float, dbl double, txt text) CHARSET utf8mb4`,
+			tb tinyint(1), j json, dec65 decimal(65,30), bin varbinary(10), c char(5), f float, dbl double, txt text, tm time) CHARSET utf8mb4`,
 		`INSERT INTO t VALUES
 			(1, '0000-00-00', '0000-00-00 00:00:00', 0, 18446744073709551615, b'101', 'b', 'x,y', 1, '{"b":[1,2.50],"a":{"z":null,"y":"é"}}',
-			 12345678901234567890123456789012345.123456789012345678901234567890, x'00ff10', 'ab ', 1.5, -0.0, 'emoji 😀'),
-			(2, '2024-02-29', '2024-02-29 23:59:59', 2155, 0, b'0', 'a', '', 0, 'null', -1, x'', ' ', 3.4e38, 1.7976931348623157e308, ''),
-			(3, '1000-01-01', '9999-12-31 23:59:59', 1901, 1, b'111', NULL, 'y', NULL, '[1e2, "\\u00e9", true, false, {}]', 0, NULL, NULL, -1.5, 2.5e-300, NULL),
-			(4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+			 12345678901234567890123456789012345.123456789012345678901234567890, x'00ff10', 'ab ', 1.5, -0.0, 'emoji 😀', '23:59:59'),
+			(2, '2024-02-29', '2024-02-29 23:59:59', 2155, 0, b'0', 'a', '', 0, 'null', -1, x'', ' ', 3.4e38, 1.7976931348623157e308, '', '00:00:00'),
+			(3, '1000-01-01', '9999-12-31 23:59:59', 1901, 1, b'111', NULL, 'y', NULL, '[1e2, "\\u00e9", true, false, {}]', 0, NULL, NULL, -1.5, 2.5e-300, NULL, '12:30:00'),
+			(4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
 	} {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			t.Fatalf("%s: %v", s, err)
@@ -48,8 +50,26 @@ func TestMySQLEdgeValuesVerifyIntoPostgres(t *testing.T) {
 	mustExec(t, c, mysqlDatasourceSQL("my", my, my.Password, myDB))
 	mustExec(t, c, pgDS("dw", pg, dwDB))
 	mustExec(t, c, "CREATE DDL TASK d FROM my TO dw TABLES (t)")
-	if r := runDDLTask(t, c, "d"); r["t"].Status != "success" {
+	// The DDL task warns where the target cannot hold every source value.
+	if r := runDDLTask(t, c, "d"); r["t"].Status != "success" || !strings.Contains(r["t"].Message, "column tm: MySQL time holds -838:59:59") {
 		t.Fatalf("DDL task: %+v", r)
+	}
+	lite := filepath.Join(t.TempDir(), "lite.db")
+	ldb, err := sql.Open("sqlite3", lite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ldb.Close()
+	if _, err := ldb.Exec("CREATE TABLE keep (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, "CREATE DATASOURCE lite TYPE sqlite OPTIONS (path "+sqlString(lite)+")")
+	mustExec(t, c, "CREATE DDL TASK dl FROM my TO lite TABLES (t)")
+	r := runDDLTask(t, c, "dl")
+	for _, want := range []string{"column ub: values above 9223372036854775807 keep 15 significant digits", "column dec65: SQLite keeps 15 significant digits"} {
+		if r["t"].Status != "success" || !strings.Contains(r["t"].Message, want) {
+			t.Fatalf("DDL task into SQLite lacks %q: %+v", want, r)
+		}
 	}
 	var jtype string
 	mustScan(t, dw.QueryRow(ctx, "SELECT data_type FROM information_schema.columns WHERE table_name = 't' AND column_name = 'j'"), &jtype)

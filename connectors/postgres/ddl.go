@@ -61,6 +61,8 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			typ = "text[]"
 		case col.Type.Kind == schema.Set:
 			warn("column %s: set became text holding the comma-separated members", col.Name)
+		case col.Type.Kind == schema.Time && t.Dialect == schema.MySQL:
+			warn("column %s: MySQL time holds -838:59:59 to 838:59:59, PostgreSQL's 00:00 to 24:00: other values fail to copy (interval holds them)", col.Name)
 		case col.Type.Kind == schema.Enum && opts.EnumAs == "type" && len(col.Type.Values) > 0:
 			et := pgx.Identifier{sch, namer.Name(t.Name + "_" + col.Name)}.Sanitize()
 			vals := make([]string, len(col.Type.Values))

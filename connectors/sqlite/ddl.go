@@ -60,6 +60,14 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			defs = append(defs, name+" INTEGER PRIMARY KEY AUTOINCREMENT")
 			continue
 		}
+		// NUMERIC affinity keeps 15 significant digits of what does not
+		// fit a 64-bit integer; verification would then find the rows.
+		switch k := col.Type.Kind; {
+		case k == schema.Int64 && col.Type.Unsigned:
+			warn("column %s: values above 9223372036854775807 keep 15 significant digits in SQLite (REAL)", col.Name)
+		case k == schema.Decimal && (col.Type.Precision == 0 || col.Type.Precision > 15):
+			warn("column %s: SQLite keeps 15 significant digits of a number that is not a 64-bit integer", col.Name)
+		}
 		def := name + " " + typ
 		if !col.Nullable {
 			def += " NOT NULL"
