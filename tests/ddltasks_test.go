@@ -75,7 +75,7 @@ func TestDDLTaskMySQLToPostgresAndBack(t *testing.T) {
 		`INSERT INTO orders (customer_id, amount) VALUES (1, 10.50), (2, 20.00), (3, 30.25)`,
 		"CREATE TABLE `order` (`select` int PRIMARY KEY, `from` varchar(10), KEY idx_customer (`from`))",
 		"CREATE TABLE MixedCase (Id int PRIMARY KEY, SomeValue text, Big bigint unsigned, Small tinyint unsigned NOT NULL)",
-		`CREATE TABLE places (id int PRIMARY KEY, pos point)`,
+		`CREATE TABLE places (id int PRIMARY KEY, pos point, area polygon)`,
 	} {
 		if _, err := m.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)
@@ -103,8 +103,10 @@ func TestDDLTaskMySQLToPostgresAndBack(t *testing.T) {
 			t.Fatalf("%s: %+v", tb, r)
 		}
 	}
-	if p := res["places"]; p.Status != "failed" || !strings.Contains(p.Message, "pos") || !strings.Contains(strings.ToLower(p.Message), "point") {
-		t.Fatalf("places should fail naming column and type: %+v", p)
+	// Every column the target cannot have is named, not just the first.
+	if p := res["places"]; p.Status != "failed" || !strings.Contains(p.Message, "places.pos") || !strings.Contains(strings.ToLower(p.Message), "point") ||
+		!strings.Contains(p.Message, "places.area") || !strings.Contains(strings.ToLower(p.Message), "polygon") {
+		t.Fatalf("places should fail naming both columns and types: %+v", p)
 	}
 	var ok, failed int64
 	mustScan(t, c.QueryRow(ctx, "SELECT status, succeeded, failed FROM dataflow.ddl_tasks WHERE name = 'shop_to_dw'"), &status, &ok, &failed)

@@ -56,10 +56,12 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 	var defs []string
 	types := map[string]string{} // source column -> rendered type
 	autoCol := ""
+	var unsupported schema.ColumnErrors
 	for _, col := range t.Columns {
 		typ, err := columnType(t, col, opts)
 		if err != nil {
-			return plan, err
+			unsupported = append(unsupported, err)
+			continue
 		}
 		types[col.Name] = typ
 		if col.Type.Kind == schema.Decimal && col.Type.Precision == 0 {
@@ -103,6 +105,9 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			def += " COMMENT " + str(col.Comment)
 		}
 		defs = append(defs, def)
+	}
+	if err := unsupported.Err(); err != nil {
+		return plan, err
 	}
 	keyed := false // auto_increment must lead some key
 	keyParts := func(cols []string, lengths []int, what string) (string, bool) {

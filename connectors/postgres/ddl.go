@@ -51,10 +51,12 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 		pre  []string // enum types, before the table
 	)
 	enumTypes := map[string]string{} // column -> its enum type (enum_as = 'type')
+	var unsupported schema.ColumnErrors
 	for _, col := range t.Columns {
 		typ, err := columnType(t, col, col.Type, opts)
 		if err != nil {
-			return plan, err
+			unsupported = append(unsupported, err)
+			continue
 		}
 		switch {
 		case col.Type.Kind == schema.Set && opts.SetAs == "array":
@@ -108,6 +110,9 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			def += " CHECK (" + ident(colNames[col.Name]) + " IN (" + strings.Join(vals, ", ") + "))"
 		}
 		defs = append(defs, def)
+	}
+	if err := unsupported.Err(); err != nil {
+		return plan, err
 	}
 	mapCols := func(cols []string, what string) ([]string, bool) {
 		out := make([]string, len(cols))

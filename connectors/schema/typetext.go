@@ -210,6 +210,28 @@ func (e *UnsupportedError) Error() string {
 	return msg
 }
 
+// ColumnErrors is every column a table cannot be created with, so one
+// DDL task run names them all rather than the first.
+type ColumnErrors []error
+
+func (e ColumnErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e ColumnErrors) Unwrap() []error { return e }
+
+// Err is e as an error, nil when empty.
+func (e ColumnErrors) Err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
 // TypeName is how a type is named in messages: its native spelling, or its
 // kind when it was built by hand.
 func (t Type) TypeName() string {

@@ -50,10 +50,12 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 		}
 	}
 	var defs []string
+	var unsupported schema.ColumnErrors
 	for _, col := range t.Columns {
 		typ, err := columnType(t, col, col.Type)
 		if err != nil {
-			return plan, err
+			unsupported = append(unsupported, err)
+			continue
 		}
 		name := quoteIdent(colNames[col.Name])
 		if col.Name == rowid {
@@ -85,6 +87,9 @@ func (c *Conn) PlanCreate(t schema.Table, opts schema.CreateOptions) (schema.Pla
 			def += " CHECK (" + name + " IN (" + strings.Join(vals, ", ") + "))"
 		}
 		defs = append(defs, def)
+	}
+	if err := unsupported.Err(); err != nil {
+		return plan, err
 	}
 	quoted := func(cols []string) (string, bool) {
 		q := make([]string, len(cols))
