@@ -55,6 +55,7 @@ func init() {
 		"date_part":             fnExtract,
 		"extract":               fnExtract,
 		"to_timestamp":          fnToTimestamp,
+		"to_char":               fnToChar,
 		"lower":                 fnTextMap("lower", "lower"),
 		"upper":                 fnTextMap("upper", "upper"),
 		"length":                fnLength,

@@ -635,3 +635,24 @@ func TestDivisionByZero(t *testing.T) {
 	// A divisor that is not zero still divides.
 	check(t, runQ(t, db, `SELECT 7/2, 7 % 3, 7.0::float8/2`, nil), nil, nil, rows(row("3", "1", "3.5")))
 }
+
+// to_char of dates and times, compared with PostgreSQL by the oracle.
+func TestToChar(t *testing.T) {
+	db := openDB(t)
+	for _, f := range []string{
+		"YYYY-MM-DD HH24:MI:SS", "YYYY-MM-DD\"T\"HH24:MI:SS.US", "Dy, DD Mon YYYY HH12:MI:SS AM", "FMDay, FMDDth FMMonth YYYY",
+		"DAY day Day MONTH month Month MON mon", "HH hh12 a.m. P.M. pm", "Q WW W IW IYYY ID D DDD IDDD J CC",
+		"MS US FF1 FF3 FF6 SSSS", "YYY YY Y Y,YYY", "TZ OF tz", "FMMM/FMDD/YY", "DDTH ddth Mon\\\"x\\\"", "RM rm FMRM", "\"quoted YYYY\" YYYY",
+	} {
+		r := runQ(t, db, "SELECT to_char(created_at, '"+f+"'), to_char(created_at::date, '"+f+"') FROM datasources ORDER BY id", nil)
+		if len(r.rows) == 0 || r.rows[0][0] == "NULL" {
+			t.Errorf("%s: %v", f, r.rows)
+		}
+	}
+	all := "YYYY Y,YYY YYY YY Y IYYY IYY IY I CC Q MM Mon Month RM DD DDD IDDD D ID W WW IW J HH HH12 HH24 MI SS SSSS MS US AM a.m. Day Dy FMDDth FMMMTH"
+	for _, ts := range []string{"0001-01-01 00:00:00", "2020-02-29 12:00:00", "2020-12-31 23:59:59.999999", "2021-01-01 00:00:00.000001", "2022-01-02 11:59:59", "2023-11-12 13:14:15.5"} {
+		runQ(t, db, "SELECT to_char(timestamp '"+ts+"', '"+all+"'), to_char(timestamptz '"+ts+"+00', '"+all+" TZ OF')", nil)
+	}
+	r := runQ(t, db, `SELECT to_char(timestamp '2024-01-01 00:00:00', 'IYYY-IW-ID HH12 AM'), to_char(timestamptz '2021-01-03 13:05:09.5+00', 'FMHH12:MI pm Dy IW')`, nil)
+	check(t, r, nil, []uint32{txt, txt}, rows(row("2024-01-1 12 AM", "1:05 pm Sun 53")))
+}

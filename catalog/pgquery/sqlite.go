@@ -49,6 +49,7 @@ func registerFuncs(c *sqlite3.SQLiteConn) error {
 		{"fg_rint", fgRint, true},
 		{"fg_raise", fgRaise, false},
 		{"fg_divisor", fgDivisor, true},
+		{"fg_to_char", fgToChar, true},
 	}
 	for _, f := range funcs {
 		if err := c.RegisterFunc(f.name, f.fn, f.pure); err != nil {
