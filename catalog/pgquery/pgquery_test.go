@@ -656,3 +656,25 @@ func TestToChar(t *testing.T) {
 	r := runQ(t, db, `SELECT to_char(timestamp '2024-01-01 00:00:00', 'IYYY-IW-ID HH12 AM'), to_char(timestamptz '2021-01-03 13:05:09.5+00', 'FMHH12:MI pm Dy IW')`, nil)
 	check(t, r, nil, []uint32{txt, txt}, rows(row("2024-01-1 12 AM", "1:05 pm Sun 53")))
 }
+
+// DISTINCT ON keeps each group's first row in ORDER BY order, compared
+// with PostgreSQL by the oracle.
+func TestDistinctOn(t *testing.T) {
+	db := openDB(t)
+	for _, q := range []string{
+		`SELECT DISTINCT ON (type) type, name, id FROM datasources ORDER BY type, id DESC`,
+		`SELECT DISTINCT ON (type, status) name, type FROM datasources ORDER BY status, type, created_at`,
+		`SELECT DISTINCT ON (1) type, name FROM datasources ORDER BY 1, name LIMIT 2 OFFSET 1`,
+		`SELECT DISTINCT ON (type) name FROM datasources ORDER BY type, created_at DESC`,
+		`SELECT DISTINCT ON (upper(type)) upper(type) AS t, name FROM datasources WHERE id > 1 ORDER BY upper(type), name DESC`,
+		`WITH x AS (SELECT * FROM datasources) SELECT DISTINCT ON (type) type, id FROM x ORDER BY type, id`,
+		`SELECT DISTINCT ON (type) type, status, count(*) FROM datasources GROUP BY type, status ORDER BY type, count(*) DESC, status`,
+		`SELECT * FROM (SELECT DISTINCT ON (type) type, name FROM datasources ORDER BY type, name) s ORDER BY name`,
+	} {
+		r := runQ(t, db, q, nil)
+		if len(r.rows) == 0 {
+			t.Errorf("%s: no rows", q)
+		}
+	}
+	expectErr(t, `SELECT DISTINCT ON (type) name FROM datasources ORDER BY name`, "42P10", 0, "DISTINCT ON")
+}

@@ -415,10 +415,9 @@ func (t *translator) simpleSelect(s *pg_query.SelectStmt, parent *scope, prefix 
 	var b strings.Builder
 	b.WriteString(prefix)
 	b.WriteString("SELECT ")
-	if dc := s.GetDistinctClause(); len(dc) > 0 {
-		if len(dc) > 1 || dc[0].GetNode() != nil {
-			return nil, t.errAt("0A000", -1, "SELECT DISTINCT ON is not supported by flowgate")
-		}
+	dc := s.GetDistinctClause()
+	distinctOn := len(dc) > 1 || len(dc) == 1 && dc[0].GetNode() != nil
+	if len(dc) > 0 && !distinctOn {
 		b.WriteString("DISTINCT ")
 	}
 	if len(cols) == 0 {
@@ -467,7 +466,83 @@ func (t *translator) simpleSelect(s *pg_query.SelectStmt, parent *scope, prefix 
 		b.WriteString(" HAVING ")
 		b.WriteString(e.sql)
 	}
+	if distinctOn {
+		return t.distinctOn(s, sc, cols, prefix, b.String())
+	}
 	tail, err := t.orderLimit(s, sc, cols, false)
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(tail)
+	return &selectOut{sql: b.String(), cols: cols}, nil
+}
+
+// distinctOn keeps the first row of each DISTINCT ON group in ORDER BY
+// order: the select (sql, without ORDER BY) numbers its rows per group
+// with row_number() in a subquery, and the outer select keeps row 1,
+// then sorts and limits. Sort keys outside the select list ride along as
+// hidden columns.
+func (t *translator) distinctOn(s *pg_query.SelectStmt, sc *scope, cols []outCol, prefix, sql string) (*selectOut, error) {
+	exprSQL := func(key string) string {
+		if i, err := strconv.Atoi(key); err == nil {
+			return cols[i-1].e.sql
+		}
+		return key
+	}
+	var keys []string
+	for _, n := range s.GetDistinctClause() {
+		k, err := t.sortKey(n, sc, cols, false)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, exprSQL(k))
+	}
+	items, err := t.sortItems(s, sc, cols, false)
+	if err != nil {
+		return nil, err
+	}
+	// As PostgreSQL: the DISTINCT ON keys must lead the ORDER BY.
+	if len(items) > 0 {
+		lead := map[string]bool{}
+		for i := 0; i < len(items) && i < len(keys); i++ {
+			lead[exprSQL(items[i].key)] = true
+		}
+		for _, k := range keys {
+			if len(items) < len(keys) || !lead[k] {
+				return nil, t.errAt("42P10", -1, "SELECT DISTINCT ON expressions must match initial ORDER BY expressions")
+			}
+		}
+	}
+	var window, outerOrder, hidden []string
+	for _, it := range items {
+		window = append(window, exprSQL(it.key)+it.dir)
+		if i, ok := it.ordinal(); ok {
+			outerOrder = append(outerOrder, quoteIdent(cols[i-1].sqlName)+it.dir)
+			continue
+		}
+		name := fmt.Sprintf("fg_o%d", len(hidden)+1)
+		hidden = append(hidden, it.key+" AS "+name)
+		outerOrder = append(outerOrder, name+it.dir)
+	}
+	over := "PARTITION BY " + strings.Join(keys, ", ")
+	if len(window) > 0 {
+		over += " ORDER BY " + strings.Join(window, ", ")
+	}
+	// sql is "<prefix>SELECT <cols> FROM ..."; the columns gain the row
+	// number and the hidden keys.
+	body := strings.TrimPrefix(sql, prefix+"SELECT ")
+	extra := append(hidden, "row_number() OVER ("+over+") AS fg_rn")
+	inner := "SELECT " + strings.Join(extra, ", ") + ", " + body
+	outCols := make([]string, len(cols))
+	for i, c := range cols {
+		outCols[i] = "fg_d." + quoteIdent(c.sqlName) + " AS " + quoteIdent(c.sqlName)
+	}
+	var b strings.Builder
+	b.WriteString(prefix + "SELECT " + strings.Join(outCols, ", ") + " FROM (" + inner + ") AS fg_d WHERE fg_d.fg_rn = 1")
+	if len(outerOrder) > 0 {
+		b.WriteString(" ORDER BY " + strings.Join(outerOrder, ", "))
+	}
+	tail, err := t.limitOffset(s, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -562,40 +637,72 @@ func (sc *scope) hasColumn(name string) bool {
 // ordinals refer to output columns (rendered as ordinals); in a set
 // operation (sc == nil) nothing else is allowed.
 func (t *translator) orderLimit(s *pg_query.SelectStmt, sc *scope, cols []outCol, compound bool) (string, error) {
+	items, err := t.sortItems(s, sc, cols, compound)
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	if sorts := s.GetSortClause(); len(sorts) > 0 {
-		var items []string
-		for _, n := range sorts {
-			sb := n.GetSortBy()
-			if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_USING {
-				return "", t.errAt("0A000", sb.GetLocation(), "ORDER BY USING is not supported by flowgate")
-			}
-			key, err := t.sortKey(sb.GetNode(), sc, cols, compound)
-			if err != nil {
-				return "", err
-			}
-			desc := sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC
-			if desc {
-				key += " DESC"
-			}
-			// PostgreSQL sorts NULLs as larger than any value.
-			switch sb.GetSortbyNulls() {
-			case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
-				key += " NULLS FIRST"
-			case pg_query.SortByNulls_SORTBY_NULLS_LAST:
-				key += " NULLS LAST"
-			default:
-				if desc {
-					key += " NULLS FIRST"
-				} else {
-					key += " NULLS LAST"
-				}
-			}
-			items = append(items, key)
+	if len(items) > 0 {
+		keys := make([]string, len(items))
+		for i, it := range items {
+			keys[i] = it.key + it.dir
 		}
 		b.WriteString(" ORDER BY ")
-		b.WriteString(strings.Join(items, ", "))
+		b.WriteString(strings.Join(keys, ", "))
 	}
+	tail, err := t.limitOffset(s, sc)
+	if err != nil {
+		return "", err
+	}
+	return b.String() + tail, nil
+}
+
+// sortItem is one ORDER BY key: an output ordinal ("2") or an expression,
+// and its direction with PostgreSQL's NULL placement.
+type sortItem struct{ key, dir string }
+
+func (it sortItem) ordinal() (int, bool) {
+	i, err := strconv.Atoi(it.key)
+	return i, err == nil
+}
+
+func (t *translator) sortItems(s *pg_query.SelectStmt, sc *scope, cols []outCol, compound bool) ([]sortItem, error) {
+	var items []sortItem
+	for _, n := range s.GetSortClause() {
+		sb := n.GetSortBy()
+		if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_USING {
+			return nil, t.errAt("0A000", sb.GetLocation(), "ORDER BY USING is not supported by flowgate")
+		}
+		key, err := t.sortKey(sb.GetNode(), sc, cols, compound)
+		if err != nil {
+			return nil, err
+		}
+		dir := ""
+		desc := sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC
+		if desc {
+			dir = " DESC"
+		}
+		// PostgreSQL sorts NULLs as larger than any value.
+		switch sb.GetSortbyNulls() {
+		case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
+			dir += " NULLS FIRST"
+		case pg_query.SortByNulls_SORTBY_NULLS_LAST:
+			dir += " NULLS LAST"
+		default:
+			if desc {
+				dir += " NULLS FIRST"
+			} else {
+				dir += " NULLS LAST"
+			}
+		}
+		items = append(items, sortItem{key: key, dir: dir})
+	}
+	return items, nil
+}
+
+// limitOffset renders LIMIT and OFFSET.
+func (t *translator) limitOffset(s *pg_query.SelectStmt, sc *scope) (string, error) {
+	var b strings.Builder
 	lim, off := s.GetLimitCount(), s.GetLimitOffset()
 	if lim != nil || off != nil {
 		ls := "-1"
