@@ -125,13 +125,5 @@ func TestMySQLEdgeValuesVerifyIntoPostgres(t *testing.T) {
 // diffRows is a run's dataflow.run_diffs as "key side row".
 func diffRows(t testing.TB, c *pgx.Conn, runID string) []string {
 	t.Helper()
-	rows, err := c.Query(context.Background(), "SELECT key || ' ' || side || ' ' || row FROM dataflow.run_diffs WHERE run_id = $1 ORDER BY key, side", runID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return rowsOf(t, c, "SELECT key || ' ' || side || ' ' || row FROM dataflow.run_diffs WHERE run_id = "+sqlString(runID)+" ORDER BY key, side")
 }

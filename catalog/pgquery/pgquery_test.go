@@ -649,7 +649,7 @@ func TestToChar(t *testing.T) {
 			t.Errorf("%s: %v", f, r.rows)
 		}
 	}
-	all := "YYYY Y,YYY YYY YY Y IYYY IYY IY I CC Q MM Mon Month RM DD DDD IDDD D ID W WW IW J HH HH12 HH24 MI SS SSSS MS US AM a.m. Day Dy FMDDth FMMMTH"
+	all := "YYYY Y,YYY YYY YY Y IYYY IYY IY I CC Q MM Mon Month RM DD DDD IDDD D ID W WW IW J HH HH12 HH24 MI SS SSSS MS US AM a.m. Day Dy FMDDth FMMMTH AD bc A.D. b.c."
 	for _, ts := range []string{"0001-01-01 00:00:00", "2020-02-29 12:00:00", "2020-12-31 23:59:59.999999", "2021-01-01 00:00:00.000001", "2022-01-02 11:59:59", "2023-11-12 13:14:15.5"} {
 		runQ(t, db, "SELECT to_char(timestamp '"+ts+"', '"+all+"'), to_char(timestamptz '"+ts+"+00', '"+all+" TZ OF')", nil)
 	}

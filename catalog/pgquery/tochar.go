@@ -157,6 +157,17 @@ func dchField(ts time.Time, kw string, fm, withZone bool) (string, int) {
 		}
 		return full, -1
 	}
+	// marker is AM/PM or AD/BC: second when it holds, in the pattern's case.
+	marker := func(second bool, first, other string) (string, int) {
+		s := first
+		if second {
+			s = other
+		}
+		if strings.ToLower(kw) == kw {
+			s = strings.ToLower(s)
+		}
+		return s, -1
+	}
 	year := ts.Year()
 	hour12 := ts.Hour() % 12
 	if hour12 == 0 {
@@ -188,41 +199,13 @@ func dchField(ts time.Time, kw string, fm, withZone bool) (string, int) {
 		}
 		return pad(us, d)
 	case "AM", "PM":
-		s := "AM"
-		if ts.Hour() >= 12 {
-			s = "PM"
-		}
-		if lower {
-			s = strings.ToLower(s)
-		}
-		return s, -1
+		return marker(ts.Hour() >= 12, "AM", "PM")
 	case "A.M.", "P.M.":
-		s := "A.M."
-		if ts.Hour() >= 12 {
-			s = "P.M."
-		}
-		if lower {
-			s = strings.ToLower(s)
-		}
-		return s, -1
+		return marker(ts.Hour() >= 12, "A.M.", "P.M.")
 	case "AD", "BC":
-		s := "AD"
-		if year <= 0 {
-			s = "BC"
-		}
-		if lower {
-			s = strings.ToLower(s)
-		}
-		return s, -1
+		return marker(year <= 0, "AD", "BC")
 	case "A.D.", "B.C.":
-		s := "A.D."
-		if year <= 0 {
-			s = "B.C."
-		}
-		if lower {
-			s = strings.ToLower(s)
-		}
-		return s, -1
+		return marker(year <= 0, "A.D.", "B.C.")
 	case "Y,YYY":
 		s, n := pad(year, 4)
 		if len(s) > 3 {
