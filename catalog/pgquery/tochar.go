@@ -168,6 +168,13 @@ func dchField(ts time.Time, kw string, fm, withZone bool) (string, int) {
 		}
 		return s, -1
 	}
+	// yearDigits is YYYY (the whole year) or its last 3, 2 or 1 digits.
+	yearDigits := func(y, n int) (string, int) {
+		if n < 4 {
+			y %= []int{10, 100, 1000}[n-1]
+		}
+		return pad(y, n)
+	}
 	year := ts.Year()
 	hour12 := ts.Hour() % 12
 	if hour12 == 0 {
@@ -212,22 +219,10 @@ func dchField(ts time.Time, kw string, fm, withZone bool) (string, int) {
 			s = s[:len(s)-3] + "," + s[len(s)-3:]
 		}
 		return s, n
-	case "YYYY":
-		return pad(year, 4)
-	case "YYY":
-		return pad(year%1000, 3)
-	case "YY":
-		return pad(year%100, 2)
-	case "Y":
-		return pad(year%10, 1)
-	case "IYYY":
-		return pad(isoYear, 4)
-	case "IYY":
-		return pad(isoYear%1000, 3)
-	case "IY":
-		return pad(isoYear%100, 2)
-	case "I":
-		return pad(isoYear%10, 1)
+	case "YYYY", "YYY", "YY", "Y":
+		return yearDigits(year, len(kw))
+	case "IYYY", "IYY", "IY", "I":
+		return yearDigits(isoYear, len(kw))
 	case "CC":
 		cc := (year + 99) / 100
 		return pad(cc, 2)
